@@ -1,0 +1,104 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Every key is documented in config/README.md; defaults live in
+ * config/default.json. Objects are strict: an unknown key stops start-up.
+ */
+const port = z.number().int().min(0).max(65535);
+const seconds = z.number().int().positive();
+const transport = z.enum(['udp', 'tcp']);
+
+const listenSchema = z.strictObject({
+  transport,
+  address: z.string().min(1),
+  port,
+});
+
+export const edgeSchema = z.strictObject({
+  sip: z.array(listenSchema).min(1),
+  publicAddress: z.string().min(1).nullable(),
+  control: z.strictObject({ address: z.string().min(1), port, secret: z.string().min(1) }),
+  timers: z.strictObject({ t1: z.number().int().positive(), t2: z.number().int().positive(), t4: z.number().int().positive() }),
+  sessionTimer: z.strictObject({
+    enabled: z.boolean(),
+    interval: seconds,
+    minSE: seconds,
+    refresher: z.enum(['uac', 'uas']),
+  }),
+  appDisconnectGraceSeconds: z.number().min(0),
+  limits: z.strictObject({ maxMessageBytes: z.number().int().min(1024), maxHeaders: z.number().int().min(8) }),
+  cdrEvents: z.boolean(),
+});
+
+export const drachtioSchema = z.strictObject({
+  mode: z.enum(['embedded', 'external']),
+  host: z.string().min(1),
+  port,
+  secret: z.string().min(1),
+});
+
+export const databaseSchema = z.strictObject({
+  dialect: z.enum(['sqlite', 'mysql']),
+  url: z.string().min(1).nullable(),
+  storage: z.string().min(1),
+  host: z.string().min(1),
+  port,
+  user: z.string(),
+  password: z.string(),
+  database: z.string().min(1),
+  pool: z.strictObject({
+    max: z.number().int().positive(),
+    min: z.number().int().min(0),
+    acquireMs: z.number().int().positive(),
+    idleMs: z.number().int().positive(),
+  }),
+  logQueries: z.boolean(),
+});
+
+export const configSchema = z.strictObject({
+  instanceId: z.string().min(1).nullable(),
+  dataDir: z.string().min(1),
+  edge: edgeSchema,
+  drachtio: drachtioSchema,
+  database: databaseSchema,
+  log: z.strictObject({
+    level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']),
+    format: z.enum(['json', 'pretty', 'auto']),
+  }),
+  prepaid: z.strictObject({
+    grantSeconds: seconds,
+    reauthLeadSeconds: z.number().int().min(0),
+    failurePolicy: z.strictObject({
+      newCalls: z.enum(['refuse', 'admit']),
+      liveCalls: z.enum(['end', 'grace']),
+      graceSeconds: z.number().int().min(0),
+    }),
+    journalDir: z.string().min(1).nullable(),
+    heartbeatSeconds: seconds,
+    checkpointSeconds: seconds,
+    instanceStaleSeconds: seconds,
+  }),
+  rating: z.strictObject({ timeZone: z.string().min(1), reloadSeconds: z.number().positive() }),
+  vpn: z.strictObject({ reloadSeconds: z.number().positive() }),
+  numbering: z.strictObject({
+    countryCode: z.string().regex(/^[1-9]\d{0,2}$/, 'a country calling code such as "49"'),
+    nationalPrefix: z.string().regex(/^\d*$/, 'digits'),
+    internationalPrefix: z.string().regex(/^\d+$/, 'digits'),
+  }),
+  calls: z.strictObject({
+    noCreditStatus: z.number().int().min(400).max(699),
+    onnetCallerDisplay: z.enum(['user', 'display', 'both']),
+    noAnswerSeconds: seconds,
+    drainSeconds: z.number().int().min(0),
+  }),
+  admin: z.strictObject({
+    enabled: z.boolean(),
+    address: z.string().min(1),
+    port,
+    token: z.string().nullable(),
+  }),
+});
+
+export type TollgateConfig = z.infer<typeof configSchema>;
+export type EdgeConfig = z.infer<typeof edgeSchema>;
+export type DatabaseConfig = z.infer<typeof databaseSchema>;

@@ -1,0 +1,136 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Sequelize, type Options, type QueryInterface } from 'sequelize';
+import { Umzug, SequelizeStorage } from 'umzug';
+import { silentLogger, type Logger } from '../common/logger';
+import { AppError } from '../common/errors';
+
+export type Dialect = 'mysql' | 'sqlite';
+
+/** What opening a database needs; the app's config section `database` has this shape. */
+export interface DatabaseOptions {
+  dialect: Dialect;
+  /** mysql://user:pass@host:port/db, sqlite:/path/file.sqlite or sqlite::memory: — wins over the fields. */
+  url: string | null;
+  /** SQLite file. */
+  storage: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  pool: { max: number; min: number; acquireMs: number; idleMs: number };
+  logQueries: boolean;
+}
+
+export const DEFAULT_POOL = { max: 10, min: 0, acquireMs: 10_000, idleMs: 10_000 };
+
+/** The database: one Sequelize instance and its migrations. The only owner of the connection. */
+export class Database {
+  constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, private readonly logger: Logger) {}
+
+  private migrator(): Umzug<QueryInterface> {
+    return new Umzug({
+      migrations: {
+        glob: ['migrations/[0-9][0-9][0-9][0-9]-*.js', { cwd: __dirname }],
+      },
+      context: this.sequelize.getQueryInterface(),
+      storage: new SequelizeStorage({ sequelize: this.sequelize, tableName: 'schema_migrations' }),
+      logger: undefined,
+    });
+  }
+
+  /** Applies the pending migrations in name order; returns their names (empty when up to date). */
+  async migrate(): Promise<string[]> {
+    const applied = await this.migrator().up();
+    const names = applied.map((m) => m.name);
+    if (names.length > 0) this.logger.info('database migrated', { applied: names });
+    return names;
+  }
+
+  async pendingMigrations(): Promise<string[]> {
+    return (await this.migrator().pending()).map((m) => m.name);
+  }
+
+  /** Cheap liveness probe. */
+  async ping(): Promise<void> {
+    await this.sequelize.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    await this.sequelize.close();
+  }
+}
+
+function sequelizeOptions(opts: DatabaseOptions, logger: Logger): Options {
+  const logging = opts.logQueries ? (sql: string) => logger.debug('sql', { sql }) : false;
+  const pool = { max: opts.pool.max, min: opts.pool.min, acquire: opts.pool.acquireMs, idle: opts.pool.idleMs };
+  const common: Options = { logging, pool, define: { underscored: true }, benchmark: false };
+  if (opts.dialect === 'mysql') {
+    // DECIMAL stays a string so money is parsed exactly; dates are UTC.
+    return { ...common, dialect: 'mysql', timezone: '+00:00', dialectOptions: { decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false } };
+  }
+  return { ...common, dialect: 'sqlite', storage: opts.storage, pool: { ...pool, max: 1 } };
+}
+
+function fromUrl(url: string, base: DatabaseOptions): DatabaseOptions {
+  if (url.startsWith('sqlite:')) {
+    const storage = url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '') || ':memory:';
+    return { ...base, dialect: 'sqlite', storage };
+  }
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (err) {
+    throw new AppError('DB_URL_INVALID', `database url is not a URL: ${url.replace(/:[^:@/]*@/, ':***@')}`, {}, { cause: err });
+  }
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
+    throw new AppError('DB_URL_INVALID', `database url scheme must be mysql: or sqlite:, got ${u.protocol}`);
+  }
+  return {
+    ...base,
+    dialect: 'mysql',
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username),
+    password: decodeURIComponent(u.password),
+    database: decodeURIComponent(u.pathname.replace(/^\//, '')) || base.database,
+  };
+}
+
+/** Connects (and for SQLite creates the file's folder); does not migrate. */
+export async function openDatabase(options: DatabaseOptions, logger: Logger): Promise<Database> {
+  const opts = options.url ? fromUrl(options.url, options) : options;
+  let sequelize: Sequelize;
+  if (opts.dialect === 'sqlite') {
+    if (opts.storage !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(opts.storage)), { recursive: true });
+    sequelize = new Sequelize(sequelizeOptions(opts, logger));
+  } else {
+    sequelize = new Sequelize(opts.database, opts.user, opts.password, { ...sequelizeOptions(opts, logger), host: opts.host, port: opts.port });
+  }
+  try {
+    await sequelize.authenticate();
+    if (opts.dialect === 'sqlite') {
+      // WAL lets readers run beside the writer; busy_timeout waits out a concurrent writer.
+      if (opts.storage !== ':memory:') await sequelize.query('PRAGMA journal_mode = WAL');
+      await sequelize.query('PRAGMA busy_timeout = 5000');
+      await sequelize.query('PRAGMA foreign_keys = ON');
+    }
+  } catch (err) {
+    await sequelize.close().catch((closeErr: unknown) => logger.debug('close after failed connect', { error: String(closeErr) }));
+    const where = opts.dialect === 'sqlite' ? opts.storage : `${opts.host}:${opts.port}/${opts.database}`;
+    throw new AppError('DB_UNAVAILABLE', `cannot connect to ${opts.dialect} database at ${where}: ${(err as Error).message}`, {}, { cause: err });
+  }
+  return new Database(sequelize, opts.dialect, logger);
+}
+
+export function databaseOptionsFromUrl(url: string): DatabaseOptions {
+  return fromUrl(url, {
+    dialect: 'sqlite', url: null, storage: ':memory:', host: '127.0.0.1', port: 3306, user: 'root', password: '',
+    database: 'tollgate', pool: DEFAULT_POOL, logQueries: false,
+  });
+}
+
+export async function openDatabaseUrl(url: string, logger: Logger = silentLogger()): Promise<Database> {
+  return openDatabase(databaseOptionsFromUrl(url), logger);
+}
