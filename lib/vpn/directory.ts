@@ -1,0 +1,217 @@
+import { AppError } from '../common/errors';
+import { AddressTable, parseCidr } from './address';
+import { E164_MAX_DIGITS } from './numbering';
+import { RouteTable, trunkTarget } from './routing';
+import {
+  CALL_CLASSES,
+  type DirectoryData,
+  type NumberingPlan,
+  type Subscriber,
+  type Trunk,
+  type TrunkTarget,
+  type VpnGroup,
+  type VpnMember,
+} from './types';
+
+export interface GroupEntry {
+  group: VpnGroup;
+  /** Extension → member of this group. */
+  extensions: Map<string, MemberEntry>;
+  /** Whole-string matcher for extension-pattern groups. */
+  pattern: RegExp | null;
+  /** Dialled digits shorter than this are incomplete (484). */
+  minExtensionLength: number;
+  maxExtensionLength: number;
+}
+
+export interface MemberEntry {
+  member: VpnMember;
+  group: GroupEntry;
+  subscriber: Subscriber;
+}
+
+export interface DirectoryCounts {
+  groups: number;
+  members: number;
+  subscribers: number;
+  trunks: number;
+  routes: number;
+}
+
+const DIGITS = /^\d+$/;
+const E164 = new RegExp(`^[1-9]\\d{0,${E164_MAX_DIGITS - 1}}$`);
+
+/** A directory whose rows contradict each other; the running one stays. */
+export class DirectoryError extends AppError {
+  constructor(readonly problems: string[]) {
+    super('VPN_DIRECTORY_INVALID', `VPN directory has ${problems.length} problem(s): ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? '; …' : ''}`, { problems });
+    this.name = 'DirectoryError';
+  }
+}
+
+/**
+ * An immutable snapshot of groups, members, subscribers, trunks and routes, validated whole and
+ * indexed for look-up by number, extension, subscriber and source address.
+ */
+export class Directory {
+  private readonly subscribersByE164 = new Map<string, Subscriber>();
+  private readonly membersBySubscriber = new Map<number, MemberEntry>();
+  private readonly groupsByCode = new Map<string, GroupEntry>();
+  private readonly trunksById = new Map<number, Trunk>();
+  private readonly trunksByName = new Map<string, Trunk>();
+  private readonly targets = new Map<number, TrunkTarget>();
+  private readonly acl = new AddressTable<Trunk>();
+  readonly routes: RouteTable;
+  readonly counts: DirectoryCounts;
+
+  private constructor(readonly plan: NumberingPlan, data: DirectoryData, problems: string[]) {
+    this.indexTrunks(data.trunks, problems);
+    this.indexSubscribers(data.subscribers, problems);
+    const groupsById = this.indexGroups(data.groups, problems);
+    this.indexMembers(data.members, groupsById, problems);
+    for (const route of data.routes) {
+      if (!DIGITS.test(route.prefix) && route.prefix !== '') problems.push(`route ${route.id}: prefix ${JSON.stringify(route.prefix)} is not digits`);
+      if (!this.trunksById.has(route.trunkId)) problems.push(`route ${route.id}: trunk ${route.trunkId} does not exist`);
+      if (!Number.isInteger(route.priority)) problems.push(`route ${route.id}: priority must be an integer`);
+    }
+    const enabled = new Set(data.trunks.filter((t) => t.enabled).map((t) => t.id));
+    this.routes = new RouteTable(data.routes, this.targets, enabled);
+    this.counts = {
+      groups: data.groups.length, members: data.members.length, subscribers: data.subscribers.length,
+      trunks: data.trunks.length, routes: data.routes.length,
+    };
+  }
+
+  /** Validates and indexes; throws DirectoryError listing every problem found. */
+  static build(data: DirectoryData, plan: NumberingPlan): Directory {
+    const problems: string[] = [];
+    const directory = new Directory(plan, data, problems);
+    if (problems.length > 0) throw new DirectoryError(problems);
+    return directory;
+  }
+
+  static empty(plan: NumberingPlan): Directory {
+    return Directory.build({ groups: [], members: [], subscribers: [], trunks: [], routes: [] }, plan);
+  }
+
+  private indexTrunks(trunks: readonly Trunk[], problems: string[]): void {
+    for (const trunk of trunks) {
+      const where = `trunk ${JSON.stringify(trunk.name)}`;
+      if (this.trunksById.has(trunk.id)) problems.push(`${where}: duplicate id ${trunk.id}`);
+      if (this.trunksByName.has(trunk.name)) problems.push(`${where}: duplicate name`);
+      if (trunk.transport !== 'udp' && trunk.transport !== 'tcp') problems.push(`${where}: transport must be udp or tcp`);
+      if (!Number.isInteger(trunk.port) || trunk.port < 1 || trunk.port > 65535) problems.push(`${where}: port ${trunk.port} out of range`);
+      if (trunk.host.trim() === '') problems.push(`${where}: no host`);
+      if (trunk.maxCalls !== null && (!Number.isInteger(trunk.maxCalls) || trunk.maxCalls < 0)) problems.push(`${where}: max calls must be a whole number`);
+      this.trunksById.set(trunk.id, trunk);
+      this.trunksByName.set(trunk.name, trunk);
+      this.targets.set(trunk.id, trunkTarget(trunk));
+      if (!trunk.enabled) continue;
+      for (const address of trunk.addresses) {
+        const cidr = parseCidr(address);
+        if (!cidr) {
+          problems.push(`${where}: ${JSON.stringify(address)} is not an address or CIDR`);
+          continue;
+        }
+        const holder = this.acl.add(cidr, trunk);
+        if (holder && holder !== trunk) problems.push(`${where}: address ${address} is also trunk ${JSON.stringify(holder.name)}'s`);
+      }
+    }
+  }
+
+  private indexSubscribers(subscribers: readonly Subscriber[], problems: string[]): void {
+    for (const sub of subscribers) {
+      if (!E164.test(sub.e164)) problems.push(`subscriber ${sub.id}: ${JSON.stringify(sub.e164)} is not an E.164 number (digits, no '+')`);
+      if (this.subscribersByE164.has(sub.e164)) problems.push(`subscriber ${sub.id}: number ${sub.e164} is taken`);
+      if (sub.homeTrunkId !== null && !this.trunksById.has(sub.homeTrunkId)) problems.push(`subscriber ${sub.e164}: home trunk ${sub.homeTrunkId} does not exist`);
+      this.subscribersByE164.set(sub.e164, sub);
+    }
+  }
+
+  private indexGroups(groups: readonly VpnGroup[], problems: string[]): Map<number, GroupEntry> {
+    const byId = new Map<number, GroupEntry>();
+    for (const group of groups) {
+      const where = `group ${JSON.stringify(group.code)}`;
+      if (this.groupsByCode.has(group.code)) problems.push(`${where}: duplicate code`);
+      if (group.offnetPrefix !== null && !DIGITS.test(group.offnetPrefix)) problems.push(`${where}: off-net prefix must be digits`);
+      let pattern: RegExp | null = null;
+      if ((group.extensionLength === null) === (group.extensionPattern === null)) {
+        problems.push(`${where}: set exactly one of extension length and extension pattern`);
+      } else if (group.extensionLength !== null && (!Number.isInteger(group.extensionLength) || group.extensionLength < 1 || group.extensionLength > 12)) {
+        problems.push(`${where}: extension length must be 1 to 12`);
+      } else if (group.extensionPattern !== null) {
+        try {
+          pattern = new RegExp(`^(?:${group.extensionPattern})$`);
+        } catch (err) {
+          problems.push(`${where}: extension pattern is not a regular expression: ${(err as Error).message}`);
+        }
+      }
+      const length = group.extensionLength ?? 0;
+      const entry: GroupEntry = { group, extensions: new Map(), pattern, minExtensionLength: length, maxExtensionLength: length };
+      byId.set(group.id, entry);
+      this.groupsByCode.set(group.code, entry);
+    }
+    return byId;
+  }
+
+  private indexMembers(members: readonly VpnMember[], groups: Map<number, GroupEntry>, problems: string[]): void {
+    const subscribersById = new Map<number, Subscriber>();
+    for (const sub of this.subscribersByE164.values()) subscribersById.set(sub.id, sub);
+    for (const member of members) {
+      const group = groups.get(member.groupId);
+      const subscriber = subscribersById.get(member.subscriberId);
+      const where = `member ${member.id} (extension ${JSON.stringify(member.extension)})`;
+      if (!group) { problems.push(`${where}: group ${member.groupId} does not exist`); continue; }
+      if (!subscriber) { problems.push(`${where}: subscriber ${member.subscriberId} does not exist`); continue; }
+      const g = group.group;
+      if (!DIGITS.test(member.extension)) problems.push(`${where}: extension must be digits`);
+      else if (g.extensionLength !== null && member.extension.length !== g.extensionLength) problems.push(`${where}: extension must have ${g.extensionLength} digits in group ${g.code}`);
+      else if (group.pattern && !group.pattern.test(member.extension)) problems.push(`${where}: extension does not match group ${g.code}'s pattern`);
+      if (g.offnetPrefix && member.extension.startsWith(g.offnetPrefix)) problems.push(`${where}: extension begins with group ${g.code}'s off-net prefix ${g.offnetPrefix}`);
+      if (!CALL_CLASSES.includes(member.callClass)) problems.push(`${where}: call class ${JSON.stringify(member.callClass)} is not one of ${CALL_CLASSES.join(', ')}`);
+      for (const prefix of [...member.outgoingBarring, ...member.incomingBarring]) {
+        if (!DIGITS.test(prefix)) problems.push(`${where}: barring entry ${JSON.stringify(prefix)} must be E.164 digits`);
+      }
+      if (group.extensions.has(member.extension)) problems.push(`${where}: extension already used in group ${g.code}`);
+      if (this.membersBySubscriber.has(subscriber.id)) problems.push(`${where}: subscriber ${subscriber.e164} is already a member of group ${this.membersBySubscriber.get(subscriber.id)!.group.group.code}`);
+      const entry: MemberEntry = { member, group, subscriber };
+      group.extensions.set(member.extension, entry);
+      this.membersBySubscriber.set(subscriber.id, entry);
+      if (group.pattern) {
+        const len = member.extension.length;
+        group.minExtensionLength = group.minExtensionLength === 0 ? len : Math.min(group.minExtensionLength, len);
+        group.maxExtensionLength = Math.max(group.maxExtensionLength, len);
+      }
+    }
+  }
+
+  subscriber(e164: string): Subscriber | undefined {
+    return this.subscribersByE164.get(e164);
+  }
+
+  memberOf(subscriberId: number): MemberEntry | undefined {
+    return this.membersBySubscriber.get(subscriberId);
+  }
+
+  group(code: string): GroupEntry | undefined {
+    return this.groupsByCode.get(code);
+  }
+
+  trunk(id: number): Trunk | undefined {
+    return this.trunksById.get(id);
+  }
+
+  trunkByName(name: string): Trunk | undefined {
+    return this.trunksByName.get(name);
+  }
+
+  target(trunkId: number): TrunkTarget | undefined {
+    const trunk = this.trunksById.get(trunkId);
+    return trunk && trunk.enabled ? this.targets.get(trunkId) : undefined;
+  }
+
+  /** The enabled trunk allowed to send from this source address (exact address, else the most specific CIDR). */
+  matchTrunk(sourceAddress: string): Trunk | undefined {
+    return this.acl.match(sourceAddress);
+  }
+}

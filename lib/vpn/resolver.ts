@@ -1,0 +1,153 @@
+import { checkIncoming, checkOutgoing } from './barring';
+import type { Directory, GroupEntry, MemberEntry } from './directory';
+import { incompleteNumber, localPrefixOf, parseDialString, toE164, type NumberResult } from './numbering';
+import {
+  SERVICE_BY_SCOPE,
+  type CallerParty,
+  type CallParty,
+  type CallRefusal,
+  type CallResolutionResult,
+  type CallScope,
+  type ResolveCallInput,
+  type Subscriber,
+} from './types';
+
+/** Where the dialled digits lead, before barring and routing. */
+interface Destination {
+  scope: CallScope;
+  e164: string;
+  subscriber: Subscriber | undefined;
+  member: MemberEntry | undefined;
+  forcedOnnet: boolean;
+}
+
+type DestinationResult = { ok: true; destination: Destination } | { ok: false; refusal: CallRefusal };
+
+function refuse(status: number, code: string, reason: string): { ok: false; refusal: CallRefusal } {
+  return { ok: false, refusal: { status, code, reason } };
+}
+
+function onnetBetween(a: GroupEntry, b: GroupEntry): boolean {
+  return a === b || (a.group.allowOnnetBetweenGroups && b.group.allowOnnetBetweenGroups);
+}
+
+/** A public number from a member: on-net when it is a member's of a group on-net with the caller's. */
+function publicDestination(directory: Directory, caller: MemberEntry | undefined, e164: string): Destination {
+  const subscriber = directory.subscriber(e164);
+  const member = subscriber ? directory.memberOf(subscriber.id) : undefined;
+  if (caller === undefined) return { scope: 'public', e164, subscriber, member, forcedOnnet: false };
+  if (member && onnetBetween(caller.group, member.group)) return { scope: 'onnet', e164, subscriber, member, forcedOnnet: true };
+  return { scope: 'offnet', e164, subscriber, member, forcedOnnet: false };
+}
+
+function fromNumber(directory: Directory, caller: MemberEntry | undefined, number: NumberResult): DestinationResult {
+  return number.ok ? { ok: true, destination: publicDestination(directory, caller, number.value) } : number;
+}
+
+/**
+ * A member's dialled digits in its group's plan, in this order: the off-net prefix (strip,
+ * normalise, off-net or forced on-net); an extension of the group (on-net, or 404); a member's
+ * public number (forced on-net); any public number when the group has no off-net prefix;
+ * otherwise 484 when too short for an extension, else 404.
+ */
+export function resolveDialledDigits(directory: Directory, caller: MemberEntry, dialled: string): DestinationResult {
+  const group = caller.group;
+  const { offnetPrefix } = group.group;
+  const plain = dialled.charCodeAt(0) !== 43; // no leading '+'
+  if (plain && offnetPrefix && dialled.startsWith(offnetPrefix)) {
+    const rest = dialled.slice(offnetPrefix.length);
+    if (rest === '') return incompleteNumber(dialled, 'only the off-net prefix was dialled');
+    const localPrefix = localPrefixOf(caller.subscriber.e164, directory.plan);
+    return fromNumber(directory, caller, toE164(rest, directory.plan, localPrefix === undefined ? {} : { localPrefix }));
+  }
+  if (plain && (group.pattern ? group.pattern.test(dialled) : dialled.length === group.group.extensionLength)) {
+    const callee = group.extensions.get(dialled);
+    if (!callee) return refuse(404, 'UNKNOWN_EXTENSION', `extension ${dialled} does not exist in group ${group.group.code}`);
+    return { ok: true, destination: { scope: 'onnet', e164: callee.subscriber.e164, subscriber: callee.subscriber, member: callee, forcedOnnet: false } };
+  }
+  const number = toE164(dialled, directory.plan);
+  if (offnetPrefix === null) return fromNumber(directory, caller, number);
+  if (number.ok) {
+    const subscriber = directory.subscriber(number.value);
+    if (subscriber && directory.memberOf(subscriber.id)) return fromNumber(directory, caller, number);
+  }
+  if (plain && (dialled.length < group.minExtensionLength || offnetPrefix.startsWith(dialled))) {
+    return incompleteNumber(dialled, `extensions of group ${group.group.code} have ${group.minExtensionLength} digits`);
+  }
+  return refuse(404, 'NOT_IN_PLAN', `${dialled} is neither an extension nor a member's number in group ${group.group.code}; dial ${offnetPrefix} before outside numbers`);
+}
+
+function party(e164: string, subscriber: Subscriber | undefined, member: MemberEntry | undefined): CallParty {
+  const p: CallParty = { e164 };
+  if (subscriber) p.subscriberId = subscriber.id;
+  if (member) {
+    p.groupCode = member.group.group.code;
+    p.extension = member.member.extension;
+  }
+  return p;
+}
+
+/**
+ * Who calls whom and where the call goes. The caller must be a known, active subscriber (its
+ * account pays); a member's digits are read in its group's plan, anyone else's as a public number.
+ * Then: the caller's outgoing barring, the callee's incoming barring, the callee's availability,
+ * and the route list (the callee's home trunk when the callee is a subscriber with one, else the
+ * prefix routes).
+ */
+export function resolveCall(directory: Directory, input: ResolveCallInput): CallResolutionResult {
+  const plan = directory.plan;
+  const parsedCaller = parseDialString(input.caller);
+  const callerNumber = parsedCaller.ok ? toE164(parsedCaller.value, plan) : parsedCaller;
+  if (!callerNumber.ok) return refuse(403, 'INVALID_CALLER', `calling number: ${callerNumber.refusal.reason}`);
+  const callerSub = directory.subscriber(callerNumber.value);
+  if (!callerSub) return refuse(403, 'UNKNOWN_CALLER', `calling number ${callerNumber.value} is not a subscriber`);
+  if (callerSub.status !== 'active') return refuse(403, 'CALLER_INACTIVE', `calling subscriber ${callerSub.e164} is ${callerSub.status}`);
+
+  const parsed = parseDialString(input.dialled);
+  if (!parsed.ok) return parsed;
+  const dialled = parsed.value;
+  const callerMember = directory.memberOf(callerSub.id);
+  const found = callerMember ? resolveDialledDigits(directory, callerMember, dialled) : fromNumber(directory, undefined, toE164(dialled, plan));
+  if (!found.ok) return found;
+  const dest = found.destination;
+
+  if (callerMember) {
+    const outgoing = checkOutgoing(callerMember, dest.scope, dest.e164, plan);
+    if (outgoing) return { ok: false, refusal: outgoing };
+  }
+  if (dest.member) {
+    const incoming = checkIncoming(dest.member, callerSub.e164);
+    if (incoming) return { ok: false, refusal: incoming };
+  }
+  if (dest.subscriber && dest.subscriber.status !== 'active') {
+    return refuse(480, 'CALLEE_UNAVAILABLE', `subscriber ${dest.e164} is ${dest.subscriber.status}`);
+  }
+  const home = dest.subscriber && dest.subscriber.homeTrunkId !== null ? directory.target(dest.subscriber.homeTrunkId) : undefined;
+  const routes = home ? [home] : directory.routes.lookup(dest.e164).slice();
+  if (routes.length === 0) return refuse(404, 'NO_ROUTE', `no route to ${dest.e164}`);
+
+  const caller: CallerParty = { e164: callerSub.e164, subscriberId: callerSub.id, accountId: callerSub.accountId };
+  if (callerSub.plan !== null) caller.plan = callerSub.plan;
+  if (callerMember) {
+    caller.groupCode = callerMember.group.group.code;
+    caller.extension = callerMember.member.extension;
+  }
+  const sameGroup = dest.scope === 'onnet' && callerMember !== undefined && dest.member !== undefined && dest.member.group === callerMember.group;
+  const presentedCaller = sameGroup && callerMember ? callerMember.member.extension : callerSub.e164;
+  const service = SERVICE_BY_SCOPE[dest.scope];
+  return {
+    ok: true,
+    resolution: {
+      scope: dest.scope,
+      service,
+      dialled,
+      caller,
+      callee: party(dest.e164, dest.subscriber, dest.member),
+      presentedCaller,
+      presentedIsExtension: sameGroup,
+      routes,
+      attributes: { service, callerPlan: callerSub.plan, vpnGroup: callerMember ? callerMember.group.group.code : null, destination: dest.e164 },
+      forcedOnnet: dest.forcedOnnet,
+    },
+  };
+}

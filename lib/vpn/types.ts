@@ -1,0 +1,168 @@
+/**
+ * Plain data of the VPN numbering plan, trunks and routes, as the repository loads them
+ * and the resolver reads them. Numbers are E.164 digits without '+' ("4930123456").
+ */
+
+/** What a member may dial, from least to most: each class includes the ones before it. */
+export type CallClass = 'onnet_only' | 'local' | 'national' | 'international';
+export const CALL_CLASSES: readonly CallClass[] = ['onnet_only', 'local', 'national', 'international'];
+
+export type Transport = 'udp' | 'tcp';
+
+export interface Trunk {
+  id: number;
+  name: string;
+  /** Source addresses or CIDRs (IPv4 or IPv6) allowed to send INVITEs through this trunk. */
+  addresses: string[];
+  /** Whether a P-Asserted-Identity received from this trunk is believed. */
+  paiTrusted: boolean;
+  /** Outbound target. */
+  host: string;
+  port: number;
+  transport: Transport;
+  /** Concurrent-call limit; null: unlimited. Enforced by the call flow. */
+  maxCalls: number | null;
+  enabled: boolean;
+}
+
+export interface Route {
+  id: number;
+  /** Destination prefix in E.164 digits; '' matches every destination (default route). */
+  prefix: string;
+  trunkId: number;
+  /** Lower is tried first among routes of the same prefix. */
+  priority: number;
+  enabled: boolean;
+}
+
+export interface Subscriber {
+  id: number;
+  e164: string;
+  accountId: number;
+  /** Caller plan code for rating. */
+  plan: string | null;
+  homeTrunkId: number | null;
+  /** Only 'active' subscribers make and receive calls. */
+  status: string;
+  displayName: string | null;
+}
+
+export interface VpnGroup {
+  id: number;
+  code: string;
+  name: string;
+  /** Access prefix for outside numbers ("9"); null: members dial public numbers directly. */
+  offnetPrefix: string | null;
+  /** Extensions are exactly this many digits … */
+  extensionLength: number | null;
+  /** … or match this regular expression (whole string). One of the two is set. */
+  extensionPattern: string | null;
+  /** Calls to members of another group are on-net when both groups allow it. */
+  allowOnnetBetweenGroups: boolean;
+}
+
+export interface VpnMember {
+  id: number;
+  groupId: number;
+  subscriberId: number;
+  extension: string;
+  callClass: CallClass;
+  /** E.164 prefixes the member may not call. */
+  outgoingBarring: string[];
+  /** E.164 prefixes of callers the member does not accept. */
+  incomingBarring: string[];
+}
+
+/** Everything the resolver needs, loaded whole and swapped whole. */
+export interface DirectoryData {
+  groups: VpnGroup[];
+  members: VpnMember[];
+  subscribers: Subscriber[];
+  trunks: Trunk[];
+  routes: Route[];
+}
+
+/** Numbering plan of the network (config `numbering`). */
+export interface NumberingPlan {
+  countryCode: string;
+  nationalPrefix: string;
+  internationalPrefix: string;
+  /**
+   * Digits of the national significant number that form the area code, for the "local" call
+   * class and for local-format dialling after the off-net prefix. Default 2 (e.g. 30 Berlin).
+   */
+  areaCodeLength?: number;
+  /** Fewest digits of a national significant number; fewer is incomplete (484). Default 4. */
+  minNationalDigits?: number;
+}
+
+/** The attributes rating selects a charging rule by (same shape as lib/rating's). */
+export interface ServiceAttributes {
+  service: string;
+  callerPlan?: string | null;
+  vpnGroup?: string | null;
+  destination: string;
+}
+
+export type CallScope = 'onnet' | 'offnet' | 'public';
+
+export const SERVICE_BY_SCOPE: Readonly<Record<CallScope, string>> = {
+  onnet: 'voice.onnet',
+  offnet: 'voice.offnet',
+  public: 'voice.public',
+};
+
+export interface TrunkTarget {
+  trunkId: number;
+  name: string;
+  host: string;
+  port: number;
+  transport: Transport;
+}
+
+export interface CallParty {
+  e164: string;
+  subscriberId?: number;
+  groupCode?: string;
+  extension?: string;
+}
+
+export interface CallerParty extends CallParty {
+  accountId?: number;
+  plan?: string;
+}
+
+export interface CallResolution {
+  scope: CallScope;
+  service: string;
+  /** Digits as dialled (URI stripped, separators removed). */
+  dialled: string;
+  caller: CallerParty;
+  callee: CallParty;
+  /** What the callee sees as the caller: the extension on-net within a group, else E.164 digits. */
+  presentedCaller: string;
+  /** Whether presentedCaller is an extension (true) or E.164 digits (false). */
+  presentedIsExtension: boolean;
+  /** Targets in fail-over order. */
+  routes: TrunkTarget[];
+  attributes: ServiceAttributes;
+  /** The public number was dialled and the callee is a member: the call was made on-net. */
+  forcedOnnet: boolean;
+}
+
+export interface CallRefusal {
+  status: number;
+  code: string;
+  reason: string;
+}
+
+export type CallResolutionResult =
+  | { ok: true; resolution: CallResolution }
+  | { ok: false; refusal: CallRefusal };
+
+export interface ResolveCallInput {
+  /** The calling number or URI (From or trusted P-Asserted-Identity). */
+  caller: string;
+  /** The called number or URI (Request-URI) as dialled. */
+  dialled: string;
+}
