@@ -19,7 +19,7 @@ export interface Cidr {
 
 const V4_PART = /^(0|[1-9]\d{0,2})$/;
 const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
-const MAPPED_PREFIX = 0xffffn << 32n;
+const MAPPED_PREFIX = 0xffffn; // ::ffff:0:0/96, shifted right by 32
 
 function parseIpv4(text: string): bigint | undefined {
   const parts = text.split('.');
