@@ -1,0 +1,742 @@
+import type { Logger } from '../common/logger';
+import { silentLogger } from '../common/logger';
+import { formatMoney, type Micros } from '../common/money';
+import { AccountService, MAX_KEY_LENGTH, type PostOptions } from './accounts';
+import { isDecision, isUnavailable, PrepaidError } from './errors';
+import { FileSettlementJournal, type JournalRecord, type SettlementJournal } from './journal';
+import type { PrepaidStore } from './store';
+import type {
+  Account, Authorisation, CallPricer, Grant, GrantMode, LedgerEntry, Refusal, Reservation, ReservationStep, Settlement,
+} from './types';
+
+export interface FailurePolicy {
+  /** Database unreachable at authorise: refuse the call (default) or admit it unreserved. */
+  newCalls: 'refuse' | 'admit';
+  /** Database unreachable at extend: end the call when its grant ends (default) or allow a grace. */
+  liveCalls: 'end' | 'grace';
+  /** The most unreserved seconds a live call gets under the grace policy. */
+  graceSeconds: number;
+}
+
+export interface CreditControlOptions {
+  /** This application instance: owner of the reservations it opens. */
+  instanceId: string;
+  /** The slice granted at authorise and at each extension. */
+  grantSeconds: number;
+  /** How long before a grant ends the call session asks to extend it (for the session's timer). */
+  reauthLeadSeconds: number;
+  failurePolicy: FailurePolicy;
+  heartbeatSeconds: number;
+  /** How often the call session should call checkpoint() (for the session's timer). */
+  checkpointSeconds: number;
+  /** An instance without a heartbeat for this long is dead; default 3 heartbeats. */
+  instanceStaleSeconds?: number;
+}
+
+export const DEFAULT_CREDIT_CONTROL_OPTIONS: Omit<CreditControlOptions, 'instanceId'> = {
+  grantSeconds: 300,
+  reauthLeadSeconds: 10,
+  failurePolicy: { newCalls: 'refuse', liveCalls: 'end', graceSeconds: 60 },
+  heartbeatSeconds: 5,
+  checkpointSeconds: 30,
+};
+
+export interface CreditControlDeps {
+  store: PrepaidStore;
+  journal: SettlementJournal;
+  logger?: Logger;
+  clock?: () => Date;
+}
+
+export interface CallRequest {
+  callId: string;
+  accountId: number;
+  /** The tariff bound to the call at INVITE time. */
+  pricer: CallPricer;
+}
+
+/** What this instance knows about a call it is metering. */
+interface LiveCall {
+  callId: string;
+  accountId: number;
+  reservationId: number | null;
+  mode: GrantMode;
+  pricer: CallPricer;
+  grantedSeconds: number;
+  reserved: Micros;
+  answered: boolean;
+  extensions: number;
+  graceGranted: number;
+  lowBalanceThreshold: Micros | null;
+  first: Grant;
+  answerGrant?: Grant;
+}
+
+const ATTEMPTS = 5;
+const RECOVERY_PAGE = 200;
+const RECOVERY_PAGES = 50;
+
+/**
+ * Real-time credit control for one application instance: authorise → answer → extend* → settle,
+ * or release for a call never answered. Money is set aside by one conditional update per step, so
+ * concurrent calls on one account can never spend more than it holds; every step is idempotent by
+ * the call id (and step), so a replay changes nothing.
+ */
+export class CreditControl {
+  readonly accounts: AccountService;
+  private readonly store: PrepaidStore;
+  private readonly journal: SettlementJournal;
+  private readonly logger: Logger;
+  private readonly clock: () => Date;
+  private readonly calls = new Map<string, LiveCall>();
+  private timer: NodeJS.Timeout | undefined;
+  private beats = 0;
+  private replaying: Promise<JournalReplay> | undefined;
+
+  constructor(deps: CreditControlDeps, readonly options: CreditControlOptions) {
+    this.store = deps.store;
+    this.journal = deps.journal;
+    this.logger = deps.logger ?? silentLogger();
+    this.clock = deps.clock ?? (() => new Date());
+    this.accounts = new AccountService(this.store, this.clock);
+    if (!Number.isInteger(options.grantSeconds) || options.grantSeconds < 1) throw new RangeError('grantSeconds must be a positive whole number');
+    if (!Number.isInteger(options.failurePolicy.graceSeconds) || options.failurePolicy.graceSeconds < 0) throw new RangeError('graceSeconds must be a whole number >= 0');
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Start metering: heartbeat, replay the journal, settle the reservations of dead instances, and
+   * keep doing so every heartbeat. Survives an unreachable database (it retries on each beat).
+   */
+  async start(): Promise<void> {
+    await this.beat();
+    if (this.timer) return;
+    const everyMs = Math.max(1, this.options.heartbeatSeconds) * 1000;
+    this.timer = setInterval(() => { void this.beat(); }, everyMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.replaying;
+    await this.journal.close();
+  }
+
+  /** One heartbeat; after a database outage this is also where the journal is replayed. */
+  async beat(): Promise<void> {
+    try {
+      await this.store.heartbeat(this.options.instanceId, this.clock());
+    } catch (err) {
+      this.logger.warn('prepaid heartbeat failed', { error: String(err) });
+      return;
+    }
+    if (this.journal.pending().length > 0) await this.replayJournal();
+    if (this.beats++ % 3 === 0) {
+      const stale = (this.options.instanceStaleSeconds ?? 3 * this.options.heartbeatSeconds) * 1000;
+      await this.recoverDeadInstances(stale).catch((err: unknown) => this.logger.warn('prepaid recovery failed', { error: String(err) }));
+    }
+  }
+
+  /** Calls this instance is metering. */
+  liveCallCount(): number {
+    return this.calls.size;
+  }
+
+  // ---------------------------------------------------------------- accounts
+
+  topup(accountId: number, amount: Micros, key: string, opts?: PostOptions): Promise<LedgerEntry> {
+    return this.accounts.topup(accountId, amount, key, opts);
+  }
+
+  adjust(accountId: number, amount: Micros, key: string, opts?: PostOptions): Promise<LedgerEntry> {
+    return this.accounts.adjust(accountId, amount, key, opts);
+  }
+
+  // ---------------------------------------------------------------- authorise
+
+  /** At INVITE: a first grant with money set aside, or a refusal with a reason. */
+  async authorise(req: CallRequest): Promise<Authorisation> {
+    validateCallId(req.callId);
+    const known = this.calls.get(req.callId);
+    if (known) {
+      if (known.accountId !== req.accountId) throw conflict(req.callId, 'authorised for another account');
+      return { granted: true, grant: { ...known.first, replay: true } };
+    }
+    try {
+      return await this.reserveFirstGrant(req);
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+      return this.authoriseOffline(req, err);
+    }
+  }
+
+  private async reserveFirstGrant(req: CallRequest): Promise<Authorisation> {
+    const { pricer } = req;
+    let account = await this.store.getAccount(req.accountId);
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const decision = this.firstGrant(account, pricer);
+      if ('code' in decision) return (await this.replayAuthorise(req)) ?? { granted: false, refusal: decision };
+      const outcome = await this.store.openReservation({
+        accountId: req.accountId, callId: req.callId, mode: decision.mode, amount: decision.amount,
+        required: decision.required, seconds: decision.seconds, final: decision.final,
+        ownerInstance: this.options.instanceId, at: this.clock(),
+      });
+      if (outcome.status === 'refused') { account = outcome.account; continue; }
+      if (outcome.status === 'exists') return this.authoriseReplayed(req, outcome.reservation, outcome.step);
+      const available = account!.balance + account!.creditLimit - account!.reserved - decision.amount;
+      const grant = this.track(req, outcome.reservation, outcome.step, account!, available, false);
+      this.logger.info('call authorised', { callId: req.callId, accountId: req.accountId, seconds: grant.grantedSeconds, reserved: formatMoney(grant.reserved) });
+      return { granted: true, grant };
+    }
+    // Other calls kept taking the money between our read and our update.
+    return { granted: false, refusal: { code: 'INSUFFICIENT_FUNDS', reason: 'available money taken by concurrent calls' } };
+  }
+
+  /** The grant the account's state allows now, or why none. */
+  private firstGrant(account: Account | undefined, pricer: CallPricer):
+    Refusal | { mode: 'reserved' | 'postpaid'; seconds: number; amount: Micros; required: Micros; final: boolean } {
+    const refusal = this.checkAccount(account, pricer);
+    if (refusal) return refusal;
+    const a = account!;
+    const headroom = a.balance + a.creditLimit - a.reserved;
+    const slice = this.options.grantSeconds;
+    if (a.kind === 'postpaid') {
+      const required = pricer.price(pricer.firstStepSeconds);
+      if (headroom < required) return { code: 'CREDIT_LIMIT', reason: 'the account is at its credit limit' };
+      return { mode: 'postpaid', seconds: slice, amount: 0n, required, final: false };
+    }
+    const seconds = Math.min(slice, headroom > 0n ? pricer.maxSeconds(headroom) : 0);
+    if (seconds < Math.max(1, pricer.firstStepSeconds)) {
+      return { code: 'INSUFFICIENT_FUNDS', reason: 'the available money does not buy the first billing step' };
+    }
+    const amount = pricer.price(seconds);
+    return { mode: 'reserved', seconds, amount, required: amount, final: seconds < slice };
+  }
+
+  private checkAccount(account: Account | undefined, pricer: CallPricer): Refusal | undefined {
+    if (!account) return { code: 'UNKNOWN_ACCOUNT', reason: 'no such account' };
+    if (account.status === 'closed') return { code: 'CLOSED', reason: 'the account is closed' };
+    if (account.status === 'suspended') return { code: 'SUSPENDED', reason: 'the account is suspended' };
+    if (account.expiresAt && account.expiresAt <= this.clock()) return { code: 'EXPIRED', reason: 'the account has expired' };
+    if (account.currency !== pricer.currency) {
+      return { code: 'CURRENCY_MISMATCH', reason: `the account is in ${account.currency}, the tariff in ${pricer.currency}` };
+    }
+    if (account.maxCalls !== null && account.liveCalls >= account.maxCalls) {
+      return { code: 'CALL_LIMIT', reason: `the account has ${account.liveCalls} of ${account.maxCalls} calls` };
+    }
+    return undefined;
+  }
+
+  /** A refused request may be the replay of one granted earlier, when the money has gone since. */
+  private async replayAuthorise(req: CallRequest): Promise<Authorisation | undefined> {
+    const r = await this.store.findReservation(req.callId);
+    if (!r) return undefined;
+    return this.authoriseReplayed(req, r, await this.store.findStep(req.callId, 'authorise'));
+  }
+
+  private async authoriseReplayed(req: CallRequest, r: Reservation, step: ReservationStep | undefined): Promise<Authorisation> {
+    if (r.accountId !== req.accountId) throw conflict(req.callId, 'authorised for another account');
+    if (!step) throw new PrepaidError('ILLEGAL_STATE', `call ${req.callId} has no authorisation step`);
+    const account = await this.store.getAccount(r.accountId);
+    if (r.state !== 'active') return { granted: true, grant: stepGrant(r, step, r.mode, true, false) };
+    const grant = this.track(req, r, step, account!, account!.balance + account!.creditLimit - account!.reserved, true);
+    return { granted: true, grant };
+  }
+
+  private track(req: CallRequest, r: Reservation, step: ReservationStep, account: Account, available: Micros, replay: boolean): Grant {
+    const lowBalance = account.lowBalanceThreshold !== null && available < account.lowBalanceThreshold;
+    const first = stepGrant(r, step, r.mode, replay, lowBalance);
+    this.calls.set(req.callId, {
+      callId: req.callId, accountId: req.accountId, reservationId: r.id, mode: r.mode, pricer: req.pricer,
+      grantedSeconds: r.grantedSeconds, reserved: r.amount, answered: r.answeredAt !== null, extensions: 0,
+      graceGranted: 0, lowBalanceThreshold: account.lowBalanceThreshold, first: { ...first, replay: false },
+    });
+    return first;
+  }
+
+  private authoriseOffline(req: CallRequest, err: unknown): Authorisation {
+    if (this.options.failurePolicy.newCalls === 'refuse') {
+      this.logger.warn('call refused: database unavailable', { callId: req.callId, error: String(err) });
+      return { granted: false, refusal: { code: 'DB_UNAVAILABLE', reason: 'credit control cannot reach its database' } };
+    }
+    const seconds = this.options.grantSeconds;
+    const grant: Grant = {
+      callId: req.callId, accountId: req.accountId, reservationId: null, mode: 'offline', grantedSeconds: seconds,
+      addedSeconds: seconds, reserved: 0n, final: true, replay: false, lowBalance: false,
+    };
+    this.calls.set(req.callId, {
+      callId: req.callId, accountId: req.accountId, reservationId: null, mode: 'offline', pricer: req.pricer,
+      grantedSeconds: seconds, reserved: 0n, answered: false, extensions: 0, graceGranted: 0, lowBalanceThreshold: null, first: grant,
+    });
+    this.logger.warn('call admitted unreserved: database unavailable', { callId: req.callId, seconds });
+    return { granted: true, grant };
+  }
+
+  // ---------------------------------------------------------------- answer
+
+  /**
+   * At 200 OK: re-price the granted seconds under the tariff bound to the answer time, setting aside
+   * the difference or, when the money is not there, shortening the grant to what is reserved.
+   */
+  async answer(callId: string, pricer: CallPricer): Promise<Grant> {
+    const call = this.live(callId);
+    if (call.answered && call.answerGrant) return { ...call.answerGrant, replay: true };
+    if (pricer.currency !== call.pricer.currency) throw new PrepaidError('CURRENCY_MISMATCH', `call ${callId}: the answer tariff is in ${pricer.currency}`);
+    call.pricer = pricer;
+    call.answered = true;
+    let grant: Grant;
+    if (call.mode === 'offline') {
+      grant = this.liveGrant(call, 0, call.first.final, false);
+    } else {
+      try {
+        grant = await this.reprice(call, pricer);
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+        // The money set aside at INVITE still backs the grant; settle prices under the answer tariff.
+        this.logger.warn('answer not recorded: database unavailable', { callId });
+        grant = this.liveGrant(call, 0, false, false);
+      }
+    }
+    call.answerGrant = grant;
+    return grant;
+  }
+
+  private async reprice(call: LiveCall, pricer: CallPricer): Promise<Grant> {
+    const at = this.clock();
+    let shortOfMoney = false;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      let seconds = call.grantedSeconds;
+      let target = call.mode === 'reserved' ? pricer.price(seconds) : 0n;
+      let final = false;
+      if (target > call.reserved && shortOfMoney) {
+        // The difference was refused: keep what the money already reserved buys.
+        const account = await this.store.getAccount(call.accountId);
+        const available = account ? account.balance + account.creditLimit - account.reserved : 0n;
+        seconds = Math.min(seconds, pricer.maxSeconds(call.reserved + (available > 0n ? available : 0n)));
+        target = pricer.price(seconds);
+        final = true;
+      }
+      const outcome = await this.store.applyStep({
+        reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, stepKey: 'answer',
+        requestedSeconds: call.grantedSeconds, expectedAmount: call.reserved, amountDelta: target - call.reserved,
+        addedSeconds: seconds - call.grantedSeconds, final, answeredAt: at, at,
+      });
+      if (outcome.status === 'refused') shortOfMoney = true;
+      const done = await this.afterStep(call, outcome);
+      if (done) return done;
+    }
+    throw new PrepaidError('ILLEGAL_STATE', `call ${call.callId}: answer kept conflicting`);
+  }
+
+  /** Apply a step's outcome to the live call; undefined means try again. */
+  private async afterStep(call: LiveCall, outcome: Awaited<ReturnType<PrepaidStore['applyStep']>>): Promise<Grant | undefined> {
+    switch (outcome.status) {
+      case 'applied': {
+        call.grantedSeconds = outcome.reservation.grantedSeconds + call.graceGranted;
+        call.reserved = outcome.reservation.amount;
+        const account = await this.store.getAccount(call.accountId);
+        const low = account !== undefined && account.lowBalanceThreshold !== null
+          && account.balance + account.creditLimit - account.reserved < account.lowBalanceThreshold;
+        return this.liveGrant(call, outcome.step.addedSeconds, outcome.step.final, false, low);
+      }
+      case 'exists':
+        return { ...stepGrant({ id: call.reservationId!, accountId: call.accountId, callId: call.callId }, outcome.step, call.mode, true, false) };
+      case 'refused':
+        return undefined;
+      case 'stale': {
+        const r = outcome.reservation;
+        if (!r || r.state !== 'active') throw new PrepaidError('ILLEGAL_STATE', `call ${call.callId} is no longer active`, { state: r?.state });
+        call.reserved = r.amount;
+        call.grantedSeconds = r.grantedSeconds + call.graceGranted;
+        return undefined;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- extend
+
+  /**
+   * Before the grant ends: the next slice, a final partial grant, or nothing (addedSeconds 0, final).
+   * `seq` numbers the extensions of a call from 1; it defaults to the next one. Replaying a seq
+   * returns the first result.
+   */
+  async extend(callId: string, seq?: number): Promise<Grant> {
+    const call = this.live(callId);
+    if (!call.answered) throw new PrepaidError('ILLEGAL_STATE', `call ${callId} is not answered`);
+    const n = seq ?? call.extensions + 1;
+    if (!Number.isInteger(n) || n < 1) throw new PrepaidError('ILLEGAL_STATE', `extension number ${n} is invalid`);
+    if (n <= call.extensions) {
+      const step = call.mode === 'offline' ? undefined : await this.store.findStep(callId, `extend:${n}`);
+      if (step) return stepGrant({ id: call.reservationId!, accountId: call.accountId, callId }, step, call.mode, true, false);
+      return this.liveGrant(call, 0, true, true);
+    }
+    if (n > call.extensions + 1) throw new PrepaidError('ILLEGAL_STATE', `call ${callId}: extension ${n} before ${call.extensions + 1}`);
+    let grant: Grant;
+    if (call.mode === 'offline') {
+      grant = this.graceOrEnd(call);
+    } else {
+      try {
+        grant = await this.reserveSlice(call, n);
+      } catch (err) {
+        if (!isUnavailable(err)) throw err;
+        grant = this.graceOrEnd(call);
+      }
+    }
+    call.extensions = n;
+    this.logger.debug('call extended', { callId, added: grant.addedSeconds, granted: grant.grantedSeconds, final: grant.final });
+    return grant;
+  }
+
+  private async reserveSlice(call: LiveCall, n: number): Promise<Grant> {
+    const slice = this.options.grantSeconds;
+    const at = this.clock();
+    let shortOfMoney = false;
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      let added = slice;
+      let final = false;
+      if (shortOfMoney && call.mode === 'reserved') {
+        const account = await this.store.getAccount(call.accountId);
+        const available = account ? account.balance + account.creditLimit - account.reserved : 0n;
+        const total = call.pricer.maxSeconds(call.reserved + (available > 0n ? available : 0n));
+        added = Math.max(0, Math.min(slice, total - call.grantedSeconds));
+        final = true;
+      }
+      const amountDelta = call.mode === 'reserved' ? maxMoney(0n, call.pricer.price(call.grantedSeconds + added) - call.reserved) : 0n;
+      const outcome = await this.store.applyStep({
+        reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, stepKey: `extend:${n}`,
+        requestedSeconds: slice, expectedAmount: call.reserved, amountDelta, addedSeconds: added, final, at,
+      });
+      if (outcome.status === 'refused') shortOfMoney = true;
+      const done = await this.afterStep(call, outcome);
+      if (done) return done;
+    }
+    throw new PrepaidError('ILLEGAL_STATE', `call ${call.callId}: extension kept conflicting`);
+  }
+
+  private graceOrEnd(call: LiveCall): Grant {
+    const policy = this.options.failurePolicy;
+    const left = policy.liveCalls === 'grace' ? policy.graceSeconds - call.graceGranted : 0;
+    if (left <= 0) {
+      this.logger.warn('no extension: database unavailable', { callId: call.callId });
+      return this.liveGrant(call, 0, true, false);
+    }
+    call.graceGranted += left;
+    call.grantedSeconds += left;
+    this.logger.warn('grace granted: database unavailable', { callId: call.callId, seconds: left });
+    return this.liveGrant(call, left, true, false);
+  }
+
+  // ---------------------------------------------------------------- checkpoint
+
+  /** While the call lives: record the seconds metered so far, what a recovery would charge. */
+  async checkpoint(callId: string, seconds: number): Promise<void> {
+    const call = this.calls.get(callId);
+    if (!call || !call.answered || call.reservationId === null) return;
+    const billable = Math.min(Math.max(0, Math.floor(seconds)), call.grantedSeconds);
+    try {
+      await this.store.checkpoint(callId, billable, call.pricer.price(billable), this.clock());
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+      this.logger.debug('checkpoint skipped: database unavailable', { callId });
+    }
+  }
+
+  // ---------------------------------------------------------------- settle / release
+
+  /**
+   * At the end of an answered call: charge the exact price of the billable seconds (one ledger
+   * entry) and give back the rest of the reservation. With the database down the settlement is
+   * journalled and replayed later. `pricer` is needed only when this instance does not know the
+   * call (e.g. after a restart).
+   */
+  async settle(callId: string, billableSeconds: number, pricer?: CallPricer): Promise<Settlement> {
+    validateCallId(callId);
+    if (!Number.isInteger(billableSeconds) || billableSeconds < 0) throw new PrepaidError('ILLEGAL_STATE', `billable seconds ${billableSeconds} must be a whole number >= 0`);
+    const key = settleKey(callId);
+    const journalled = this.journal.pending().find((r) => r.key === key);
+    if (journalled) return journalledSettlement(journalled, billableSeconds);
+    const call = this.calls.get(callId) ?? (pricer ? await this.adopt(callId, pricer) : undefined);
+    if (!call) return this.settledBefore(callId, billableSeconds);
+    let seconds = billableSeconds;
+    if (seconds > call.grantedSeconds) {
+      this.logger.warn('billable seconds beyond the grant: charging the grant', { callId, billableSeconds, granted: call.grantedSeconds });
+      seconds = call.grantedSeconds;
+    }
+    if (!call.answered && seconds > 0) throw new PrepaidError('ILLEGAL_STATE', `call ${callId} was never answered: release it`);
+    const charge = call.answered ? call.pricer.price(seconds) : 0n;
+    try {
+      const settlement = await this.chargeCall(call, seconds, charge);
+      this.calls.delete(callId);
+      this.logger.info('call settled', { callId, accountId: call.accountId, seconds, charged: formatMoney(charge) });
+      return settlement;
+    } catch (err) {
+      if (isDecision(err)) throw err;
+      await this.journal.append({
+        kind: 'settle', key, callId, accountId: call.accountId, reservationId: call.reservationId, seconds,
+        charge: charge.toString(), at: this.clock().toISOString(),
+      });
+      this.calls.delete(callId);
+      this.logger.warn('settlement journalled: database unavailable', { callId, charged: formatMoney(charge), error: String(err) });
+      return { callId, accountId: call.accountId, billableSeconds: seconds, charged: charge, returned: maxMoney(0n, call.reserved - charge), journalled: true, replay: false };
+    }
+  }
+
+  private async chargeCall(call: LiveCall, seconds: number, charge: Micros): Promise<Settlement> {
+    const base = { callId: call.callId, accountId: call.accountId, billableSeconds: seconds, charged: charge, journalled: false };
+    if (call.mode === 'offline') {
+      if (charge > 0n) await this.postCallCharge(call.callId, call.accountId, charge, seconds);
+      return { ...base, returned: 0n, replay: false };
+    }
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const outcome = await this.store.closeReservation({
+        reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, state: 'settled', seconds,
+        charge, expectedAmount: call.reserved, ledgerKey: settleKey(call.callId), at: this.clock(),
+      });
+      if (outcome.status === 'closed') return { ...base, returned: maxMoney(0n, call.reserved - charge), replay: false };
+      const r = outcome.reservation;
+      if (!r) throw new PrepaidError('UNKNOWN_CALL', `no reservation for call ${call.callId}`);
+      if (r.state !== 'active') return this.compareClosed(r, seconds);
+      call.reserved = r.amount;
+    }
+    throw new PrepaidError('ILLEGAL_STATE', `call ${call.callId}: settlement kept conflicting`);
+  }
+
+  private async postCallCharge(callId: string, accountId: number, charge: Micros, seconds: number): Promise<void> {
+    const { entry, replay } = await this.store.postEntry({
+      accountId, kind: 'charge', amount: -charge, idempotencyKey: settleKey(callId), callId,
+      note: `${seconds} s`, guardAvailable: false, at: this.clock(),
+    });
+    if (replay && (entry.accountId !== accountId || entry.amount !== -charge)) throw conflict(callId, 'settled with another charge');
+  }
+
+  /** The call is unknown here: it may have been settled already (a replay) or never existed. */
+  private async settledBefore(callId: string, seconds: number): Promise<Settlement> {
+    const r = await this.store.findReservation(callId);
+    if (r) {
+      if (r.state === 'active') throw new PrepaidError('UNKNOWN_CALL', `call ${callId} is live elsewhere; settle it with its tariff`);
+      return this.compareClosed(r, seconds);
+    }
+    const entry = await this.store.findEntry(settleKey(callId));
+    if (entry && entry.callId === callId) {
+      return { callId, accountId: entry.accountId, billableSeconds: seconds, charged: -entry.amount, returned: 0n, journalled: false, replay: true };
+    }
+    throw new PrepaidError('UNKNOWN_CALL', `no call ${callId}`);
+  }
+
+  private compareClosed(r: Reservation, seconds: number): Settlement {
+    if (r.state === 'settled' && r.settledSeconds === seconds) {
+      return { callId: r.callId, accountId: r.accountId, billableSeconds: seconds, charged: r.charged ?? 0n, returned: maxMoney(0n, r.amount - (r.charged ?? 0n)), journalled: false, replay: true };
+    }
+    throw conflict(r.callId, `already ${r.state} with ${r.settledSeconds ?? 0} s`);
+  }
+
+  /** Take over a call this instance does not know (after a restart), given its tariff. */
+  private async adopt(callId: string, pricer: CallPricer): Promise<LiveCall | undefined> {
+    const r = await this.store.findReservation(callId);
+    if (!r || r.state !== 'active') return undefined;
+    const call: LiveCall = {
+      callId, accountId: r.accountId, reservationId: r.id, mode: r.mode, pricer, grantedSeconds: r.grantedSeconds,
+      reserved: r.amount, answered: r.answeredAt !== null, extensions: 0, graceGranted: 0, lowBalanceThreshold: null,
+      first: stepGrant(r, undefined, r.mode, true, false),
+    };
+    return call;
+  }
+
+  /** A call that was never answered: give the whole reservation back, no charge. */
+  async release(callId: string): Promise<void> {
+    validateCallId(callId);
+    const key = releaseKey(callId);
+    if (this.journal.pending().some((r) => r.key === key)) return;
+    const call = this.calls.get(callId);
+    if (call?.answered) throw new PrepaidError('ILLEGAL_STATE', `call ${callId} was answered: settle it`);
+    if (call?.mode === 'offline') { this.calls.delete(callId); return; }
+    let r: Reservation | undefined;
+    try {
+      r = await this.store.findReservation(callId);
+      for (let attempt = 0; r && r.state === 'active' && attempt < ATTEMPTS; attempt++) {
+        const outcome = await this.store.closeReservation({
+          reservationId: r.id, callId, accountId: r.accountId, state: 'released', seconds: 0, charge: 0n,
+          expectedAmount: r.amount, ledgerKey: key, at: this.clock(),
+        });
+        r = outcome.reservation;
+      }
+      if (r && r.state === 'active') throw new PrepaidError('ILLEGAL_STATE', `call ${callId}: release kept conflicting`);
+      if (r && r.state !== 'released') throw conflict(callId, `already ${r.state}`);
+      this.calls.delete(callId);
+      this.logger.info('call released', { callId });
+    } catch (err) {
+      if (isDecision(err) || !call || call.reservationId === null) throw err;
+      await this.journal.append({ kind: 'release', key, callId, accountId: call.accountId, reservationId: call.reservationId, at: this.clock().toISOString() });
+      this.calls.delete(callId);
+      this.logger.warn('release journalled: database unavailable', { callId, error: String(err) });
+    }
+  }
+
+  // ---------------------------------------------------------------- journal and recovery
+
+  /** Apply the journalled settlements, idempotently. Stops at the first database failure. */
+  replayJournal(): Promise<JournalReplay> {
+    if (!this.replaying) {
+      this.replaying = this.replayAll().finally(() => { this.replaying = undefined; });
+    }
+    return this.replaying;
+  }
+
+  private async replayAll(): Promise<JournalReplay> {
+    const result: JournalReplay = { applied: 0, remaining: 0, failed: 0 };
+    for (const record of this.journal.pending()) {
+      try {
+        await this.applyRecord(record);
+        await this.journal.markApplied(record.key);
+        result.applied++;
+      } catch (err) {
+        if (isUnavailable(err)) break;
+        result.failed++;
+        this.logger.error('journalled settlement cannot be applied', { key: record.key, error: String(err) });
+      }
+    }
+    result.remaining = this.journal.pending().length;
+    if (result.applied > 0) this.logger.info('settlement journal replayed', { ...result });
+    return result;
+  }
+
+  private async applyRecord(record: JournalRecord): Promise<void> {
+    if (record.kind === 'settle' && record.reservationId === null) {
+      const charge = BigInt(record.charge);
+      if (charge > 0n) await this.postCallCharge(record.callId, record.accountId, charge, record.seconds);
+      return;
+    }
+    const charge = record.kind === 'settle' ? BigInt(record.charge) : 0n;
+    const seconds = record.kind === 'settle' ? record.seconds : 0;
+    const state = record.kind === 'settle' ? 'settled' : 'released';
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const r = await this.store.findReservation(record.callId);
+      if (!r) throw new PrepaidError('UNKNOWN_CALL', `no reservation for call ${record.callId}`);
+      if (r.state !== 'active') return this.reconcileClosed(r, state, seconds, charge);
+      const outcome = await this.store.closeReservation({
+        reservationId: r.id, callId: r.callId, accountId: r.accountId, state, seconds, charge,
+        expectedAmount: r.amount, ledgerKey: record.key, at: this.clock(),
+      });
+      if (outcome.status === 'closed') return;
+    }
+    throw new PrepaidError('ILLEGAL_STATE', `call ${record.callId}: journal replay kept conflicting`);
+  }
+
+  /**
+   * The reservation was closed meanwhile: by this same record (nothing to do), or recovered at its
+   * checkpoint by another instance, in which case the rest of the true charge is posted.
+   */
+  private async reconcileClosed(r: Reservation, state: 'settled' | 'released', seconds: number, charge: Micros): Promise<void> {
+    if (r.state === state && r.settledSeconds === seconds && (r.charged ?? 0n) === charge) return;
+    if (r.state === 'recovered' || (r.state === 'released' && state === 'settled')) {
+      const rest = charge - (r.charged ?? 0n);
+      if (rest > 0n) {
+        await this.store.postEntry({
+          accountId: r.accountId, kind: 'charge', amount: -rest, idempotencyKey: `call:${r.callId}:settle-rest`,
+          callId: r.callId, note: `${seconds} s, after recovery at ${r.settledSeconds ?? 0} s`, guardAvailable: false, at: this.clock(),
+        });
+      }
+      return;
+    }
+    throw conflict(r.callId, `already ${r.state}`);
+  }
+
+  /**
+   * Settle the reservations of instances without a recent heartbeat up to their last checkpoint
+   * (answered calls) or release them (unanswered). Safe to run on several instances at once.
+   */
+  async recoverDeadInstances(staleAfterMs: number): Promise<number> {
+    const aliveSince = new Date(this.clock().getTime() - staleAfterMs);
+    let recovered = 0;
+    for (let page = 0; page < RECOVERY_PAGES; page++) {
+      const orphans = await this.store.listOrphanedReservations(this.options.instanceId, aliveSince, RECOVERY_PAGE);
+      let closed = 0;
+      for (const r of orphans) {
+        const answered = r.answeredAt !== null || r.checkpointSeconds > 0;
+        const outcome = await this.store.closeReservation({
+          reservationId: r.id, callId: r.callId, accountId: r.accountId, state: answered ? 'recovered' : 'released',
+          seconds: answered ? r.checkpointSeconds : 0, charge: answered ? r.checkpointAmount : 0n,
+          expectedAmount: r.amount, ledgerKey: settleKey(r.callId), at: this.clock(),
+        });
+        if (outcome.status === 'closed') {
+          closed++;
+          this.logger.warn('reservation of a dead instance recovered', { callId: r.callId, owner: r.ownerInstance, seconds: r.checkpointSeconds, charged: formatMoney(answered ? r.checkpointAmount : 0n) });
+        }
+      }
+      recovered += closed;
+      if (orphans.length < RECOVERY_PAGE || closed === 0) break;
+    }
+    return recovered;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private live(callId: string): LiveCall {
+    validateCallId(callId);
+    const call = this.calls.get(callId);
+    if (!call) throw new PrepaidError('UNKNOWN_CALL', `call ${callId} is not authorised here`);
+    return call;
+  }
+
+  private liveGrant(call: LiveCall, added: number, final: boolean, replay: boolean, lowBalance = false): Grant {
+    return {
+      callId: call.callId, accountId: call.accountId, reservationId: call.reservationId, mode: call.mode,
+      grantedSeconds: call.grantedSeconds, addedSeconds: added, reserved: call.reserved, final, replay, lowBalance,
+    };
+  }
+}
+
+export interface JournalReplay {
+  applied: number;
+  remaining: number;
+  failed: number;
+}
+
+/** Open the file journal under `journalDir` and build a CreditControl on it. */
+export async function openCreditControl(
+  deps: Omit<CreditControlDeps, 'journal'> & { journalDir: string },
+  options: CreditControlOptions,
+): Promise<CreditControl> {
+  const journal = await FileSettlementJournal.open(deps.journalDir);
+  return new CreditControl({ ...deps, journal }, options);
+}
+
+export function settleKey(callId: string): string {
+  return `call:${callId}:settle`;
+}
+
+function releaseKey(callId: string): string {
+  return `call:${callId}:release`;
+}
+
+function validateCallId(callId: string): void {
+  // The longest ledger key built from it must fit the key column.
+  if (typeof callId !== 'string' || callId === '' || callId.length > MAX_KEY_LENGTH - 20) {
+    throw new PrepaidError('ILLEGAL_STATE', `call id must be 1..${MAX_KEY_LENGTH - 20} characters`);
+  }
+}
+
+function conflict(callId: string, what: string): PrepaidError {
+  return new PrepaidError('IDEMPOTENCY_CONFLICT', `call ${callId}: ${what}`, { callId });
+}
+
+function stepGrant(
+  r: Pick<Reservation, 'id' | 'accountId' | 'callId'>, step: ReservationStep | undefined, mode: GrantMode, replay: boolean, lowBalance: boolean,
+): Grant {
+  return {
+    callId: r.callId, accountId: r.accountId, reservationId: r.id, mode,
+    grantedSeconds: step?.grantedSeconds ?? 0, addedSeconds: step?.addedSeconds ?? 0, reserved: step?.reservedAfter ?? 0n,
+    final: step?.final ?? false, replay, lowBalance,
+  };
+}
+
+function journalledSettlement(record: JournalRecord, seconds: number): Settlement {
+  if (record.kind !== 'settle' || record.seconds !== seconds) throw conflict(record.callId, 'journalled with other content');
+  return { callId: record.callId, accountId: record.accountId, billableSeconds: seconds, charged: BigInt(record.charge), returned: 0n, journalled: true, replay: true };
+}
+
+function maxMoney(a: Micros, b: Micros): Micros {
+  return a > b ? a : b;
+}

@@ -1,0 +1,244 @@
+import type { Micros } from '../common/money';
+import { PrepaidError } from './errors';
+import type {
+  ApplyStep, CloseOutcome, CloseReservation, OpenOutcome, OpenReservation, PrepaidStore, StepOutcome,
+} from './store';
+import type {
+  Account, AccountAudit, AccountPatch, LedgerEntry, NewAccount, NewLedgerEntry, Reservation, ReservationStep,
+} from './types';
+
+/**
+ * A PrepaidStore in memory with the same atomic semantics as the SQL repository (each method runs
+ * without an await in its critical part). For unit tests and for trying the domain without a database.
+ * `unavailable = true` makes every call fail as an unreachable database would.
+ */
+export class MemoryPrepaidStore implements PrepaidStore {
+  unavailable = false;
+  private readonly accounts = new Map<number, Account>();
+  private readonly entries: LedgerEntry[] = [];
+  private readonly entryByKey = new Map<string, LedgerEntry>();
+  private readonly reservations = new Map<string, Reservation>();
+  private readonly steps = new Map<string, ReservationStep>();
+  private readonly heartbeats = new Map<string, Date>();
+  private nextId = { account: 1, entry: 1, reservation: 1 };
+
+  private up(): void {
+    if (this.unavailable) throw new PrepaidError('DB_UNAVAILABLE', 'database unavailable');
+  }
+
+  async createAccount(input: NewAccount, at: Date): Promise<Account> {
+    this.up();
+    for (const a of this.accounts.values()) {
+      if (a.code === input.code) throw new PrepaidError('DUPLICATE_ACCOUNT', `account ${input.code} exists`, { code: input.code });
+    }
+    const account: Account = {
+      id: this.nextId.account++, code: input.code, kind: input.kind, currency: input.currency,
+      status: input.status ?? 'active', balance: 0n, reserved: 0n, creditLimit: input.creditLimit ?? 0n,
+      lowBalanceThreshold: input.lowBalanceThreshold ?? null, maxCalls: input.maxCalls ?? null, liveCalls: 0,
+      expiresAt: input.expiresAt ?? null, createdAt: at, updatedAt: at,
+    };
+    this.accounts.set(account.id, account);
+    return { ...account };
+  }
+
+  async getAccount(id: number): Promise<Account | undefined> {
+    this.up();
+    const a = this.accounts.get(id);
+    return a ? { ...a } : undefined;
+  }
+
+  async findAccountByCode(code: string): Promise<Account | undefined> {
+    this.up();
+    for (const a of this.accounts.values()) if (a.code === code) return { ...a };
+    return undefined;
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    this.up();
+    return [...this.accounts.values()].map((a) => ({ ...a }));
+  }
+
+  async updateAccount(id: number, patch: AccountPatch, at: Date): Promise<Account> {
+    this.up();
+    const a = this.accounts.get(id);
+    if (!a) throw new PrepaidError('UNKNOWN_ACCOUNT', `no account ${id}`, { accountId: id });
+    Object.assign(a, stripUndefined(patch), { updatedAt: at });
+    return { ...a };
+  }
+
+  async postEntry(req: NewLedgerEntry): Promise<{ entry: LedgerEntry; replay: boolean }> {
+    this.up();
+    const existing = this.entryByKey.get(req.idempotencyKey);
+    if (existing) return { entry: { ...existing }, replay: true };
+    const a = this.accounts.get(req.accountId);
+    if (!a) throw new PrepaidError('UNKNOWN_ACCOUNT', `no account ${req.accountId}`, { accountId: req.accountId });
+    if (req.guardAvailable && a.balance + req.amount + a.creditLimit - a.reserved < 0n) {
+      throw new PrepaidError('INSUFFICIENT_FUNDS', 'the entry would take the available balance below zero', { accountId: a.id });
+    }
+    a.balance += req.amount;
+    a.updatedAt = req.at;
+    const entry: LedgerEntry = {
+      id: this.nextId.entry++, accountId: a.id, kind: req.kind, amount: req.amount, balanceAfter: a.balance,
+      idempotencyKey: req.idempotencyKey, callId: req.callId ?? null, note: req.note ?? null, createdAt: req.at,
+    };
+    this.entries.push(entry);
+    this.entryByKey.set(entry.idempotencyKey, entry);
+    return { entry: { ...entry }, replay: false };
+  }
+
+  async findEntry(key: string): Promise<LedgerEntry | undefined> {
+    this.up();
+    const e = this.entryByKey.get(key);
+    return e ? { ...e } : undefined;
+  }
+
+  async listEntries(accountId: number, limit: number): Promise<LedgerEntry[]> {
+    this.up();
+    return this.entries.filter((e) => e.accountId === accountId).reverse().slice(0, limit).map((e) => ({ ...e }));
+  }
+
+  async auditAccounts(): Promise<AccountAudit[]> {
+    this.up();
+    return [...this.accounts.values()].map((a) => {
+      const ledgerSum = this.entries.filter((e) => e.accountId === a.id).reduce((s, e) => s + e.amount, 0n);
+      const active = [...this.reservations.values()].filter((r) => r.accountId === a.id && r.state === 'active');
+      const activeReserved = active.reduce((s, r) => s + r.amount, 0n);
+      return {
+        accountId: a.id, code: a.code, balance: a.balance, ledgerSum, reserved: a.reserved, activeReserved,
+        liveCalls: a.liveCalls, activeReservations: active.length,
+        ok: ledgerSum === a.balance && activeReserved === a.reserved && active.length === a.liveCalls,
+      };
+    });
+  }
+
+  async openReservation(req: OpenReservation): Promise<OpenOutcome> {
+    this.up();
+    const existing = this.reservations.get(req.callId);
+    if (existing) return { status: 'exists', reservation: { ...existing }, step: this.steps.get(stepId(req.callId, 'authorise')) };
+    const a = this.accounts.get(req.accountId);
+    if (!a || !admits(a, req.at, req.required)) return { status: 'refused', account: a ? { ...a } : undefined };
+    a.reserved += req.amount;
+    a.liveCalls += 1;
+    a.updatedAt = req.at;
+    const r: Reservation = {
+      id: this.nextId.reservation++, accountId: a.id, callId: req.callId, mode: req.mode, state: 'active',
+      amount: req.amount, grantedSeconds: req.seconds, answeredAt: null, ownerInstance: req.ownerInstance,
+      checkpointSeconds: 0, checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null,
+      createdAt: req.at, updatedAt: req.at,
+    };
+    this.reservations.set(r.callId, r);
+    const step: ReservationStep = {
+      reservationId: r.id, callId: r.callId, stepKey: 'authorise', requestedSeconds: req.seconds, addedSeconds: req.seconds,
+      amountDelta: req.amount, grantedSeconds: req.seconds, reservedAfter: req.amount, final: req.final, createdAt: req.at,
+    };
+    this.steps.set(stepId(r.callId, step.stepKey), step);
+    return { status: 'opened', reservation: { ...r }, step: { ...step } };
+  }
+
+  async findReservation(callId: string): Promise<Reservation | undefined> {
+    this.up();
+    const r = this.reservations.get(callId);
+    return r ? { ...r } : undefined;
+  }
+
+  async findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined> {
+    this.up();
+    const s = this.steps.get(stepId(callId, stepKey));
+    return s ? { ...s } : undefined;
+  }
+
+  async applyStep(req: ApplyStep): Promise<StepOutcome> {
+    this.up();
+    const existing = this.steps.get(stepId(req.callId, req.stepKey));
+    if (existing) return { status: 'exists', step: { ...existing } };
+    const r = this.reservations.get(req.callId);
+    if (!r || r.state !== 'active' || r.amount !== req.expectedAmount) return { status: 'stale', reservation: r ? { ...r } : undefined };
+    const a = this.accounts.get(r.accountId)!;
+    if (req.amountDelta > 0n && a.balance + a.creditLimit - a.reserved < req.amountDelta) return { status: 'refused', account: { ...a } };
+    a.reserved += req.amountDelta;
+    a.updatedAt = req.at;
+    r.amount += req.amountDelta;
+    r.grantedSeconds += req.addedSeconds;
+    if (req.answeredAt) r.answeredAt = req.answeredAt;
+    r.updatedAt = req.at;
+    const step: ReservationStep = {
+      reservationId: r.id, callId: r.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
+      addedSeconds: req.addedSeconds, amountDelta: req.amountDelta, grantedSeconds: r.grantedSeconds,
+      reservedAfter: r.amount, final: req.final, createdAt: req.at,
+    };
+    this.steps.set(stepId(r.callId, step.stepKey), step);
+    return { status: 'applied', reservation: { ...r }, step: { ...step } };
+  }
+
+  async closeReservation(req: CloseReservation): Promise<CloseOutcome> {
+    this.up();
+    const r = this.reservations.get(req.callId);
+    if (!r || r.id !== req.reservationId || r.state !== 'active' || r.amount !== req.expectedAmount) {
+      return { status: 'stale', reservation: r ? { ...r } : undefined };
+    }
+    if (req.charge !== 0n && this.entryByKey.has(req.ledgerKey)) {
+      throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
+    }
+    const a = this.accounts.get(r.accountId)!;
+    a.reserved -= r.amount;
+    a.liveCalls -= 1;
+    a.balance -= req.charge;
+    a.updatedAt = req.at;
+    r.state = req.state;
+    r.settledSeconds = req.seconds;
+    r.charged = req.charge;
+    r.updatedAt = req.at;
+    let entry: LedgerEntry | undefined;
+    if (req.charge !== 0n) {
+      entry = {
+        id: this.nextId.entry++, accountId: a.id, kind: 'charge', amount: -req.charge, balanceAfter: a.balance,
+        idempotencyKey: req.ledgerKey, callId: r.callId, note: null, createdAt: req.at,
+      };
+      this.entries.push(entry);
+      this.entryByKey.set(entry.idempotencyKey, entry);
+    }
+    return { status: 'closed', reservation: { ...r }, entry: entry ? { ...entry } : undefined };
+  }
+
+  async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {
+    this.up();
+    const r = this.reservations.get(callId);
+    if (!r || r.state !== 'active') return false;
+    r.checkpointSeconds = seconds;
+    r.checkpointAmount = amount;
+    r.checkpointAt = at;
+    return true;
+  }
+
+  async heartbeat(instanceId: string, at: Date): Promise<void> {
+    this.up();
+    this.heartbeats.set(instanceId, at);
+  }
+
+  async listOrphanedReservations(self: string, aliveSince: Date, limit: number): Promise<Reservation[]> {
+    this.up();
+    const out: Reservation[] = [];
+    for (const r of this.reservations.values()) {
+      if (out.length >= limit) break;
+      if (r.state !== 'active' || r.ownerInstance === self) continue;
+      const beat = this.heartbeats.get(r.ownerInstance);
+      if (!beat || beat < aliveSince) out.push({ ...r });
+    }
+    return out;
+  }
+}
+
+function stepId(callId: string, stepKey: string): string {
+  return `${callId}\u0000${stepKey}`;
+}
+
+function admits(a: Account, at: Date, required: Micros): boolean {
+  return a.status === 'active'
+    && (a.expiresAt === null || a.expiresAt > at)
+    && (a.maxCalls === null || a.liveCalls < a.maxCalls)
+    && a.balance + a.creditLimit - a.reserved >= required;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
