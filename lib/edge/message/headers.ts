@@ -1,0 +1,68 @@
+/** Header names: compact forms (RFC 3261 §7.3.3 and extensions), canonical spelling, list headers. */
+
+const COMPACT: Record<string, string> = {
+  i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
+  f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', r: 'refer-to',
+  b: 'referred-by', u: 'allow-events', x: 'session-expires', a: 'accept-contact', j: 'reject-contact',
+  d: 'request-disposition', y: 'identity', n: 'identity-info',
+};
+
+const CANONICAL: Record<string, string> = {
+  'call-id': 'Call-ID', cseq: 'CSeq', via: 'Via', from: 'From', to: 'To', contact: 'Contact',
+  'content-length': 'Content-Length', 'content-type': 'Content-Type', 'max-forwards': 'Max-Forwards',
+  'record-route': 'Record-Route', route: 'Route', 'www-authenticate': 'WWW-Authenticate',
+  'session-expires': 'Session-Expires', 'min-se': 'Min-SE', rack: 'RAck', rseq: 'RSeq',
+  'p-asserted-identity': 'P-Asserted-Identity', 'user-agent': 'User-Agent', 'mime-version': 'MIME-Version',
+};
+
+/** Headers whose comma-separated values are separate entries (RFC 3261 §7.3.1). */
+const LIST_HEADERS = new Set([
+  'via', 'route', 'record-route', 'contact', 'allow', 'supported', 'require', 'proxy-require',
+  'unsupported', 'accept', 'accept-encoding', 'accept-language', 'content-encoding', 'allow-events',
+  'path', 'service-route',
+]);
+
+/** Lower-case full name of a header, whatever form it was written in. */
+export function normalizeHeaderName(name: string): string {
+  const lower = name.trim().toLowerCase();
+  return COMPACT[lower] ?? lower;
+}
+
+/** Display spelling of a normalized name: "call-id" → "Call-ID", "x-foo" → "X-Foo". */
+export function canonicalHeaderName(lowerName: string): string {
+  const known = CANONICAL[lowerName];
+  if (known) return known;
+  return lowerName.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+}
+
+export function isListHeader(lowerName: string): boolean {
+  return LIST_HEADERS.has(lowerName);
+}
+
+/**
+ * Splits a header value at top-level commas: commas inside quoted strings (with backslash
+ * escapes) and inside <...> do not split.
+ */
+export function splitTopLevelCommas(value: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let inQuote = false;
+  let start = 0;
+  for (let i = 0; i < value.length; i++) {
+    const ch = value.charCodeAt(i);
+    if (inQuote) {
+      if (ch === 92 /* \ */) i++;
+      else if (ch === 34 /* " */) inQuote = false;
+    } else if (ch === 34) inQuote = true;
+    else if (ch === 60 /* < */) depth++;
+    else if (ch === 62 /* > */) { if (depth > 0) depth--; }
+    else if (ch === 44 /* , */ && depth === 0) {
+      const part = value.slice(start, i).trim();
+      if (part) out.push(part);
+      start = i + 1;
+    }
+  }
+  const last = value.slice(start).trim();
+  if (last) out.push(last);
+  return out;
+}

@@ -1,0 +1,216 @@
+/** URIs (sip:, sips:, tel:), name-addr values (From, To, Contact, Route), Via and CSeq. */
+
+export type Params = Map<string, string | null>;
+
+export interface SipUri {
+  scheme: 'sip' | 'sips' | 'tel';
+  user: string | null;      // for tel: the number
+  password: string | null;
+  host: string;             // IPv6 without brackets; empty for tel:
+  port: number | null;
+  params: Params;
+  headers: string | null;   // raw ?headers part
+}
+
+export interface NameAddr {
+  displayName: string | null;  // as written, quotes included
+  uri: SipUri;
+  params: Params;              // header params (tag, expires, q…)
+  bracketed: boolean;
+}
+
+export interface Via {
+  protocol: string;          // e.g. SIP/2.0/UDP
+  transport: string;         // UDP, TCP, TLS…
+  host: string;              // IPv6 without brackets
+  port: number | null;
+  params: Params;
+}
+
+export interface CSeq { seq: number; method: string }
+
+export class SyntaxError extends Error {}
+
+/** Parses ;a=b;c parameters. Values may be quoted strings (kept with their quotes). */
+export function parseParams(text: string): Params {
+  const params: Params = new Map();
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    while (i < n && (text[i] === ';' || text[i] === ' ' || text[i] === '\t')) i++;
+    if (i >= n) break;
+    let j = i;
+    while (j < n && text[j] !== '=' && text[j] !== ';') j++;
+    const name = text.slice(i, j).trim().toLowerCase();
+    if (j < n && text[j] === '=') {
+      j++;
+      while (j < n && (text[j] === ' ' || text[j] === '\t')) j++;
+      let k = j;
+      if (text[k] === '"') {
+        k++;
+        while (k < n && text[k] !== '"') { if (text[k] === '\\') k++; k++; }
+        if (k >= n) throw new SyntaxError('unterminated quoted parameter');
+        k++;
+      } else {
+        while (k < n && text[k] !== ';') k++;
+      }
+      if (name) params.set(name, text.slice(j, k).trim());
+      i = k;
+    } else {
+      if (name) params.set(name, null);
+      i = j;
+    }
+  }
+  return params;
+}
+
+export function formatParams(params: Params): string {
+  let s = '';
+  for (const [k, v] of params) s += v === null ? `;${k}` : `;${k}=${v}`;
+  return s;
+}
+
+/** host[:port] where host may be [IPv6]. */
+export function parseHostPort(text: string): { host: string; port: number | null } {
+  const t = text.trim();
+  if (t.startsWith('[')) {
+    const end = t.indexOf(']');
+    if (end < 0) throw new SyntaxError('unterminated IPv6 reference');
+    const host = t.slice(1, end);
+    if (!/^[0-9a-fA-F:.]+$/.test(host)) throw new SyntaxError('bad IPv6 reference');
+    const rest = t.slice(end + 1);
+    if (rest === '') return { host, port: null };
+    if (!rest.startsWith(':')) throw new SyntaxError('bad host:port');
+    return { host, port: parsePort(rest.slice(1)) };
+  }
+  const colon = t.lastIndexOf(':');
+  const host = colon >= 0 ? t.slice(0, colon) : t;
+  if (!host || !/^[A-Za-z0-9.\-_]+$/.test(host)) throw new SyntaxError(`bad host '${host}'`);
+  return { host, port: colon >= 0 ? parsePort(t.slice(colon + 1)) : null };
+}
+
+function parsePort(s: string): number {
+  if (!/^\d{1,5}$/.test(s)) throw new SyntaxError('bad port');
+  const p = Number(s);
+  if (p > 65535) throw new SyntaxError('bad port');
+  return p;
+}
+
+export function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export function parseUri(text: string): SipUri {
+  const t = text.trim();
+  const colon = t.indexOf(':');
+  if (colon < 0) throw new SyntaxError('URI without scheme');
+  const scheme = t.slice(0, colon).toLowerCase();
+  const rest = t.slice(colon + 1);
+  if (scheme === 'tel') {
+    const semi = rest.indexOf(';');
+    const number = semi < 0 ? rest : rest.slice(0, semi);
+    if (!/^[+0-9A-Fa-f*#\-.()pPwW]+$/.test(number)) throw new SyntaxError('bad tel number');
+    return { scheme, user: number, password: null, host: '', port: null,
+      params: semi < 0 ? new Map() : parseParams(rest.slice(semi)), headers: null };
+  }
+  if (scheme !== 'sip' && scheme !== 'sips') throw new SyntaxError(`unsupported URI scheme '${scheme}'`);
+  let body = rest;
+  let headers: string | null = null;
+  const q = body.indexOf('?');
+  if (q >= 0) { headers = body.slice(q + 1); body = body.slice(0, q); }
+  let user: string | null = null;
+  let password: string | null = null;
+  const at = body.lastIndexOf('@');
+  if (at >= 0) {
+    const userinfo = body.slice(0, at);
+    body = body.slice(at + 1);
+    const pc = userinfo.indexOf(':');
+    if (pc >= 0) { user = userinfo.slice(0, pc); password = userinfo.slice(pc + 1); } else user = userinfo;
+    if (!user) throw new SyntaxError('empty user part');
+  }
+  let params: Params = new Map();
+  const semi = body.indexOf(';');
+  let hostport = body;
+  if (semi >= 0) { params = parseParams(body.slice(semi)); hostport = body.slice(0, semi); }
+  const { host, port } = parseHostPort(hostport);
+  return { scheme, user, password, host, port, params, headers };
+}
+
+export function formatUri(u: SipUri): string {
+  if (u.scheme === 'tel') return `tel:${u.user ?? ''}${formatParams(u.params)}`;
+  let s = `${u.scheme}:`;
+  if (u.user !== null) s += u.password !== null ? `${u.user}:${u.password}@` : `${u.user}@`;
+  s += formatHost(u.host);
+  if (u.port !== null) s += `:${u.port}`;
+  s += formatParams(u.params);
+  if (u.headers) s += `?${u.headers}`;
+  return s;
+}
+
+/** name-addr / addr-spec with header parameters: `"Bob" <sip:bob@h>;tag=1` or `sip:bob@h;tag=1`. */
+export function parseNameAddr(text: string): NameAddr {
+  const t = text.trim();
+  let i = 0;
+  let displayName: string | null = null;
+  if (t[0] === '"') {
+    i = 1;
+    while (i < t.length && t[i] !== '"') { if (t[i] === '\\') i++; i++; }
+    if (i >= t.length) throw new SyntaxError('unterminated display name');
+    displayName = t.slice(0, i + 1);
+    i++;
+  }
+  const lt = t.indexOf('<', i);
+  if (lt >= 0) {
+    if (displayName === null) {
+      const dn = t.slice(0, lt).trim();
+      displayName = dn || null;
+    } else if (t.slice(i, lt).trim() !== '') throw new SyntaxError('junk after display name');
+    const gt = t.indexOf('>', lt);
+    if (gt < 0) throw new SyntaxError('unterminated <');
+    const uri = parseUri(t.slice(lt + 1, gt));
+    return { displayName, uri, params: parseParams(t.slice(gt + 1)), bracketed: true };
+  }
+  if (displayName !== null) throw new SyntaxError('display name without <uri>');
+  // addr-spec: URI params are header params (RFC 3261 §20.10)
+  const semi = t.indexOf(';');
+  const uriText = semi < 0 ? t : t.slice(0, semi);
+  if (uriText.includes('?') || /\s/.test(uriText)) throw new SyntaxError('bad addr-spec');
+  const uri = parseUri(uriText);
+  return { displayName: null, uri, params: semi < 0 ? new Map() : parseParams(t.slice(semi)), bracketed: false };
+}
+
+export function formatNameAddr(na: NameAddr): string {
+  const dn = na.displayName ? `${na.displayName} ` : '';
+  return `${dn}<${formatUri(na.uri)}>${formatParams(na.params)}`;
+}
+
+export function parseVia(text: string): Via {
+  const t = text.trim();
+  const m = /^([A-Za-z0-9.\-!%*_+`'~]+\s*\/\s*[0-9.]+\s*\/\s*([A-Za-z0-9\-]+))\s+(.+)$/s.exec(t);
+  if (!m) throw new SyntaxError('bad Via');
+  const sentBy = m[3];
+  const semi = sentBy.indexOf(';');
+  const hp = parseHostPort(semi < 0 ? sentBy : sentBy.slice(0, semi));
+  return {
+    protocol: m[1].replace(/\s+/g, '').toUpperCase(), transport: m[2].toUpperCase(),
+    host: hp.host, port: hp.port, params: semi < 0 ? new Map() : parseParams(sentBy.slice(semi)),
+  };
+}
+
+export function formatVia(v: Via): string {
+  return `${v.protocol} ${formatHost(v.host)}${v.port !== null ? `:${v.port}` : ''}${formatParams(v.params)}`;
+}
+
+export function parseCSeq(text: string): CSeq {
+  const m = /^\s*(\d{1,10})\s+([A-Za-z0-9.\-!%*_+`'~]+)\s*$/.exec(text);
+  if (!m) throw new SyntaxError('bad CSeq');
+  const seq = Number(m[1]);
+  if (seq > 0xffffffff) throw new SyntaxError('CSeq out of range');
+  return { seq, method: m[2] };
+}
+
+/** The tag parameter of a From/To value, without a full parse when possible. */
+export function tagOf(value: string | undefined): string | null {
+  if (!value) return null;
+  try { return parseNameAddr(value).params.get('tag') ?? null; } catch { return null; }
+}

@@ -1,0 +1,131 @@
+import { SipMessage } from '../message/message';
+import type { Endpoint } from '../transport/transport';
+import { TimerSet, timerB, timerD, type TimerConfig } from './timers';
+
+export type ClientState = 'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
+
+export interface ClientTransactionHooks {
+  send(data: Buffer, target: Endpoint): void;
+  /** Every response the transaction user must see (2xx retransmissions included for INVITE). */
+  response(tx: ClientTransaction, res: SipMessage, retransmission: boolean): void;
+  /** Timer B/F: no final response. */
+  timeout(tx: ClientTransaction): void;
+  terminated(tx: ClientTransaction): void;
+}
+
+/** Client transaction, INVITE (§17.1.1 with RFC 6026) and non-INVITE (§17.1.2). */
+export class ClientTransaction {
+  state: ClientState;
+  private timers = new TimerSet();
+  private bytes: Buffer;
+  private ackBytes: Buffer | null = null;
+  lastStatus = 0;
+  /** Set by the core: the application connection that sent this request. */
+  owner: unknown = null;
+
+  constructor(
+    readonly id: string,
+    readonly key: string,
+    readonly request: SipMessage,
+    readonly target: Endpoint,
+    private readonly reliable: boolean,
+    private readonly t: TimerConfig,
+    private readonly hooks: ClientTransactionHooks,
+  ) {
+    this.state = request.method === 'INVITE' ? 'calling' : 'trying';
+    this.bytes = request.toBuffer();
+  }
+
+  get isInvite(): boolean { return this.request.method === 'INVITE'; }
+  get wireBytes(): Buffer { return this.bytes; }
+
+  start(): void {
+    this.hooks.send(this.bytes, this.target);
+    if (!this.reliable) this.scheduleRetransmit(this.t.t1);
+    this.timers.after(timerB(this.t), () => { // Timer B / F
+      if (this.state === 'calling' || this.state === 'trying' || (this.state === 'proceeding' && !this.isInvite)) {
+        this.hooks.timeout(this);
+        this.terminate();
+      }
+    });
+  }
+
+  private scheduleRetransmit(interval: number): void {
+    this.timers.after(interval, () => {
+      if (this.state === 'calling' || this.state === 'trying' || (this.state === 'proceeding' && !this.isInvite)) {
+        this.hooks.send(this.bytes, this.target);
+        const next = this.isInvite ? interval * 2 : Math.min(interval * 2, this.t.t2);
+        this.scheduleRetransmit(this.state === 'proceeding' ? this.t.t2 : next);
+      }
+    });
+  }
+
+  receive(res: SipMessage): void {
+    const s = res.status;
+    if (this.state === 'terminated') return;
+    if (this.isInvite) {
+      if (s < 200) {
+        if (this.state === 'calling' || this.state === 'proceeding') {
+          this.state = 'proceeding';
+          this.hooks.response(this, res, false);
+        }
+      } else if (s < 300) {
+        const retrans = this.state === 'accepted';
+        if (this.state === 'calling' || this.state === 'proceeding') {
+          this.state = 'accepted';
+          this.lastStatus = s;
+          this.timers.clear();
+          this.timers.after(timerB(this.t), () => this.terminate()); // Timer M
+        }
+        if (this.state === 'accepted') this.hooks.response(this, res, retrans);
+      } else {
+        if (this.state === 'calling' || this.state === 'proceeding') {
+          this.state = 'completed';
+          this.lastStatus = s;
+          this.timers.clear();
+          this.ackBytes = this.buildAck(res).toBuffer();
+          this.hooks.send(this.ackBytes, this.target);
+          this.hooks.response(this, res, false);
+          const d = timerD(this.t, this.reliable);
+          if (d === 0) this.terminate(); else this.timers.after(d, () => this.terminate());
+        } else if (this.state === 'completed' && this.ackBytes) {
+          this.hooks.send(this.ackBytes, this.target);
+        }
+      }
+      return;
+    }
+    if (s < 200) {
+      if (this.state === 'trying' || this.state === 'proceeding') {
+        this.state = 'proceeding';
+        this.hooks.response(this, res, false);
+      }
+    } else if (this.state === 'trying' || this.state === 'proceeding') {
+      this.state = 'completed';
+      this.lastStatus = s;
+      this.timers.clear();
+      this.hooks.response(this, res, false);
+      if (this.reliable) this.terminate(); else this.timers.after(this.t.t4, () => this.terminate()); // Timer K
+    }
+  }
+
+  /** ACK for a non-2xx final response (§17.1.1.3). */
+  private buildAck(res: SipMessage): SipMessage {
+    const req = this.request;
+    const ack = SipMessage.request('ACK', req.uri);
+    ack.append('via', req.get('via') as string);
+    for (const r of req.getAll('route')) ack.append('route', r);
+    ack.append('max-forwards', '70');
+    ack.append('from', req.get('from') as string);
+    ack.append('to', res.get('to') as string);
+    ack.append('call-id', req.get('call-id') as string);
+    ack.append('cseq', `${(req.get('cseq') as string).trim().split(/\s+/)[0]} ACK`);
+    return ack;
+  }
+
+  terminate(): void {
+    if (this.state === 'terminated') return;
+    this.state = 'terminated';
+    this.timers.clear();
+    this.hooks.terminated(this);
+  }
+}

@@ -1,0 +1,216 @@
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../../common/logger';
+import { StreamFramer } from '../message/framer';
+import { ParseError, parseMessage, type ParseLimits } from '../message/parser';
+import type { SipMessage } from '../message/message';
+
+export type TransportName = 'udp' | 'tcp';
+
+export interface Endpoint { transport: TransportName; address: string; port: number }
+
+export interface ListenSpec { transport: TransportName; address: string; port: number }
+
+export interface TransportCounters {
+  messagesIn: number; messagesOut: number; badMessages: number; bytesIn: number; bytesOut: number;
+  tcpConnections: number; sendErrors: number;
+}
+
+export interface TransportEvents {
+  message: (msg: SipMessage, source: Endpoint, local: Endpoint, bytes: number) => void;
+  bad: (err: ParseError, source: Endpoint, local: Endpoint) => void;
+}
+
+export function normalizeAddress(addr: string): string {
+  return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
+}
+
+function family(addr: string): 4 | 6 { return net.isIPv6(addr) ? 6 : 4; }
+
+interface TcpConn { socket: net.Socket; framer: StreamFramer; local: Endpoint; remote: Endpoint; stallTimer: NodeJS.Timeout | null }
+
+/**
+ * UDP sockets and TCP listeners/connections. Emits whole parsed messages; malformed input is
+ * reported through 'bad' (with what could be parsed) and never throws out of a socket handler.
+ */
+export class TransportLayer extends EventEmitter {
+  readonly counters: TransportCounters = {
+    messagesIn: 0, messagesOut: 0, badMessages: 0, bytesIn: 0, bytesOut: 0, tcpConnections: 0, sendErrors: 0,
+  };
+  readonly bound: Endpoint[] = [];
+  private udp: Array<{ socket: dgram.Socket; local: Endpoint }> = [];
+  private tcpServers: Array<{ server: net.Server; local: Endpoint }> = [];
+  private conns = new Map<string, TcpConn>();
+  private closed = false;
+
+  constructor(
+    private readonly limits: ParseLimits,
+    private readonly logger: Logger,
+    private readonly stalledConnectionMs = 30000,
+  ) { super(); }
+
+  override on<K extends keyof TransportEvents>(event: K, fn: TransportEvents[K]): this { return super.on(event, fn); }
+
+  async listen(specs: ListenSpec[]): Promise<Endpoint[]> {
+    for (const spec of specs) {
+      if (spec.transport === 'udp') await this.listenUdp(spec);
+      else await this.listenTcp(spec);
+    }
+    return this.bound;
+  }
+
+  private listenUdp(spec: ListenSpec): Promise<void> {
+    const socket = dgram.createSocket({ type: family(spec.address) === 6 ? 'udp6' : 'udp4', ipv6Only: family(spec.address) === 6 });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(spec.port, spec.address, () => {
+        socket.off('error', reject);
+        try { socket.setRecvBufferSize(4 * 1024 * 1024); socket.setSendBufferSize(4 * 1024 * 1024); } catch { /* kernel limits */ }
+        const a = socket.address();
+        const local: Endpoint = { transport: 'udp', address: normalizeAddress(a.address), port: a.port };
+        this.udp.push({ socket, local });
+        this.bound.push(local);
+        socket.on('error', (err) => this.logger.warn('udp socket error', { err: err.message }));
+        socket.on('message', (data, rinfo) => {
+          this.onData(data, { transport: 'udp', address: normalizeAddress(rinfo.address), port: rinfo.port }, local);
+        });
+        resolve();
+      });
+    });
+  }
+
+  private listenTcp(spec: ListenSpec): Promise<void> {
+    const server = net.createServer((socket) => {
+      const a = server.address() as net.AddressInfo;
+      this.adopt(socket, { transport: 'tcp', address: normalizeAddress(a.address), port: a.port });
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: spec.port, host: spec.address, ipv6Only: family(spec.address) === 6 }, () => {
+        server.off('error', reject);
+        const a = server.address() as net.AddressInfo;
+        const local: Endpoint = { transport: 'tcp', address: normalizeAddress(a.address), port: a.port };
+        this.tcpServers.push({ server, local });
+        this.bound.push(local);
+        server.on('error', (err) => this.logger.warn('tcp server error', { err: err.message }));
+        resolve();
+      });
+    });
+  }
+
+  private key(address: string, port: number): string { return `${normalizeAddress(address)}|${port}`; }
+
+  private adopt(socket: net.Socket, local: Endpoint, known?: Endpoint): TcpConn {
+    socket.setNoDelay(true);
+    const remote: Endpoint = known
+      ?? { transport: 'tcp', address: normalizeAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+    const conn: TcpConn = { socket, framer: new StreamFramer(this.limits.maxMessageBytes), local, remote, stallTimer: null };
+    const k = this.key(remote.address, remote.port);
+    this.conns.set(k, conn);
+    this.counters.tcpConnections++;
+    socket.on('data', (data) => this.onStream(conn, data));
+    socket.on('error', (err) => this.logger.debug('tcp connection error', { remote: k, err: err.message }));
+    socket.on('close', () => {
+      if (conn.stallTimer) clearTimeout(conn.stallTimer);
+      if (this.conns.get(k) === conn) this.conns.delete(k);
+      this.counters.tcpConnections--;
+    });
+    return conn;
+  }
+
+  private onStream(conn: TcpConn, data: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = conn.framer.push(data);
+    } catch (err) {
+      // the stream cannot be resynchronised: answer if possible, then close
+      this.counters.badMessages++;
+      const pe = err instanceof ParseError ? err : new ParseError(400, String(err));
+      this.emit('bad', pe, conn.remote, conn.local);
+      conn.socket.end();
+      setTimeout(() => conn.socket.destroy(), 1000).unref();
+      return;
+    }
+    for (const f of frames) this.onData(f, conn.remote, conn.local);
+    if (conn.framer.pending > 0) {
+      if (!conn.stallTimer) {
+        conn.stallTimer = setTimeout(() => {
+          this.counters.badMessages++;
+          this.logger.info('closing tcp connection stalled in the middle of a message', { remote: conn.remote });
+          conn.socket.destroy();
+        }, this.stalledConnectionMs);
+        conn.stallTimer.unref();
+      }
+    } else if (conn.stallTimer) {
+      clearTimeout(conn.stallTimer);
+      conn.stallTimer = null;
+    }
+  }
+
+  private onData(data: Buffer, source: Endpoint, local: Endpoint): void {
+    this.counters.bytesIn += data.length;
+    // keep-alive CRLFs on UDP
+    if (data.length <= 4 && data.toString('latin1').trim() === '') return;
+    let msg: SipMessage;
+    try {
+      msg = parseMessage(data, this.limits);
+    } catch (err) {
+      this.counters.badMessages++;
+      const pe = err instanceof ParseError ? err : new ParseError(400, String(err));
+      try { this.emit('bad', pe, source, local); } catch (e) { this.logger.error('bad-message handler failed', { err: String(e) }); }
+      return;
+    }
+    this.counters.messagesIn++;
+    try {
+      this.emit('message', msg, source, local, data.length);
+    } catch (e) {
+      this.logger.error('message handler failed', { err: e instanceof Error ? e.stack : String(e) });
+    }
+  }
+
+  /** The local endpoint messages to `target` leave from (for Via and Contact). */
+  localFor(target: Endpoint): Endpoint {
+    const fam = family(target.address);
+    const list = target.transport === 'udp' ? this.udp.map((u) => u.local) : this.tcpServers.map((t) => t.local);
+    const match = list.find((l) => family(l.address) === fam) ?? list[0];
+    if (!match) throw new Error(`no ${target.transport} transport for ${target.address}`);
+    return match;
+  }
+
+  hasTransport(t: TransportName): boolean {
+    return t === 'udp' ? this.udp.length > 0 : this.tcpServers.length > 0;
+  }
+
+  /** Sends bytes; TCP reuses a connection to the same remote address and port or opens one. */
+  send(data: Buffer, target: Endpoint): void {
+    if (this.closed) return;
+    this.counters.messagesOut++;
+    this.counters.bytesOut += data.length;
+    if (target.transport === 'udp') {
+      const fam = family(target.address);
+      const u = this.udp.find((x) => family(x.local.address) === fam) ?? this.udp[0];
+      if (!u) { this.counters.sendErrors++; return; }
+      u.socket.send(data, target.port, target.address, (err) => {
+        if (err) { this.counters.sendErrors++; this.logger.debug('udp send failed', { err: err.message, target }); }
+      });
+      return;
+    }
+    const k = this.key(target.address, target.port);
+    let conn = this.conns.get(k);
+    if (!conn || conn.socket.destroyed) {
+      const local = this.localFor(target);
+      const socket = net.connect({ host: target.address, port: target.port, family: family(target.address) });
+      conn = this.adopt(socket, local, { transport: 'tcp', address: normalizeAddress(target.address), port: target.port });
+    }
+    conn.socket.write(data);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.conns.values()) c.socket.destroy();
+    this.conns.clear();
+    await Promise.all(this.udp.map((u) => new Promise<void>((r) => u.socket.close(() => r()))));
+    await Promise.all(this.tcpServers.map((t) => new Promise<void>((r) => t.server.close(() => r()))));
+  }
+}
