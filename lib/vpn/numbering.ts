@@ -12,8 +12,27 @@ const DEFAULT_AREA_CODE_LENGTH = 2;
 const DEFAULT_MIN_NATIONAL_DIGITS = 4;
 /** RFC 3966 visual separators, plus spaces people type. */
 const VISUAL_SEPARATORS = /[\s\-.()/]/g;
-const DIAL_STRING = /^\+?\d+$/;
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):/;
+
+/** Digits only, optionally after one leading '+' (and at least one digit). */
+function isDialString(text: string): boolean {
+  const n = text.length;
+  let i = n > 0 && text.charCodeAt(0) === 43 ? 1 : 0;
+  if (i >= n) return false;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+function isDigits(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return text.length > 0;
+}
 
 export function invalidNumber(input: string, why: string): { ok: false; refusal: CallRefusal } {
   return { ok: false, refusal: { status: 404, code: 'INVALID_NUMBER', reason: `${JSON.stringify(input)} is not a telephone number: ${why}` } };
@@ -38,6 +57,7 @@ export function minNationalDigits(plan: NumberingPlan): number {
  * past: a number is a number whether or not the URI says user=phone.
  */
 export function parseDialString(input: string): NumberResult {
+  if (isDialString(input)) return { ok: true, value: input }; // the common case: plain digits
   let text = input.trim();
   if (text.length === 0) return incompleteNumber(input, 'no digits');
   const lt = text.indexOf('<');
@@ -72,7 +92,7 @@ export function parseDialString(input: string): NumberResult {
   }
   const digits = user.replace(VISUAL_SEPARATORS, '');
   if (digits.length === 0 || digits === '+') return incompleteNumber(input, 'no digits');
-  if (!DIAL_STRING.test(digits)) return invalidNumber(input, 'only digits, an optional leading + and separators are allowed');
+  if (!isDialString(digits)) return invalidNumber(input, 'only digits, an optional leading + and separators are allowed');
   return { ok: true, value: digits };
 }
 
@@ -111,7 +131,7 @@ export function toE164(dialled: string, plan: NumberingPlan, options: NormaliseO
     e164 = dialled;
   }
   if (e164.length === 0) return incompleteNumber(dialled, 'only a prefix was dialled');
-  if (!/^\d+$/.test(e164)) return invalidNumber(dialled, 'only digits may follow the prefix');
+  if (!isDigits(e164)) return invalidNumber(dialled, 'only digits may follow the prefix');
   if (e164.startsWith('0')) return invalidNumber(dialled, 'a country code cannot begin with 0');
   if (e164.length > E164_MAX_DIGITS) return invalidNumber(dialled, `longer than ${E164_MAX_DIGITS} digits`);
   const minNsn = minNationalDigits(plan);
