@@ -4,7 +4,7 @@
  */
 import { LocalClock } from './calendar';
 import { RatingError } from './errors';
-import { MAX_PREFIX_DIGITS, type TrieNode } from './prefix-index';
+import { MAX_PREFIX_DIGITS } from './prefix-index';
 import { CallQuote, type QuoteOptions } from './quote';
 import type { RuleSet } from './rule-set';
 import { DAY_MS } from './time-zone';
@@ -19,7 +19,7 @@ export const DEFAULT_MAX_CALL_SECONDS = 86_400;
 
 export class RatingEngine {
   private readonly clock: LocalClock;
-  private readonly path: TrieNode[] = new Array<TrieNode>(MAX_PREFIX_DIGITS + 1);
+  private readonly path = new Int32Array(MAX_PREFIX_DIGITS + 1);
   private readonly quoteOptions: QuoteOptions;
 
   constructor(readonly ruleSet: RuleSet, options: RatingEngineOptions = {}) {
@@ -30,12 +30,13 @@ export class RatingEngine {
   /** The rule in force for the attributes at the instant, or undefined. The hot path: allocates nothing. */
   findRule(attrs: ServiceAttributes, at: Date | number): ChargingRule | undefined {
     const ms = typeof at === 'number' ? at : at.getTime();
-    const n = this.ruleSet.index.path(attrs.service, attrs.destination, this.path);
+    const index = this.ruleSet.index;
+    const n = index.path(attrs.service, attrs.destination, this.path);
     if (n === 0) return undefined;
     const plan = attrs.callerPlan ?? null, group = attrs.vpnGroup ?? null;
     this.clock.aim(ms);
     for (let i = n - 1; i >= 0; i--) {
-      const rules = this.path[i]!.rules!;
+      const rules = index.rulesAt(this.path[i]!);
       for (let j = 0; j < rules.length; j++) {
         const r = rules[j]!;
         if (r.callerPlan !== null && r.callerPlan !== plan) continue;
@@ -66,12 +67,12 @@ export class RatingEngine {
 
   /** The rules that could apply to these attributes at some instant, in match order. */
   private candidates(attrs: ServiceAttributes): ChargingRule[] {
-    const path: TrieNode[] = new Array<TrieNode>(MAX_PREFIX_DIGITS + 1);
+    const path = this.path;
     const n = this.ruleSet.index.path(attrs.service, attrs.destination, path);
     const plan = attrs.callerPlan ?? null, group = attrs.vpnGroup ?? null;
     const out: ChargingRule[] = [];
     for (let i = n - 1; i >= 0; i--) {
-      for (const r of path[i]!.rules!) {
+      for (const r of this.ruleSet.index.rulesAt(path[i]!)) {
         if ((r.callerPlan === null || r.callerPlan === plan) && (r.vpnGroup === null || r.vpnGroup === group)) out.push(r);
       }
     }

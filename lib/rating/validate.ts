@@ -4,7 +4,7 @@
  */
 import { MoneyFormatError, parseMoney, type Micros } from '../common/money';
 import { DayCalendar } from './calendar';
-import { MAX_PREFIX_DIGITS, type TrieNode } from './prefix-index';
+import { MAX_PREFIX_DIGITS } from './prefix-index';
 import { RuleSet, ZoneCache } from './rule-set';
 import { DAY_MS, isValidTimeZone, parseLocalDate, parseTimeOfDay } from './time-zone';
 import type { ChargingRule, RawRuleSet, RuleProblem, Tariff, TariffStep } from './types';
@@ -186,7 +186,7 @@ function checkAmbiguity(rules: ChargingRule[], problem: (table: string, rowId: n
       for (let j = 0; j < i; j++) {
         const a = g[j]!, b = g[i]!;
         if (canMatchSameCall(a, b)) {
-          problem('charging_rules', b.id, `ambiguous with rule ${a.id}: same service ${b.service}, prefix "${b.prefix}" and priority ${b.priority}, and both can match one call`);
+          problem('charging_rules', b.id, `ambiguous with rule ${a.id}: same service ${b.service}, prefix "${b.prefix}" and priority ${b.priority}, and both can match one call${a.zone.name !== b.zone.name ? ` (their tariffs' time zones ${a.zone.name} and ${b.zone.name} differ, so day types and windows cannot tell them apart)` : ''}`);
           break;
         }
       }
@@ -222,25 +222,23 @@ function checkCurrencies(ruleSet: RuleSet, problem: (table: string, rowId: numbe
   const compatible = (a: Seen, r: ChargingRule): boolean =>
     (a.plan === null || r.callerPlan === null || a.plan === r.callerPlan) && (a.group === null || r.vpnGroup === null || a.group === r.vpnGroup);
   const reported = new Set<number>();
-  const visit = (node: TrieNode, inherited: Seen[]): void => {
-    let here = inherited;
-    if (node.rules !== null) {
-      const local: Seen[] = [];
-      for (const r of node.rules) {
-        const clash = [...inherited, ...local].find((s) => s.currency !== r.tariff.currency && compatible(s, r));
-        if (clash && !reported.has(r.id)) {
-          reported.add(r.id);
-          problem('charging_rules', r.id, `mixed currencies: tariff ${r.tariff.id} is in ${r.tariff.currency} but rule ${clash.ruleId} for the same calls uses ${clash.currency}`);
-        }
-        if (!local.some((s) => s.plan === r.callerPlan && s.group === r.vpnGroup && s.currency === r.tariff.currency)) {
-          local.push({ plan: r.callerPlan, group: r.vpnGroup, currency: r.tariff.currency, ruleId: r.id });
-        }
+  const enter = (rules: ChargingRule[] | null, inherited: Seen[]): Seen[] => {
+    if (rules === null) return inherited;
+    const local: Seen[] = [];
+    for (const r of rules) {
+      const clash = inherited.find((s) => s.currency !== r.tariff.currency && compatible(s, r)) ?? local.find((s) => s.currency !== r.tariff.currency && compatible(s, r));
+      if (clash && !reported.has(r.id)) {
+        reported.add(r.id);
+        problem('charging_rules', r.id, `mixed currencies: tariff ${r.tariff.id} is in ${r.tariff.currency} but rule ${clash.ruleId} for the same calls uses ${clash.currency}`);
       }
-      here = inherited.concat(local.filter((s) => !inherited.some((i) => i.plan === s.plan && i.group === s.group && i.currency === s.currency)));
+      if (!local.some((s) => s.plan === r.callerPlan && s.group === r.vpnGroup && s.currency === r.tariff.currency)) {
+        local.push({ plan: r.callerPlan, group: r.vpnGroup, currency: r.tariff.currency, ruleId: r.id });
+      }
     }
-    if (node.children !== null) for (const c of node.children) if (c !== undefined) visit(c, here);
+    const fresh = local.filter((s) => !inherited.some((i) => i.plan === s.plan && i.group === s.group && i.currency === s.currency));
+    return fresh.length === 0 ? inherited : inherited.concat(fresh);
   };
-  for (const [, root] of ruleSet.index.services()) visit(root, []);
+  for (const service of ruleSet.index.serviceCodes()) ruleSet.index.walk(service, [] as Seen[], enter);
 }
 
 function money(value: unknown, column: string, bad: (reason: string) => void): Micros {

@@ -1,0 +1,133 @@
+/**
+ * Rating benchmark: builds a rule set of 100,000 charging rules in memory, then measures load
+ * (validation + index), the memory the loaded set holds, rule look-ups per second, and quotes
+ * priced per second. Prints figures; asserts nothing.
+ *
+ *   npm run bench:rating                 # 100,000 rules
+ *   node dist/test/bench/rating.js 20000 # another size
+ */
+import os from 'node:os';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { RatingEngine, validateRuleSet, type RawChargingRule, type RawRuleSet, type RawTariff, type RawTariffStep, type ServiceAttributes } from '../../lib/rating';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const RULES = Number(process.argv[2] ?? 100_000);
+const rand = prng(42);
+const SERVICES = ['voice.onnet', 'voice.offnet', 'voice.public'];
+const PLANS = ['basic', 'gold', 'business'];
+
+function buildRuleSet(): { raw: RawRuleSet; prefixes: string[] } {
+  const tariffs: RawTariff[] = [];
+  const tariffSteps: RawTariffStep[] = [];
+  for (let id = 1; id <= 1000; id++) {
+    tariffs.push({ id, code: `T${id}`, currency: 'EUR', connectFee: id % 3 === 0 ? '0.050000' : '0', minimumCharge: '0', freeSeconds: id % 5 === 0 ? 3 : 0, timeZone: id % 2 ? 'Europe/Berlin' : null });
+    tariffSteps.push({ id: id * 2 - 1, tariffId: id, fromSecond: 0, incrementSeconds: 60, pricePerIncrement: `0.${String(100 + (id % 900)).padStart(6, '0')}` });
+    tariffSteps.push({ id: id * 2, tariffId: id, fromSecond: 60, incrementSeconds: 1, pricePerIncrement: `0.${String(1000 + (id % 9000)).padStart(6, '0')}` });
+  }
+  const rules: RawChargingRule[] = [];
+  const seen = new Set<string>();
+  const prefixes: string[] = [];
+  let id = 0;
+  const tariff = (): number => 1 + Math.floor(rand() * 1000);
+  for (let s = 0; s < SERVICES.length; s++) rules.push({ id: ++id, serviceId: s + 1, destinationPrefix: '', priority: -100, tariffId: tariff() });
+  while (rules.length < RULES) {
+    const serviceId = 1 + Math.floor(rand() * SERVICES.length);
+    const len = 2 + Math.floor(rand() * 7);
+    let prefix = String(1 + Math.floor(rand() * 9));
+    while (prefix.length < len) prefix += String(Math.floor(rand() * 10));
+    const key = `${serviceId}:${prefix}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    prefixes.push(prefix);
+    const kind = rand();
+    if (kind < 0.6) {
+      rules.push({ id: ++id, serviceId, destinationPrefix: prefix, priority: 0, tariffId: tariff() });
+    } else if (kind < 0.85) {
+      // peak and off-peak on weekdays, a weekend rate: tariffs of one time zone (same parity)
+      const t = tariff(), also = (k: number): number => ((t - 1 + 2 * k) % 1000) + 1;
+      rules.push({ id: ++id, serviceId, destinationPrefix: prefix, priority: 0, dayTypeId: 1, timeFrom: '08:00', timeTo: '18:00', tariffId: t });
+      rules.push({ id: ++id, serviceId, destinationPrefix: prefix, priority: 0, dayTypeId: 1, timeFrom: '18:00', timeTo: '08:00', tariffId: also(1) });
+      rules.push({ id: ++id, serviceId, destinationPrefix: prefix, priority: 0, dayTypeId: 2, tariffId: also(2) });
+    } else {
+      rules.push({ id: ++id, serviceId, destinationPrefix: prefix, priority: 0, tariffId: tariff() });
+      rules.push({ id: ++id, serviceId, destinationPrefix: prefix, priority: 10, callerPlan: PLANS[Math.floor(rand() * PLANS.length)]!, validFrom: '2026-01-01', tariffId: tariff() });
+    }
+  }
+  return {
+    raw: {
+      services: SERVICES.map((code, i) => ({ id: i + 1, code })),
+      dayTypes: [{ id: 1, code: 'weekday', weekdays: 'mon,tue,wed,thu,fri' }, { id: 2, code: 'weekend', weekdays: 'sat,sun' }, { id: 3, code: 'holiday', weekdays: '' }],
+      holidays: [{ id: 1, date: '2026-12-25', dayTypeId: 3 }, { id: 2, date: '2026-12-26', dayTypeId: 3 }],
+      tariffs, tariffSteps, chargingRules: rules.slice(0, Math.max(RULES, SERVICES.length)), defaultTimeZone: 'UTC',
+    },
+    prefixes,
+  };
+}
+
+function rate(label: string, n: number, ms: number): void {
+  console.log(`${label.padEnd(34)} ${Math.round((n / ms) * 1000).toLocaleString('en-US').padStart(12)} /s  (${n.toLocaleString('en-US')} in ${ms.toFixed(0)} ms)`);
+}
+
+function main(): void {
+  console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, node ${process.version}, ${os.platform()} ${os.arch()}`);
+  const { raw, prefixes } = buildRuleSet();
+  console.log(`rules: ${raw.chargingRules.length.toLocaleString('en-US')}, tariffs: ${raw.tariffs.length}, steps: ${raw.tariffSteps.length}`);
+
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const t0 = performance.now();
+  const v = validateRuleSet(raw);
+  const loadMs = performance.now() - t0;
+  if (!v.ok) throw new Error(`benchmark rule set invalid: ${JSON.stringify(v.problems.slice(0, 5))}`);
+  const engine = new RatingEngine(v.ruleSet);
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  console.log(`load (validate + index):           ${loadMs.toFixed(0)} ms`);
+  console.log(`loaded rule set and index memory:  ${((heapAfter - heapBefore) / 1048576).toFixed(1)} MiB (${v.ruleSet.index.nodeCount.toLocaleString('en-US')} trie nodes)`);
+
+  // Inputs: destinations under existing prefixes (and some unmatched), instants over a year.
+  const N = 1 << 16;
+  const inputs: ServiceAttributes[] = [];
+  const times: number[] = [];
+  const year = Date.UTC(2026, 0, 1);
+  for (let i = 0; i < N; i++) {
+    let dest = rand() < 0.9 ? prefixes[Math.floor(rand() * prefixes.length)]! : String(1 + Math.floor(rand() * 9));
+    while (dest.length < 11) dest += String(Math.floor(rand() * 10));
+    inputs.push({ service: SERVICES[Math.floor(rand() * SERVICES.length)]!, callerPlan: rand() < 0.3 ? PLANS[Math.floor(rand() * PLANS.length)]! : null, vpnGroup: null, destination: dest });
+    times.push(year + Math.floor(rand() * 365 * 86400) * 1000);
+  }
+
+  const run = (label: string, total: number, fn: (i: number) => number): void => {
+    for (let i = 0; i < Math.min(total, 200_000); i++) fn(i & (N - 1)); // warm-up
+    let sink = 0;
+    const start = performance.now();
+    for (let i = 0; i < total; i++) sink += fn(i & (N - 1));
+    const ms = performance.now() - start;
+    rate(label, total, ms);
+    if (sink === -1) console.log('');
+  };
+
+  run('rule look-ups (findRule)', 3_000_000, (i) => engine.findRule(inputs[i]!, times[i]!)?.id ?? 0);
+  run('quotes (quote)', 300_000, (i) => engine.quote(inputs[i]!, new Date(times[i]!)).ruleId);
+  run('quote + price(0-3600 s)', 300_000, (i) => Number(engine.quote(inputs[i]!, new Date(times[i]!)).price((i * 37) % 3600) & 0xffffn));
+  const quotes = Array.from({ length: 1024 }, (_, i) => engine.quote(inputs[i]!, new Date(times[i]!)));
+  run('price on a held quote', 1_000_000, (i) => Number(quotes[i & 1023]!.price((i * 37) % 3600) & 0xffffn));
+  run('maxSeconds on a held quote', 1_000_000, (i) => quotes[i & 1023]!.maxSeconds(BigInt((i * 7919) % 20_000_000)));
+  console.log(`process RSS: ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`);
+}
+
+main();
