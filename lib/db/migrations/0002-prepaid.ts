@@ -53,6 +53,7 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     checkpoint_at: { type: DataTypes.DATE(3), allowNull: true },
     settled_seconds: { type: DataTypes.INTEGER, allowNull: true },
     charged: { type: money(), allowNull: true },
+    version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     created_at: { type: DataTypes.DATE(3), allowNull: false },
     updated_at: { type: DataTypes.DATE(3), allowNull: false },
   });

@@ -1,0 +1,545 @@
+import { BaseError, ConnectionError, QueryTypes, Transaction, UniqueConstraintError } from 'sequelize';
+import { AppError } from '../common/errors';
+import { formatMoney, parseMoney, type Micros } from '../common/money';
+import { PrepaidError } from '../prepaid/errors';
+import type {
+  ApplyStep, CloseOutcome, CloseReservation, OpenOutcome, OpenReservation, PrepaidStore, StepOutcome,
+} from '../prepaid/store';
+import type {
+  Account, AccountAudit, AccountKind, AccountPatch, AccountStatus, LedgerEntry, LedgerKind, NewAccount, NewLedgerEntry,
+  Reservation, ReservationMode, ReservationState, ReservationStep,
+} from '../prepaid/types';
+import type { Database } from './database';
+
+type Row = Record<string, unknown>;
+
+/** Thrown inside a transaction to roll it back and report an outcome instead of an error. */
+class Rollback<T> {
+  constructor(readonly outcome: T) {}
+}
+
+const ATTEMPTS = 6;
+
+/**
+ * Prepaid storage on MySQL/MariaDB and SQLite. Every balance change is one transaction whose first
+ * statement is a conditional UPDATE: the database, not the application, decides whether the money
+ * is there, so concurrent calls on one account cannot overspend it.
+ *
+ * Money is DECIMAL(20,6) and travels as decimal strings. MySQL computes on it exactly; SQLite holds
+ * it as a double, so there every result is rounded to 6 places and comparisons allow half a
+ * micro-unit (exact for amounts below 10^9 units). SQLite has one writer: transactions are
+ * serialised here.
+ */
+export class PrepaidRepository implements PrepaidStore {
+  private readonly mysql: boolean;
+  private writeQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: Database) {
+    this.mysql = db.dialect === 'mysql';
+  }
+
+  // ------------------------------------------------------------ SQL dialect helpers
+
+  /** A money parameter. */
+  private m(n: number): string {
+    return this.mysql ? `CAST($${n} AS DECIMAL(20,6))` : `CAST($${n} AS REAL)`;
+  }
+
+  /** A money expression stored back into a column. */
+  private r(expr: string): string {
+    return this.mysql ? expr : `ROUND(${expr}, 6)`;
+  }
+
+  private ge(expr: string, n: number): string {
+    return this.mysql ? `${expr} >= ${this.m(n)}` : `${expr} >= ${this.m(n)} - 0.0000005`;
+  }
+
+  private eq(expr: string, n: number): string {
+    return this.mysql ? `${expr} = ${this.m(n)}` : `ABS(${expr} - ${this.m(n)}) < 0.0000005`;
+  }
+
+  private forUpdate(): string {
+    return this.mysql ? ' FOR UPDATE' : '';
+  }
+
+  private async select(sql: string, bind: unknown[], transaction?: Transaction): Promise<Row[]> {
+    return this.db.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT, transaction });
+  }
+
+  private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+    const changed = await this.db.sequelize.query(sql, { bind, type: QueryTypes.BULKUPDATE, transaction });
+    return Number(changed);
+  }
+
+  private async insert(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+    const [id] = await this.db.sequelize.query(sql, { bind, type: QueryTypes.INSERT, transaction });
+    return Number(id);
+  }
+
+  /** One transaction, retried on deadlock or busy; database failures become DB_UNAVAILABLE. */
+  private async tx<T>(fn: (t: Transaction) => Promise<T>): Promise<T | Rollback<unknown>> {
+    const run = async (): Promise<T | Rollback<unknown>> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.db.sequelize.transaction(
+            this.mysql ? {} : { type: Transaction.TYPES.IMMEDIATE },
+            fn,
+          );
+        } catch (err) {
+          if (err instanceof Rollback) return err;
+          if (attempt < ATTEMPTS && isRetryable(err)) {
+            await new Promise((r) => setTimeout(r, attempt * 5 + Math.floor(Math.random() * 10)));
+            continue;
+          }
+          throw storeError(err);
+        }
+      }
+    };
+    if (this.mysql) return run();
+    const next = this.writeQueue.then(run, run);
+    this.writeQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async read<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw storeError(err);
+    }
+  }
+
+  // ------------------------------------------------------------ accounts
+
+  async createAccount(input: NewAccount, at: Date): Promise<Account> {
+    const out = await this.tx(async (t) => {
+      try {
+        return await this.insert(
+          `INSERT INTO accounts (code, kind, currency, status, balance, reserved, credit_limit, low_balance_threshold, max_calls, live_calls, expires_at, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, 0, 0, ${this.m(5)}, ${this.m(6)}, $7, 0, $8, $9, $9)`,
+          [input.code, input.kind, input.currency, input.status ?? 'active', formatMoney(input.creditLimit ?? 0n),
+            input.lowBalanceThreshold == null ? null : formatMoney(input.lowBalanceThreshold), input.maxCalls ?? null,
+            input.expiresAt ? sqlDate(input.expiresAt) : null, sqlDate(at)],
+          t,
+        );
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) throw new Rollback('duplicate');
+        throw err;
+      }
+    });
+    if (out instanceof Rollback) throw new PrepaidError('DUPLICATE_ACCOUNT', `account ${input.code} exists`, { code: input.code });
+    return (await this.getAccount(out))!;
+  }
+
+  async getAccount(id: number): Promise<Account | undefined> {
+    const rows = await this.read(() => this.select('SELECT * FROM accounts WHERE id = $1', [id]));
+    return rows[0] ? toAccount(rows[0]) : undefined;
+  }
+
+  async findAccountByCode(code: string): Promise<Account | undefined> {
+    const rows = await this.read(() => this.select('SELECT * FROM accounts WHERE code = $1', [code]));
+    return rows[0] ? toAccount(rows[0]) : undefined;
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const rows = await this.read(() => this.select('SELECT * FROM accounts ORDER BY id', []));
+    return rows.map(toAccount);
+  }
+
+  async updateAccount(id: number, patch: AccountPatch, at: Date): Promise<Account> {
+    const sets: string[] = ['updated_at = $1'];
+    const bind: unknown[] = [sqlDate(at)];
+    const add = (column: string, value: unknown, money = false): void => {
+      bind.push(value);
+      sets.push(`${column} = ${money && value !== null ? this.m(bind.length) : `$${bind.length}`}`);
+    };
+    if (patch.status !== undefined) add('status', patch.status);
+    if (patch.creditLimit !== undefined) add('credit_limit', formatMoney(patch.creditLimit), true);
+    if (patch.lowBalanceThreshold !== undefined) add('low_balance_threshold', patch.lowBalanceThreshold === null ? null : formatMoney(patch.lowBalanceThreshold), true);
+    if (patch.maxCalls !== undefined) add('max_calls', patch.maxCalls);
+    if (patch.expiresAt !== undefined) add('expires_at', patch.expiresAt === null ? null : sqlDate(patch.expiresAt));
+    bind.push(id);
+    const changed = await this.tx((t) => this.update(`UPDATE accounts SET ${sets.join(', ')} WHERE id = $${bind.length}`, bind, t));
+    const account = await this.getAccount(id);
+    if (!account || changed === 0) throw new PrepaidError('UNKNOWN_ACCOUNT', `no account ${id}`, { accountId: id });
+    return account;
+  }
+
+  // ------------------------------------------------------------ ledger
+
+  async postEntry(req: NewLedgerEntry): Promise<{ entry: LedgerEntry; replay: boolean }> {
+    const existing = await this.findEntry(req.idempotencyKey);
+    if (existing) return { entry: existing, replay: true };
+    const amount = formatMoney(req.amount);
+    const at = sqlDate(req.at);
+    const out = await this.tx(async (t) => {
+      const guard = req.guardAvailable ? ` AND ${this.ge(`balance + ${this.m(1)} + credit_limit - reserved`, 4)}` : '';
+      const changed = await this.update(
+        `UPDATE accounts SET balance = ${this.r(`balance + ${this.m(1)}`)}, updated_at = $2 WHERE id = $3${guard}`,
+        req.guardAvailable ? [amount, at, req.accountId, '0'] : [amount, at, req.accountId], t,
+      );
+      if (changed === 0) throw new Rollback('refused');
+      const balanceAfter = await this.balanceOf(req.accountId, t);
+      try {
+        const id = await this.insert(
+          `INSERT INTO ledger_entries (account_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
+           VALUES ($1, $2, ${this.m(3)}, ${this.m(4)}, $5, $6, $7, $8)`,
+          [req.accountId, req.kind, amount, formatMoney(balanceAfter), req.idempotencyKey, req.callId ?? null, req.note ?? null, at], t,
+        );
+        return { id, balanceAfter };
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) throw new Rollback('duplicate');
+        throw err;
+      }
+    });
+    if (out instanceof Rollback) {
+      if (out.outcome === 'duplicate') {
+        const entry = await this.findEntry(req.idempotencyKey);
+        if (entry) return { entry, replay: true };
+      }
+      if (!(await this.getAccount(req.accountId))) throw new PrepaidError('UNKNOWN_ACCOUNT', `no account ${req.accountId}`, { accountId: req.accountId });
+      throw new PrepaidError('INSUFFICIENT_FUNDS', 'the entry would take the available balance below zero', { accountId: req.accountId });
+    }
+    return {
+      entry: {
+        id: out.id, accountId: req.accountId, kind: req.kind, amount: req.amount, balanceAfter: out.balanceAfter,
+        idempotencyKey: req.idempotencyKey, callId: req.callId ?? null, note: req.note ?? null, createdAt: req.at,
+      },
+      replay: false,
+    };
+  }
+
+  private async balanceOf(accountId: number, t: Transaction): Promise<Micros> {
+    const rows = await this.select(`SELECT balance FROM accounts WHERE id = $1${this.forUpdate()}`, [accountId], t);
+    return money(rows[0]!.balance);
+  }
+
+  async findEntry(key: string): Promise<LedgerEntry | undefined> {
+    const rows = await this.read(() => this.select('SELECT * FROM ledger_entries WHERE idempotency_key = $1', [key]));
+    return rows[0] ? toEntry(rows[0]) : undefined;
+  }
+
+  async listEntries(accountId: number, limit: number): Promise<LedgerEntry[]> {
+    const n = Math.max(1, Math.floor(limit));
+    const rows = await this.read(() => this.select(`SELECT * FROM ledger_entries WHERE account_id = $1 ORDER BY id DESC LIMIT ${n}`, [accountId]));
+    return rows.map(toEntry);
+  }
+
+  async auditAccounts(): Promise<AccountAudit[]> {
+    return this.read(async () => {
+      const accounts = (await this.select('SELECT * FROM accounts ORDER BY id', [])).map(toAccount);
+      // Summed here in bigint: exact on both dialects.
+      const ledger = new Map<number, Micros>();
+      for (const row of await this.select('SELECT account_id, amount FROM ledger_entries', [])) {
+        const id = Number(row.account_id);
+        ledger.set(id, (ledger.get(id) ?? 0n) + money(row.amount));
+      }
+      const active = new Map<number, { sum: Micros; count: number }>();
+      for (const row of await this.select("SELECT account_id, amount FROM reservations WHERE state = 'active'", [])) {
+        const id = Number(row.account_id);
+        const cur = active.get(id) ?? { sum: 0n, count: 0 };
+        active.set(id, { sum: cur.sum + money(row.amount), count: cur.count + 1 });
+      }
+      return accounts.map((a) => {
+        const ledgerSum = ledger.get(a.id) ?? 0n;
+        const act = active.get(a.id) ?? { sum: 0n, count: 0 };
+        return {
+          accountId: a.id, code: a.code, balance: a.balance, ledgerSum, reserved: a.reserved, activeReserved: act.sum,
+          liveCalls: a.liveCalls, activeReservations: act.count,
+          ok: ledgerSum === a.balance && act.sum === a.reserved && act.count === a.liveCalls,
+        };
+      });
+    });
+  }
+
+  // ------------------------------------------------------------ reservations
+
+  async openReservation(req: OpenReservation): Promise<OpenOutcome> {
+    const at = sqlDate(req.at);
+    const amount = formatMoney(req.amount);
+    const out = await this.tx(async (t) => {
+      const changed = await this.update(
+        `UPDATE accounts SET reserved = ${this.r(`reserved + ${this.m(1)}`)}, live_calls = live_calls + 1, updated_at = $2
+         WHERE id = $3 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
+           AND (max_calls IS NULL OR live_calls < max_calls)
+           AND ${this.ge('balance + credit_limit - reserved', 4)}`,
+        [amount, at, req.accountId, formatMoney(req.required)], t,
+      );
+      if (changed === 0) throw new Rollback('refused');
+      try {
+        const id = await this.insert(
+          `INSERT INTO reservations (account_id, call_id, mode, state, amount, granted_seconds, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
+           VALUES ($1, $2, $3, 'active', ${this.m(4)}, $5, $6, 0, 0, 0, $7, $7)`,
+          [req.accountId, req.callId, req.mode, amount, req.seconds, req.ownerInstance, at], t,
+        );
+        await this.insert(
+          `INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
+           VALUES ($1, $2, 'authorise', $3, $3, ${this.m(4)}, $3, ${this.m(4)}, $5, $6)`,
+          [id, req.callId, req.seconds, amount, req.final, at], t,
+        );
+        return id;
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) throw new Rollback('exists');
+        throw err;
+      }
+    });
+    if (out instanceof Rollback) {
+      if (out.outcome === 'exists') {
+        const reservation = await this.findReservation(req.callId);
+        if (reservation) return { status: 'exists', reservation, step: await this.findStep(req.callId, 'authorise') };
+      }
+      return { status: 'refused', account: await this.getAccount(req.accountId) };
+    }
+    const reservation: Reservation = {
+      id: out, accountId: req.accountId, callId: req.callId, mode: req.mode, state: 'active', amount: req.amount,
+      grantedSeconds: req.seconds, answeredAt: null, ownerInstance: req.ownerInstance, checkpointSeconds: 0,
+      checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null, createdAt: req.at, updatedAt: req.at,
+    };
+    const step: ReservationStep = {
+      reservationId: out, callId: req.callId, stepKey: 'authorise', requestedSeconds: req.seconds, addedSeconds: req.seconds,
+      amountDelta: req.amount, grantedSeconds: req.seconds, reservedAfter: req.amount, final: req.final, createdAt: req.at,
+    };
+    return { status: 'opened', reservation, step };
+  }
+
+  async findReservation(callId: string): Promise<Reservation | undefined> {
+    const rows = await this.read(() => this.select('SELECT * FROM reservations WHERE call_id = $1', [callId]));
+    return rows[0] ? toReservation(rows[0]) : undefined;
+  }
+
+  async findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined> {
+    const rows = await this.read(() => this.select('SELECT * FROM reservation_steps WHERE call_id = $1 AND step_key = $2', [callId, stepKey]));
+    return rows[0] ? toStep(rows[0]) : undefined;
+  }
+
+  async applyStep(req: ApplyStep): Promise<StepOutcome> {
+    const before = await this.findStep(req.callId, req.stepKey);
+    if (before) return { status: 'exists', step: before };
+    const at = sqlDate(req.at);
+    const delta = formatMoney(req.amountDelta);
+    const out = await this.tx(async (t) => {
+      const answered = req.answeredAt ? ', answered_at = COALESCE(answered_at, $6)' : '';
+      const bind: unknown[] = [delta, req.addedSeconds, at, req.reservationId, formatMoney(req.expectedAmount)];
+      if (req.answeredAt) bind.push(sqlDate(req.answeredAt));
+      const changed = await this.update(
+        `UPDATE reservations SET amount = ${this.r(`amount + ${this.m(1)}`)}, granted_seconds = granted_seconds + $2,
+           version = version + 1, updated_at = $3${answered}
+         WHERE id = $4 AND state = 'active' AND ${this.eq('amount', 5)}`,
+        bind, t,
+      );
+      if (changed === 0) throw new Rollback('stale');
+      if (req.amountDelta !== 0n) {
+        const guard = req.amountDelta > 0n ? ` AND ${this.ge('balance + credit_limit - reserved', 1)}` : '';
+        const ok = await this.update(
+          `UPDATE accounts SET reserved = ${this.r(`reserved + ${this.m(1)}`)}, updated_at = $2 WHERE id = $3${guard}`,
+          [delta, at, req.accountId], t,
+        );
+        if (ok === 0) throw new Rollback('refused');
+      }
+      const rows = await this.select('SELECT * FROM reservations WHERE id = $1', [req.reservationId], t);
+      const reservation = toReservation(rows[0]!);
+      const step: ReservationStep = {
+        reservationId: req.reservationId, callId: req.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
+        addedSeconds: req.addedSeconds, amountDelta: req.amountDelta, grantedSeconds: reservation.grantedSeconds,
+        reservedAfter: reservation.amount, final: req.final, createdAt: req.at,
+      };
+      try {
+        await this.insert(
+          `INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
+           VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`,
+          [step.reservationId, step.callId, step.stepKey, step.requestedSeconds, step.addedSeconds, delta, step.grantedSeconds,
+            formatMoney(step.reservedAfter), step.final, at], t,
+        );
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) throw new Rollback('exists');
+        throw err;
+      }
+      return { reservation, step };
+    });
+    if (out instanceof Rollback) {
+      if (out.outcome === 'refused') return { status: 'refused', account: await this.getAccount(req.accountId) };
+      const step = await this.findStep(req.callId, req.stepKey);
+      if (step) return { status: 'exists', step };
+      return { status: 'stale', reservation: await this.findReservation(req.callId) };
+    }
+    return { status: 'applied', ...out };
+  }
+
+  async closeReservation(req: CloseReservation): Promise<CloseOutcome> {
+    const at = sqlDate(req.at);
+    const charge = formatMoney(req.charge);
+    const out = await this.tx(async (t) => {
+      const changed = await this.update(
+        `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, version = version + 1, updated_at = $4
+         WHERE id = $5 AND account_id = $6 AND state = 'active' AND ${this.eq('amount', 7)}`,
+        [req.state, req.seconds, charge, at, req.reservationId, req.accountId, formatMoney(req.expectedAmount)], t,
+      );
+      if (changed === 0) throw new Rollback('stale');
+      await this.update(
+        `UPDATE accounts SET balance = ${this.r(`balance - ${this.m(1)}`)}, reserved = ${this.r(`reserved - ${this.m(2)}`)},
+           live_calls = live_calls - 1, updated_at = $3 WHERE id = $4`,
+        [charge, formatMoney(req.expectedAmount), at, req.accountId], t,
+      );
+      const rows = await this.select('SELECT * FROM reservations WHERE id = $1', [req.reservationId], t);
+      const reservation = toReservation(rows[0]!);
+      if (req.charge === 0n) return { reservation, entry: undefined };
+      const balanceAfter = await this.balanceOf(req.accountId, t);
+      const note = `${req.seconds} s${req.state === 'recovered' ? ' (recovered at checkpoint)' : ''}`;
+      try {
+        const id = await this.insert(
+          `INSERT INTO ledger_entries (account_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
+           VALUES ($1, 'charge', ${this.m(2)}, ${this.m(3)}, $4, $5, $6, $7)`,
+          [req.accountId, formatMoney(-req.charge), formatMoney(balanceAfter), req.ledgerKey, req.callId, note, at], t,
+        );
+        const entry: LedgerEntry = {
+          id, accountId: req.accountId, kind: 'charge', amount: -req.charge, balanceAfter, idempotencyKey: req.ledgerKey,
+          callId: req.callId, note, createdAt: req.at,
+        };
+        return { reservation, entry };
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) throw new Rollback('key-used');
+        throw err;
+      }
+    });
+    if (out instanceof Rollback) {
+      if (out.outcome === 'key-used') throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
+      return { status: 'stale', reservation: await this.findReservation(req.callId) };
+    }
+    return { status: 'closed', ...out };
+  }
+
+  async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {
+    const changed = await this.tx((t) => this.update(
+      `UPDATE reservations SET checkpoint_seconds = $1, checkpoint_amount = ${this.m(2)}, checkpoint_at = $3,
+         answered_at = COALESCE(answered_at, $3), version = version + 1
+       WHERE call_id = $4 AND state = 'active'`,
+      [seconds, formatMoney(amount), sqlDate(at), callId], t,
+    ));
+    return changed === 1;
+  }
+
+  // ------------------------------------------------------------ instances
+
+  async heartbeat(instanceId: string, at: Date): Promise<void> {
+    const sql = this.mysql
+      ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = VALUES(heartbeat_at)'
+      : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at';
+    await this.tx((t) => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW, transaction: t }));
+  }
+
+  async listOrphanedReservations(self: string, aliveSince: Date, limit: number): Promise<Reservation[]> {
+    const n = Math.max(1, Math.floor(limit));
+    const rows = await this.read(() => this.select(
+      `SELECT r.* FROM reservations r
+       WHERE r.state = 'active' AND r.owner_instance <> $1
+         AND NOT EXISTS (SELECT 1 FROM app_instances i WHERE i.instance_id = r.owner_instance AND i.heartbeat_at >= $2)
+       ORDER BY r.id LIMIT ${n}`,
+      [self, sqlDate(aliveSince)],
+    ));
+    return rows.map(toReservation);
+  }
+}
+
+// ------------------------------------------------------------ errors
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'SQLITE_CANTOPEN', 'SQLITE_IOERR',
+]);
+const UNAVAILABLE_ERRNO = new Set([1053, 2002, 2003, 2006, 2013]);
+
+function parentOf(err: unknown): { code?: string; errno?: number; message?: string } | undefined {
+  if (err instanceof BaseError) return (err as BaseError & { parent?: { code?: string; errno?: number } }).parent;
+  return err as { code?: string; errno?: number };
+}
+
+function isRetryable(err: unknown): boolean {
+  const p = parentOf(err);
+  return p?.errno === 1213 || p?.errno === 1205 || p?.code === 'ER_LOCK_DEADLOCK' || p?.code === 'ER_LOCK_WAIT_TIMEOUT' || p?.code === 'SQLITE_BUSY';
+}
+
+/** A database that cannot be reached becomes AppError DB_UNAVAILABLE; everything else passes as is. */
+export function storeError(err: unknown): unknown {
+  if (err instanceof AppError) return err;
+  const p = parentOf(err);
+  const message = err instanceof Error ? err.message : String(err);
+  if (
+    err instanceof ConnectionError
+    || (p?.code !== undefined && UNAVAILABLE_CODES.has(p.code))
+    || (p?.errno !== undefined && UNAVAILABLE_ERRNO.has(p.errno))
+    || /connection (is )?(lost|closed)|closed state|Connection acquire|ECONNREFUSED/i.test(message)
+  ) {
+    return new PrepaidError('DB_UNAVAILABLE', `database unavailable: ${message}`, {}, { cause: err });
+  }
+  return err;
+}
+
+// ------------------------------------------------------------ rows
+
+/** 'YYYY-MM-DD HH:MM:SS.mmm' in UTC: the same text sorts and compares on both dialects. */
+export function sqlDate(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+function date(v: unknown): Date {
+  if (v instanceof Date) return v;
+  if (typeof v === 'number') return new Date(v);
+  const s = String(v).trim();
+  const m = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d+)?)\s*(Z|[+-]\d\d:?\d\d)?$/.exec(s);
+  if (!m) return new Date(s);
+  return new Date(`${m[1]}T${m[2]}${m[3] ?? 'Z'}`);
+}
+
+function dateOrNull(v: unknown): Date | null {
+  return v === null || v === undefined ? null : date(v);
+}
+
+/** DECIMAL as a string (MySQL) or a double rounded to 6 places (SQLite), to exact micro-units. */
+function money(v: unknown): Micros {
+  if (typeof v === 'number') return parseMoney(v.toFixed(6));
+  if (typeof v === 'bigint') return parseMoney(v);
+  return parseMoney(String(v));
+}
+
+function moneyOrNull(v: unknown): Micros | null {
+  return v === null || v === undefined ? null : money(v);
+}
+
+function toAccount(row: Row): Account {
+  return {
+    id: Number(row.id), code: String(row.code), kind: String(row.kind) as AccountKind, currency: String(row.currency),
+    status: String(row.status) as AccountStatus, balance: money(row.balance), reserved: money(row.reserved),
+    creditLimit: money(row.credit_limit), lowBalanceThreshold: moneyOrNull(row.low_balance_threshold),
+    maxCalls: row.max_calls === null || row.max_calls === undefined ? null : Number(row.max_calls),
+    liveCalls: Number(row.live_calls), expiresAt: dateOrNull(row.expires_at), createdAt: date(row.created_at), updatedAt: date(row.updated_at),
+  };
+}
+
+function toEntry(row: Row): LedgerEntry {
+  return {
+    id: Number(row.id), accountId: Number(row.account_id), kind: String(row.kind) as LedgerKind, amount: money(row.amount),
+    balanceAfter: money(row.balance_after), idempotencyKey: String(row.idempotency_key),
+    callId: row.call_id === null || row.call_id === undefined ? null : String(row.call_id),
+    note: row.note === null || row.note === undefined ? null : String(row.note), createdAt: date(row.created_at),
+  };
+}
+
+function toReservation(row: Row): Reservation {
+  return {
+    id: Number(row.id), accountId: Number(row.account_id), callId: String(row.call_id), mode: String(row.mode) as ReservationMode,
+    state: String(row.state) as ReservationState, amount: money(row.amount), grantedSeconds: Number(row.granted_seconds),
+    answeredAt: dateOrNull(row.answered_at), ownerInstance: String(row.owner_instance), checkpointSeconds: Number(row.checkpoint_seconds),
+    checkpointAmount: money(row.checkpoint_amount), checkpointAt: dateOrNull(row.checkpoint_at),
+    settledSeconds: row.settled_seconds === null || row.settled_seconds === undefined ? null : Number(row.settled_seconds),
+    charged: moneyOrNull(row.charged), createdAt: date(row.created_at), updatedAt: date(row.updated_at),
+  };
+}
+
+function toStep(row: Row): ReservationStep {
+  return {
+    reservationId: Number(row.reservation_id), callId: String(row.call_id), stepKey: String(row.step_key),
+    requestedSeconds: Number(row.requested_seconds), addedSeconds: Number(row.added_seconds), amountDelta: money(row.amount_delta),
+    grantedSeconds: Number(row.granted_seconds), reservedAfter: money(row.reserved_after), final: Boolean(Number(row.final)),
+    createdAt: date(row.created_at),
+  };
+}

@@ -1,0 +1,58 @@
+import { parseMoney, type Micros } from '../../lib/common/money';
+import type { CallPricer } from '../../lib/prepaid/types';
+
+export interface FixedTariff {
+  currency?: string;
+  /** Charged once when billable seconds > 0. */
+  connectFee?: string;
+  /** Seconds per billing increment. */
+  increment?: number;
+  /** Price of one increment. */
+  pricePerIncrement: string;
+  /** The first billing step: shorter calls are billed as this long. Default: one increment. */
+  firstStepSeconds?: number;
+}
+
+/**
+ * A tiny tariff for prepaid tests: connect fee + whole increments, the first step billed whole.
+ * price(s) = fee + ceil(max(s, first) / increment) * perIncrement for s > 0; price(0) = 0.
+ */
+export function fixedTariff(t: FixedTariff): CallPricer {
+  const fee: Micros = parseMoney(t.connectFee ?? '0');
+  const per: Micros = parseMoney(t.pricePerIncrement);
+  const inc = t.increment ?? 1;
+  const first = t.firstStepSeconds ?? inc;
+  if (per <= 0n || inc < 1 || first < 1) throw new RangeError('fixed tariff needs a positive price and increment');
+  const price = (seconds: number): bigint => {
+    if (seconds <= 0) return 0n;
+    const billed = Math.max(seconds, first);
+    return fee + BigInt(Math.ceil(billed / inc)) * per;
+  };
+  return {
+    currency: t.currency ?? 'EUR',
+    firstStepSeconds: first,
+    price,
+    maxSeconds(money: bigint): number {
+      if (money < price(first)) return 0;
+      return Number((money - fee) / per) * inc;
+    },
+  };
+}
+
+/** 0.01 per second, first step 60 s billed whole: 300 s cost 3.00. */
+export const perSecond = (currency = 'EUR'): CallPricer => fixedTariff({ currency, pricePerIncrement: '0.01', firstStepSeconds: 60 });
+
+/** Connect fee 0.05, then 0.0150 per started 10 s (a price with awkward decimals). */
+export const tenSecondSteps = (currency = 'EUR'): CallPricer => fixedTariff({ currency, connectFee: '0.05', increment: 10, pricePerIncrement: '0.0150' });
+
+/** A small deterministic PRNG (mulberry32) so random tests replay from their seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
