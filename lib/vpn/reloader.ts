@@ -29,6 +29,7 @@ export class DirectoryReloader {
   private running = false;
   private inFlight: Promise<ReloadOutcome> | undefined;
   private seenVersion: string | undefined;
+  private last: { outcome: ReloadOutcome; at: Date; problems: string[] } | undefined;
 
   constructor(private readonly service: VpnService, private readonly source: DirectorySource, private readonly options: ReloaderOptions) {}
 
@@ -54,6 +55,11 @@ export class DirectoryReloader {
     return this.inFlight;
   }
 
+  /** The last poll that found a change: reloaded, invalid (with the problems) or failed. */
+  get lastChange(): { outcome: ReloadOutcome; at: Date; problems: string[] } | undefined {
+    return this.last;
+  }
+
   private schedule(): void {
     if (!this.running) return;
     this.timer = setTimeout(() => {
@@ -73,6 +79,7 @@ export class DirectoryReloader {
       const directory = Directory.build(data, this.service.plan);
       this.service.swap(directory);
       this.seenVersion = version;
+      this.last = { outcome: 'reloaded', at: new Date(), problems: [] };
       logger.info('VPN directory loaded', { ...directory.counts, ms: Number(process.hrtime.bigint() - started) / 1e6 });
       return 'reloaded';
     } catch (err) {
@@ -81,9 +88,11 @@ export class DirectoryReloader {
       if (Array.isArray(problems)) {
         // Remember the bad version so it is reported once, not at every poll.
         this.seenVersion = version!;
+        this.last = { outcome: 'invalid', at: new Date(), problems: problems.map(String) };
         logger.error('VPN directory not reloaded: it does not validate; the running one stays', { problems });
         return 'invalid';
       }
+      this.last = { outcome: 'failed', at: new Date(), problems: [errorMessage(err)] };
       logger.warn('VPN directory reload failed; will retry', { error: errorMessage(err) });
       return 'failed';
     }

@@ -1,3 +1,5 @@
+import type { ServiceAttributes } from '../rating/types';
+
 /**
  * Plain data of the VPN numbering plan, trunks and routes, as the repository loads them
  * and the resolver reads them. Numbers are E.164 digits without '+' ("4930123456").
@@ -96,13 +98,8 @@ export interface NumberingPlan {
   minNationalDigits?: number;
 }
 
-/** The attributes rating selects a charging rule by (same shape as lib/rating's). */
-export interface ServiceAttributes {
-  service: string;
-  callerPlan?: string | null;
-  vpnGroup?: string | null;
-  destination: string;
-}
+/** The attributes rating selects a charging rule by (lib/rating's type). */
+export type { ServiceAttributes };
 
 export type CallScope = 'onnet' | 'offnet' | 'public';
 

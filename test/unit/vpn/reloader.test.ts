@@ -73,6 +73,8 @@ describe('VpnService and DirectoryReloader: edits are picked up and swapped whol
     const running = service.directory;
     source.edit((d) => { d.members[1]!.extension = '1001'; });
     assert.equal(await reloader.checkNow(), 'invalid');
+    assert.equal(reloader.lastChange?.outcome, 'invalid');
+    assert.match(reloader.lastChange?.problems[0] ?? '', /extension already used/);
     assert.equal(service.directory, running);
     assert.equal(await reloader.checkNow(), 'unchanged', 'the same bad version is not reloaded again');
     source.edit((d) => { d.members[1]!.extension = '1333'; });

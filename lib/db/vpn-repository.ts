@@ -1,0 +1,438 @@
+import { QueryTypes, UniqueConstraintError, type Model, type ModelStatic, type Transaction } from 'sequelize';
+import { AppError } from '../common/errors';
+import { CALL_CLASSES, Directory, type CallClass, type DirectoryData, type DirectorySource, type NumberingPlan, type Route, type Subscriber, type Transport, type Trunk, type VpnGroup, type VpnMember } from '../vpn';
+import type { Database } from './database';
+import { defineVpnModels, type VpnModels } from './models/vpn';
+
+export interface TrunkInput {
+  name: string;
+  addresses: string[];
+  host: string;
+  port?: number;
+  transport?: Transport;
+  paiTrusted?: boolean;
+  maxCalls?: number | null;
+  enabled?: boolean;
+}
+
+export interface RouteInput {
+  prefix: string;
+  trunkName: string;
+  priority?: number;
+  enabled?: boolean;
+  description?: string | null;
+}
+
+export interface SubscriberInput {
+  e164: string;
+  accountId: number;
+  plan?: string | null;
+  /** Trunk name, or null for none. */
+  homeTrunk?: string | null;
+  status?: string;
+  displayName?: string | null;
+}
+
+export interface GroupInput {
+  code: string;
+  name: string;
+  offnetPrefix?: string | null;
+  extensionLength?: number | null;
+  extensionPattern?: string | null;
+  allowOnnetBetweenGroups?: boolean;
+}
+
+export interface MemberInput {
+  groupCode: string;
+  /** The subscriber's E.164 number (the subscriber must exist). */
+  e164: string;
+  extension: string;
+  callClass?: CallClass;
+  outgoingBarring?: string[];
+  incomingBarring?: string[];
+}
+
+export interface MemberRow extends VpnMember {
+  groupCode: string;
+  e164: string;
+}
+
+export interface RouteRow extends Route {
+  trunkName: string;
+  description: string | null;
+}
+
+type Row = Record<string, unknown>;
+const TABLES = ['trunks', 'routes', 'subscribers', 'vpn_groups', 'vpn_members'] as const;
+const IMPORT_CHUNK = 1000;
+
+/** "a, b c" → ['a', 'b', 'c']: lists are stored as comma- or space-separated text. */
+export function splitList(text: unknown): string[] {
+  if (text === null || text === undefined) return [];
+  return String(text).split(/[\s,;]+/).filter((s) => s.length > 0);
+}
+
+function joinList(items: readonly string[] | undefined): string | null {
+  return items && items.length > 0 ? items.join(',') : null;
+}
+
+function bool(v: unknown): boolean {
+  return v === true || v === 1 || v === '1' || v === 'true';
+}
+
+function intOrNull(v: unknown): number | null {
+  return v === null || v === undefined ? null : Number(v);
+}
+
+function strOrNull(v: unknown): string | null {
+  return v === null || v === undefined ? null : String(v);
+}
+
+function toTrunk(r: Row): Trunk {
+  return {
+    id: Number(r.id), name: String(r.name), addresses: splitList(r.addresses), paiTrusted: bool(r.pai_trusted),
+    host: String(r.host), port: Number(r.port), transport: String(r.transport) as Transport, maxCalls: intOrNull(r.max_calls), enabled: bool(r.enabled),
+  };
+}
+
+function toRoute(r: Row): Route {
+  return { id: Number(r.id), prefix: String(r.prefix ?? ''), trunkId: Number(r.trunk_id), priority: Number(r.priority), enabled: bool(r.enabled) };
+}
+
+function toSubscriber(r: Row): Subscriber {
+  return {
+    id: Number(r.id), e164: String(r.e164), accountId: Number(r.account_id), plan: strOrNull(r.plan), homeTrunkId: intOrNull(r.home_trunk_id),
+    status: String(r.status), displayName: strOrNull(r.display_name),
+  };
+}
+
+function toGroup(r: Row): VpnGroup {
+  return {
+    id: Number(r.id), code: String(r.code), name: String(r.name), offnetPrefix: strOrNull(r.offnet_prefix) || null,
+    extensionLength: intOrNull(r.extension_length), extensionPattern: strOrNull(r.extension_pattern) || null,
+    allowOnnetBetweenGroups: bool(r.allow_onnet_between_groups),
+  };
+}
+
+function toMember(r: Row): VpnMember {
+  return {
+    id: Number(r.id), groupId: Number(r.group_id), subscriberId: Number(r.subscriber_id), extension: String(r.extension),
+    callClass: String(r.call_class) as CallClass, outgoingBarring: splitList(r.outgoing_barring), incomingBarring: splitList(r.incoming_barring),
+  };
+}
+
+function notFound(what: string): AppError {
+  return new AppError('VPN_NOT_FOUND', `${what} does not exist`);
+}
+
+/**
+ * Trunks, routes, subscribers, VPN groups and members in the database. Reads return plain typed
+ * objects; `load` reads the whole directory in one transaction; `version` is a cheap fingerprint
+ * for the reloader. Writes made through `changeValidated` are checked against the whole directory
+ * before they commit.
+ */
+export class VpnRepository implements DirectorySource {
+  private readonly models: VpnModels;
+
+  constructor(private readonly db: Database, private readonly transaction?: Transaction) {
+    this.models = defineVpnModels(db.sequelize);
+  }
+
+  private async select(sql: string, bind: unknown[] = []): Promise<Row[]> {
+    return this.db.sequelize.query<Row>(sql, { type: QueryTypes.SELECT, bind, transaction: this.transaction });
+  }
+
+  /**
+   * Changes whenever a row of a VPN table does. MySQL/MariaDB: CHECKSUM TABLE (exact, a scan of
+   * a few milliseconds per 10,000 rows). SQLite: the data version (commits by other connections)
+   * and this connection's change count.
+   */
+  async version(): Promise<string> {
+    if (this.db.dialect === 'mysql') {
+      const rows = await this.select(`CHECKSUM TABLE ${TABLES.join(', ')}`);
+      return rows.map((r) => `${String(r.Checksum)}`).join(':');
+    }
+    const [row] = await this.select('SELECT total_changes() AS changes');
+    const [dv] = await this.select('PRAGMA data_version');
+    return `${String(dv?.data_version)}:${String(row?.changes)}`;
+  }
+
+  /** The whole directory, read in one transaction so the tables agree with each other. */
+  async load(): Promise<DirectoryData> {
+    if (this.transaction) return this.loadRows();
+    return this.db.sequelize.transaction(async (tx) => new VpnRepository(this.db, tx).loadRows());
+  }
+
+  private async loadRows(): Promise<DirectoryData> {
+    const trunks = (await this.select('SELECT * FROM trunks ORDER BY id')).map(toTrunk);
+    const routes = (await this.select('SELECT * FROM routes ORDER BY id')).map(toRoute);
+    const subscribers = (await this.select('SELECT id, e164, account_id, plan, home_trunk_id, status, display_name FROM subscribers ORDER BY id')).map(toSubscriber);
+    const groups = (await this.select('SELECT * FROM vpn_groups ORDER BY id')).map(toGroup);
+    const members = (await this.select('SELECT id, group_id, subscriber_id, extension, call_class, outgoing_barring, incoming_barring FROM vpn_members ORDER BY id')).map(toMember);
+    return { trunks, routes, subscribers, groups, members };
+  }
+
+  async withTransaction<T>(fn: (repo: VpnRepository) => Promise<T>): Promise<T> {
+    if (this.transaction) return fn(this);
+    return this.db.sequelize.transaction(async (tx) => fn(new VpnRepository(this.db, tx)));
+  }
+
+  /**
+   * Runs the writes in one transaction, then loads and validates the whole directory inside it:
+   * an edit that would make the directory invalid is rolled back and thrown as a DirectoryError.
+   */
+  async changeValidated<T>(plan: NumberingPlan, fn: (repo: VpnRepository) => Promise<T>): Promise<T> {
+    return this.withTransaction(async (repo) => {
+      const result = await fn(repo);
+      Directory.build(await repo.loadRows(), plan);
+      return result;
+    });
+  }
+
+  private async write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof UniqueConstraintError) throw new AppError('VPN_CONFLICT', `${what}: already exists`, {}, { cause: err });
+      throw err;
+    }
+  }
+
+  private opts(): { transaction?: Transaction } {
+    return this.transaction ? { transaction: this.transaction } : {};
+  }
+
+  private async one(model: ModelStatic<Model>, where: Row, what: string): Promise<Row> {
+    const row = await model.findOne({ where, raw: true, ...this.opts() });
+    if (!row) throw notFound(what);
+    return row as unknown as Row;
+  }
+
+  // Trunks
+
+  async listTrunks(): Promise<Trunk[]> {
+    return (await this.select('SELECT * FROM trunks ORDER BY name')).map(toTrunk);
+  }
+
+  async findTrunk(name: string): Promise<Trunk> {
+    return toTrunk(await this.one(this.models.Trunk, { name }, `trunk ${JSON.stringify(name)}`));
+  }
+
+  async addTrunk(input: TrunkInput): Promise<Trunk> {
+    await this.write(`trunk ${JSON.stringify(input.name)}`, () => this.models.Trunk.create({
+      name: input.name, addresses: input.addresses.join(','), host: input.host, port: input.port ?? 5060, transport: input.transport ?? 'udp',
+      pai_trusted: input.paiTrusted ?? false, max_calls: input.maxCalls ?? null, enabled: input.enabled ?? true,
+    }, this.opts()));
+    return this.findTrunk(input.name);
+  }
+
+  async updateTrunk(name: string, patch: Partial<TrunkInput>): Promise<Trunk> {
+    const current = await this.findTrunk(name);
+    const values: Row = {};
+    if (patch.name !== undefined) values.name = patch.name;
+    if (patch.addresses !== undefined) values.addresses = patch.addresses.join(',');
+    if (patch.host !== undefined) values.host = patch.host;
+    if (patch.port !== undefined) values.port = patch.port;
+    if (patch.transport !== undefined) values.transport = patch.transport;
+    if (patch.paiTrusted !== undefined) values.pai_trusted = patch.paiTrusted;
+    if (patch.maxCalls !== undefined) values.max_calls = patch.maxCalls;
+    if (patch.enabled !== undefined) values.enabled = patch.enabled;
+    await this.write(`trunk ${JSON.stringify(patch.name ?? name)}`, () => this.models.Trunk.update(values, { where: { id: current.id }, ...this.opts() }));
+    return this.findTrunk(patch.name ?? name);
+  }
+
+  /** Refused while routes or subscribers still point at the trunk. */
+  async removeTrunk(name: string): Promise<void> {
+    const trunk = await this.findTrunk(name);
+    const [routes] = await this.select('SELECT COUNT(*) AS n FROM routes WHERE trunk_id = $1', [trunk.id]);
+    const [subs] = await this.select('SELECT COUNT(*) AS n FROM subscribers WHERE home_trunk_id = $1', [trunk.id]);
+    if (Number(routes?.n) > 0 || Number(subs?.n) > 0) {
+      throw new AppError('VPN_IN_USE', `trunk ${JSON.stringify(name)} is used by ${Number(routes?.n)} route(s) and ${Number(subs?.n)} subscriber(s)`);
+    }
+    await this.models.Trunk.destroy({ where: { id: trunk.id }, ...this.opts() });
+  }
+
+  // Routes
+
+  async listRoutes(): Promise<RouteRow[]> {
+    const rows = await this.select('SELECT r.*, t.name AS trunk_name FROM routes r LEFT JOIN trunks t ON t.id = r.trunk_id ORDER BY r.prefix, r.priority, r.id');
+    return rows.map((r) => ({ ...toRoute(r), trunkName: String(r.trunk_name ?? `#${String(r.trunk_id)}`), description: strOrNull(r.description) }));
+  }
+
+  async addRoute(input: RouteInput): Promise<RouteRow> {
+    const trunk = await this.findTrunk(input.trunkName);
+    const created = await this.models.Route.create({
+      prefix: input.prefix, trunk_id: trunk.id, priority: input.priority ?? 10, enabled: input.enabled ?? true, description: input.description ?? null,
+    }, this.opts());
+    const id = Number(created.get('id'));
+    return { ...toRoute(await this.one(this.models.Route, { id }, `route ${id}`)), trunkName: trunk.name, description: input.description ?? null };
+  }
+
+  async updateRoute(id: number, patch: Partial<RouteInput>): Promise<void> {
+    await this.one(this.models.Route, { id }, `route ${id}`);
+    const values: Row = {};
+    if (patch.prefix !== undefined) values.prefix = patch.prefix;
+    if (patch.trunkName !== undefined) values.trunk_id = (await this.findTrunk(patch.trunkName)).id;
+    if (patch.priority !== undefined) values.priority = patch.priority;
+    if (patch.enabled !== undefined) values.enabled = patch.enabled;
+    if (patch.description !== undefined) values.description = patch.description;
+    await this.models.Route.update(values, { where: { id }, ...this.opts() });
+  }
+
+  async removeRoute(id: number): Promise<void> {
+    const removed = await this.models.Route.destroy({ where: { id }, ...this.opts() });
+    if (removed === 0) throw notFound(`route ${id}`);
+  }
+
+  // Subscribers
+
+  async listSubscribers(): Promise<Subscriber[]> {
+    return (await this.select('SELECT * FROM subscribers ORDER BY e164')).map(toSubscriber);
+  }
+
+  async findSubscriber(e164: string): Promise<Subscriber> {
+    return toSubscriber(await this.one(this.models.Subscriber, { e164 }, `subscriber ${e164}`));
+  }
+
+  private async trunkIdOrNull(name: string | null | undefined): Promise<number | null> {
+    return name === null || name === undefined ? null : (await this.findTrunk(name)).id;
+  }
+
+  async addSubscriber(input: SubscriberInput): Promise<Subscriber> {
+    const homeTrunkId = await this.trunkIdOrNull(input.homeTrunk);
+    await this.write(`subscriber ${input.e164}`, () => this.models.Subscriber.create({
+      e164: input.e164, account_id: input.accountId, plan: input.plan ?? null, home_trunk_id: homeTrunkId,
+      status: input.status ?? 'active', display_name: input.displayName ?? null,
+    }, this.opts()));
+    return this.findSubscriber(input.e164);
+  }
+
+  async updateSubscriber(e164: string, patch: Partial<SubscriberInput>): Promise<Subscriber> {
+    const current = await this.findSubscriber(e164);
+    const values: Row = {};
+    if (patch.e164 !== undefined) values.e164 = patch.e164;
+    if (patch.accountId !== undefined) values.account_id = patch.accountId;
+    if (patch.plan !== undefined) values.plan = patch.plan;
+    if (patch.homeTrunk !== undefined) values.home_trunk_id = await this.trunkIdOrNull(patch.homeTrunk);
+    if (patch.status !== undefined) values.status = patch.status;
+    if (patch.displayName !== undefined) values.display_name = patch.displayName;
+    await this.write(`subscriber ${patch.e164 ?? e164}`, () => this.models.Subscriber.update(values, { where: { id: current.id }, ...this.opts() }));
+    return this.findSubscriber(patch.e164 ?? e164);
+  }
+
+  /** Refused while the subscriber is a VPN member. */
+  async removeSubscriber(e164: string): Promise<void> {
+    const sub = await this.findSubscriber(e164);
+    const [m] = await this.select('SELECT COUNT(*) AS n FROM vpn_members WHERE subscriber_id = $1', [sub.id]);
+    if (Number(m?.n) > 0) throw new AppError('VPN_IN_USE', `subscriber ${e164} is a VPN member; remove the membership first`);
+    await this.models.Subscriber.destroy({ where: { id: sub.id }, ...this.opts() });
+  }
+
+  // Groups
+
+  async listGroups(): Promise<(VpnGroup & { members: number })[]> {
+    const rows = await this.select('SELECT g.*, (SELECT COUNT(*) FROM vpn_members m WHERE m.group_id = g.id) AS member_count FROM vpn_groups g ORDER BY g.code');
+    return rows.map((r) => ({ ...toGroup(r), members: Number(r.member_count) }));
+  }
+
+  async findGroup(code: string): Promise<VpnGroup> {
+    return toGroup(await this.one(this.models.VpnGroup, { code }, `VPN group ${JSON.stringify(code)}`));
+  }
+
+  async addGroup(input: GroupInput): Promise<VpnGroup> {
+    await this.write(`VPN group ${JSON.stringify(input.code)}`, () => this.models.VpnGroup.create({
+      code: input.code, name: input.name, offnet_prefix: input.offnetPrefix ?? null, extension_length: input.extensionLength ?? null,
+      extension_pattern: input.extensionPattern ?? null, allow_onnet_between_groups: input.allowOnnetBetweenGroups ?? false,
+    }, this.opts()));
+    return this.findGroup(input.code);
+  }
+
+  async updateGroup(code: string, patch: Partial<GroupInput>): Promise<VpnGroup> {
+    const current = await this.findGroup(code);
+    const values: Row = {};
+    if (patch.code !== undefined) values.code = patch.code;
+    if (patch.name !== undefined) values.name = patch.name;
+    if (patch.offnetPrefix !== undefined) values.offnet_prefix = patch.offnetPrefix;
+    if (patch.extensionLength !== undefined) values.extension_length = patch.extensionLength;
+    if (patch.extensionPattern !== undefined) values.extension_pattern = patch.extensionPattern;
+    if (patch.allowOnnetBetweenGroups !== undefined) values.allow_onnet_between_groups = patch.allowOnnetBetweenGroups;
+    await this.write(`VPN group ${JSON.stringify(patch.code ?? code)}`, () => this.models.VpnGroup.update(values, { where: { id: current.id }, ...this.opts() }));
+    return this.findGroup(patch.code ?? code);
+  }
+
+  /** Refused while the group has members. */
+  async removeGroup(code: string): Promise<void> {
+    const group = await this.findGroup(code);
+    const [m] = await this.select('SELECT COUNT(*) AS n FROM vpn_members WHERE group_id = $1', [group.id]);
+    if (Number(m?.n) > 0) throw new AppError('VPN_IN_USE', `VPN group ${JSON.stringify(code)} has ${Number(m?.n)} member(s)`);
+    await this.models.VpnGroup.destroy({ where: { id: group.id }, ...this.opts() });
+  }
+
+  // Members
+
+  async listMembers(groupCode?: string): Promise<MemberRow[]> {
+    const sql = 'SELECT m.*, g.code AS group_code, s.e164 AS e164 FROM vpn_members m JOIN vpn_groups g ON g.id = m.group_id JOIN subscribers s ON s.id = m.subscriber_id'
+      + (groupCode === undefined ? '' : ' WHERE g.code = $1') + ' ORDER BY g.code, m.extension';
+    const rows = await this.select(sql, groupCode === undefined ? [] : [groupCode]);
+    return rows.map((r) => ({ ...toMember(r), groupCode: String(r.group_code), e164: String(r.e164) }));
+  }
+
+  async findMember(groupCode: string, extension: string): Promise<MemberRow> {
+    const group = await this.findGroup(groupCode);
+    const row = await this.one(this.models.VpnMember, { group_id: group.id, extension }, `extension ${extension} in group ${JSON.stringify(groupCode)}`);
+    const sub = await this.one(this.models.Subscriber, { id: Number(row.subscriber_id) }, `subscriber ${String(row.subscriber_id)}`);
+    return { ...toMember(row), groupCode, e164: String(sub.e164) };
+  }
+
+  async addMember(input: MemberInput): Promise<MemberRow> {
+    const group = await this.findGroup(input.groupCode);
+    const sub = await this.findSubscriber(input.e164);
+    if (input.callClass !== undefined && !CALL_CLASSES.includes(input.callClass)) throw new AppError('VPN_INVALID', `call class must be one of ${CALL_CLASSES.join(', ')}`);
+    await this.write(`extension ${input.extension} in group ${JSON.stringify(input.groupCode)} or membership of ${input.e164}`, () => this.models.VpnMember.create({
+      group_id: group.id, subscriber_id: sub.id, extension: input.extension, call_class: input.callClass ?? 'national',
+      outgoing_barring: joinList(input.outgoingBarring), incoming_barring: joinList(input.incomingBarring),
+    }, this.opts()));
+    return this.findMember(input.groupCode, input.extension);
+  }
+
+  async updateMember(groupCode: string, extension: string, patch: Partial<Omit<MemberInput, 'groupCode' | 'e164'>>): Promise<MemberRow> {
+    const current = await this.findMember(groupCode, extension);
+    const values: Row = {};
+    if (patch.extension !== undefined) values.extension = patch.extension;
+    if (patch.callClass !== undefined) values.call_class = patch.callClass;
+    if (patch.outgoingBarring !== undefined) values.outgoing_barring = joinList(patch.outgoingBarring);
+    if (patch.incomingBarring !== undefined) values.incoming_barring = joinList(patch.incomingBarring);
+    await this.write(`extension ${patch.extension ?? extension} in group ${JSON.stringify(groupCode)}`, () => this.models.VpnMember.update(values, { where: { id: current.id }, ...this.opts() }));
+    return this.findMember(groupCode, patch.extension ?? extension);
+  }
+
+  async removeMember(groupCode: string, extension: string): Promise<void> {
+    const current = await this.findMember(groupCode, extension);
+    await this.models.VpnMember.destroy({ where: { id: current.id }, ...this.opts() });
+  }
+
+  /**
+   * Bulk insert of directory rows with their ids (for seeding, tests and benchmarks), in chunks.
+   * Not validated: load and build a Directory to check it.
+   */
+  async importRows(data: DirectoryData): Promise<void> {
+    const chunks = async (model: ModelStatic<Model>, rows: Row[]) => {
+      for (let i = 0; i < rows.length; i += IMPORT_CHUNK) await model.bulkCreate(rows.slice(i, i + IMPORT_CHUNK), this.opts());
+    };
+    await chunks(this.models.Trunk, data.trunks.map((t) => ({
+      id: t.id, name: t.name, addresses: t.addresses.join(','), pai_trusted: t.paiTrusted, host: t.host, port: t.port, transport: t.transport, max_calls: t.maxCalls, enabled: t.enabled,
+    })));
+    await chunks(this.models.Route, data.routes.map((r) => ({ id: r.id, prefix: r.prefix, trunk_id: r.trunkId, priority: r.priority, enabled: r.enabled })));
+    await chunks(this.models.Subscriber, data.subscribers.map((s) => ({
+      id: s.id, e164: s.e164, account_id: s.accountId, plan: s.plan, home_trunk_id: s.homeTrunkId, status: s.status, display_name: s.displayName,
+    })));
+    await chunks(this.models.VpnGroup, data.groups.map((g) => ({
+      id: g.id, code: g.code, name: g.name, offnet_prefix: g.offnetPrefix, extension_length: g.extensionLength, extension_pattern: g.extensionPattern,
+      allow_onnet_between_groups: g.allowOnnetBetweenGroups,
+    })));
+    await chunks(this.models.VpnMember, data.members.map((m) => ({
+      id: m.id, group_id: m.groupId, subscriber_id: m.subscriberId, extension: m.extension, call_class: m.callClass,
+      outgoing_barring: joinList(m.outgoingBarring), incoming_barring: joinList(m.incomingBarring),
+    })));
+  }
+}
