@@ -255,16 +255,24 @@ function money(value: unknown, column: string, bad: (reason: string) => void): M
 
 function instant(value: Date | string | null | undefined, column: string, bad: (reason: string) => void): number | null {
   if (value === null || value === undefined || (typeof value === 'string' && value.trim() === '')) return null;
-  let ms: number;
-  if (value instanceof Date) ms = value.getTime();
-  else {
-    let text = value.trim().replace(' ', 'T');
-    if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += 'T00:00:00';
-    if (!/(Z|[+-]\d{2}:?\d{2})$/.test(text)) text += 'Z';
-    ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(text) ? Date.parse(text) : NaN;
-  }
-  if (!Number.isFinite(ms)) { bad(`malformed ${column} "${String(value)}" (expected an instant such as 2026-01-01 00:00:00, UTC)`); return null; }
+  const ms = parseInstant(value);
+  if (ms === null) { bad(`malformed ${column} "${String(value)}" (expected an instant such as 2026-01-01 00:00:00, UTC)`); return null; }
   return ms;
+}
+
+/**
+ * An instant from a Date or text as databases and admins write it: '2026-01-01', '2026-01-01 08:00',
+ * '2026-01-01T08:00:00Z', '2026-01-01 08:00:00.000 +00:00'. Without a zone it is UTC.
+ */
+export function parseInstant(value: Date | string): number | null {
+  if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.getTime() : null;
+  let text = value.trim().replace(/\s+(?=(Z|[+-]\d{2}:?\d{2})$)/, '').replace(' ', 'T');
+  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) text += 'T00:00:00';
+  if (!/(Z|[+-]\d{2}:?\d{2})$/.test(text)) text += 'Z';
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.exec(text);
+  if (!m || parseLocalDate(`${m[1]}-${m[2]}-${m[3]}`) === null || Number(m[4]) > 23 || Number(m[5]) > 59) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? ms : null;
 }
 
 function isId(v: unknown): v is number {
