@@ -1,0 +1,43 @@
+import { createLogger, type Logger } from '../../lib/common/logger';
+import { openDatabase, type Database } from '../../lib/db/database';
+import { loadConfig } from '../config/load';
+import type { TollgateConfig } from '../config/schema';
+
+/** What every CLI command gets: the validated config, a logger, the database on demand, stdout. */
+export interface CliContext {
+  config(): TollgateConfig;
+  logger: Logger;
+  withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T>;
+  print(text: string): void;
+}
+
+export function logFormat(config: TollgateConfig): 'json' | 'pretty' {
+  if (config.log.format !== 'auto') return config.log.format;
+  return process.stderr.isTTY ? 'pretty' : 'json';
+}
+
+export function createCliContext(opts: { configFile?: string; processName: string }): CliContext {
+  let cached: TollgateConfig | undefined;
+  const config = (): TollgateConfig => (cached ??= loadConfig({ file: opts.configFile }));
+  let logger: Logger | undefined;
+  const ctx: CliContext = {
+    config,
+    get logger(): Logger {
+      if (!logger) {
+        const c = config();
+        logger = createLogger({ level: c.log.level, format: logFormat(c), process: opts.processName });
+      }
+      return logger;
+    },
+    async withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+      const db = await openDatabase(config().database, ctx.logger);
+      try {
+        return await fn(db);
+      } finally {
+        await db.close();
+      }
+    },
+    print: (text: string) => { process.stdout.write(text.endsWith('\n') ? text : text + '\n'); },
+  };
+  return ctx;
+}

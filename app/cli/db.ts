@@ -1,0 +1,18 @@
+import type { Command } from 'commander';
+import type { CliContext } from './context';
+
+export function registerDbCommands(program: Command, ctx: CliContext): void {
+  const db = program.command('db').description('database schema and demo data');
+  db.command('migrate')
+    .description('apply pending migrations (a second run does nothing)')
+    .action(async () => {
+      const applied = await ctx.withDatabase((d) => d.migrate());
+      ctx.print(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
+    });
+  db.command('status')
+    .description('list pending migrations')
+    .action(async () => {
+      const pending = await ctx.withDatabase((d) => d.pendingMigrations());
+      ctx.print(pending.length ? `pending: ${pending.join(', ')}` : 'database is up to date');
+    });
+}
