@@ -85,18 +85,18 @@ export class AccountService {
     return account;
   }
 
-  topup(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
+  async topup(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
     if (amount <= 0n) throw new PrepaidError('INVALID_AMOUNT', 'a top-up must be positive', { amount: formatMoney(amount) });
     return this.post(accountId, 'topup', amount, key, opts);
   }
 
-  refund(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
+  async refund(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
     if (amount <= 0n) throw new PrepaidError('INVALID_AMOUNT', 'a refund must be positive', { amount: formatMoney(amount) });
     return this.post(accountId, 'refund', amount, key, opts);
   }
 
   /** A signed correction; a negative one may not take the available money below zero. */
-  adjust(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
+  async adjust(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
     if (amount === 0n) throw new PrepaidError('INVALID_AMOUNT', 'an adjustment must not be zero');
     return this.post(accountId, 'adjustment', amount, key, opts);
   }

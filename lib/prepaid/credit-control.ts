@@ -139,6 +139,11 @@ export class CreditControl {
     }
   }
 
+  /** Settlements and releases waiting in the journal for the database. */
+  journalPending(): number {
+    return this.journal.pending().length;
+  }
+
   /** Calls this instance is metering. */
   liveCallCount(): number {
     return this.calls.size;
@@ -464,7 +469,12 @@ export class CreditControl {
       this.logger.warn('billable seconds beyond the grant: charging the grant', { callId, billableSeconds, granted: call.grantedSeconds });
       seconds = call.grantedSeconds;
     }
-    if (!call.answered && seconds > 0) throw new PrepaidError('ILLEGAL_STATE', `call ${callId} was never answered: release it`);
+    if (!call.answered && seconds > 0) {
+      // Known here from a replayed authorisation; it may have been answered and settled elsewhere.
+      const r = await this.store.findReservation(callId);
+      if (r && r.state !== 'active') return this.compareClosed(r, billableSeconds);
+      throw new PrepaidError('ILLEGAL_STATE', `call ${callId} was never answered: release it`);
+    }
     const charge = call.answered ? call.pricer.price(seconds) : 0n;
     try {
       const settlement = await this.chargeCall(call, seconds, charge);
