@@ -4,6 +4,8 @@ import { AppError } from '../lib/common/errors';
 import { createCliContext } from './cli/context';
 import { registerDbCommands } from './cli/db';
 import { registerRunCommands } from './cli/run';
+import { registerTariffCommands } from './cli/tariff';
+import { registerVpnCommands } from './cli/vpn';
 
 /** The `tollgate` command line. Every subcommand area registers itself here. */
 export function buildProgram(argv: string[]): Command {
@@ -16,6 +18,8 @@ export function buildProgram(argv: string[]): Command {
   const ctx = createCliContext({ configFile, processName: 'cli' });
   registerRunCommands(program, ctx);
   registerDbCommands(program, ctx);
+  registerTariffCommands(program, ctx);
+  registerVpnCommands(program, ctx);
   return program;
 }
 

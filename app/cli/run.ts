@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CliContext } from './context';
 import { superviseProcesses } from '../supervisor';
 import { startApplication } from '../main';
+import { runEdge } from '../edge-process';
 
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -25,6 +26,15 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       const passOn = program.opts<{ config?: string }>().config;
       const env = passOn ? { ...process.env, TOLLGATE_CONFIG: path.resolve(passOn) } : process.env;
       process.exitCode = await superviseProcesses(cli, [{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app'] }], ctx.logger, env);
+    });
+
+  program.command('edge')
+    .description('run the SIP edge only (the drachtio-compatible SIP server)')
+    .action(async () => {
+      const edge = await runEdge(ctx.config(), ctx.logger);
+      const signal = await untilSignal();
+      ctx.logger.info('edge stopping', { signal });
+      await edge.close();
     });
 
   program.command('app')
