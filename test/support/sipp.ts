@@ -104,6 +104,7 @@ export async function startSipp(opts: SippOptions): Promise<SippProcess> {
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; child.kill('SIGUSR1'); setTimeout(() => child.kill('SIGKILL'), 2000).unref(); },
     opts.timeoutMs ?? 60000);
+  if (!opts.target) await waitForListening(localPort, opts.transport ?? 'udp', child);
   const done = new Promise<SippResult>((resolve) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -135,6 +136,20 @@ export async function startSipp(opts: SippOptions): Promise<SippProcess> {
 export async function runSipp(opts: SippOptions): Promise<SippResult> {
   const p = await startSipp(opts);
   return p.done;
+}
+
+/** A callee-side SIPp is usable once its port shows in /proc/net (bounded wait). */
+async function waitForListening(port: number, transport: 'udp' | 'tcp', child: ChildProcess): Promise<void> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+  const table = transport === 'tcp' ? '/proc/net/tcp' : '/proc/net/udp';
+  for (let i = 0; i < 150; i++) {
+    if (child.exitCode !== null) return;
+    try {
+      const lines = fs.readFileSync(table, 'utf8').split('\n');
+      if (lines.some((l) => l.split(/\s+/)[2]?.endsWith(hex.trim()) && (transport === 'udp' || l.split(/\s+/)[4] === '0A'))) return;
+    } catch { return; }
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 function readStats(file: string): SippStats {
