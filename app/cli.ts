@@ -15,7 +15,9 @@ export function buildProgram(argv: string[]): Command {
     .showHelpAfterError()
     .exitOverride();
   const configFile = peekOption(argv, ['-c', '--config']);
-  const ctx = createCliContext({ configFile, processName: 'cli' });
+  const command = argv.find((a) => !a.startsWith('-') && a !== configFile);
+  const processName = command === 'edge' || command === 'app' ? command : command === 'start' ? 'supervisor' : 'cli';
+  const ctx = createCliContext({ configFile, processName });
   registerRunCommands(program, ctx);
   registerDbCommands(program, ctx);
   registerTariffCommands(program, ctx);

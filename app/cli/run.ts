@@ -6,8 +6,10 @@ import { startApplication } from '../main';
 import { runEdge } from '../edge-process';
 
 function untilSignal(): Promise<NodeJS.Signals> {
+  // The process lives until it is told to stop, whatever handles it holds meanwhile.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   return new Promise((resolve) => {
-    const on = (s: NodeJS.Signals) => () => resolve(s);
+    const on = (s: NodeJS.Signals) => () => { clearInterval(keepAlive); resolve(s); };
     process.once('SIGINT', on('SIGINT'));
     process.once('SIGTERM', on('SIGTERM'));
   });
