@@ -1,6 +1,6 @@
 import { isListHeader, normalizeHeaderName, splitTopLevelCommas } from './headers';
 import { SipMessage } from './message';
-import { parseCSeq, parseNameAddr, parseVia, SyntaxError as UriSyntaxError } from './uri';
+import { parseCSeq, parseNameAddr, parseUri, parseVia, SyntaxError as UriSyntaxError } from './uri';
 
 export interface ParseLimits {
   maxMessageBytes: number;
@@ -123,6 +123,7 @@ function validate(msg: SipMessage): void {
     if (msg.isRequest && cseq.method !== msg.method) throw new ParseError(400, 'CSeq method mismatch', msg);
     parseNameAddr(msg.get('from') as string);
     parseNameAddr(msg.get('to') as string);
+    if (msg.isRequest && /^(sips?|tel):/i.test(msg.uri)) parseUri(msg.uri);
     if (msg.getAll('call-id').length !== 1 || msg.getAll('cseq').length !== 1) {
       throw new ParseError(400, 'duplicate Call-ID or CSeq', null);
     }
