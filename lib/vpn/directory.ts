@@ -30,6 +30,12 @@ export interface MemberEntry {
   subscriber: Subscriber;
 }
 
+/** A number's subscriber and, when it is one, its membership: one look-up for both. */
+export interface NumberEntry {
+  subscriber: Subscriber;
+  member: MemberEntry | undefined;
+}
+
 export interface DirectoryCounts {
   groups: number;
   members: number;
@@ -54,7 +60,7 @@ export class DirectoryError extends AppError {
  * indexed for look-up by number, extension, subscriber and source address.
  */
 export class Directory {
-  private readonly subscribersByE164 = new Map<string, Subscriber>();
+  private readonly numbers = new Map<string, NumberEntry>();
   private readonly membersBySubscriber = new Map<number, MemberEntry>();
   private readonly groupsByCode = new Map<string, GroupEntry>();
   private readonly trunksById = new Map<number, Trunk>();
@@ -122,9 +128,9 @@ export class Directory {
   private indexSubscribers(subscribers: readonly Subscriber[], problems: string[]): void {
     for (const sub of subscribers) {
       if (!E164.test(sub.e164)) problems.push(`subscriber ${sub.id}: ${JSON.stringify(sub.e164)} is not an E.164 number (digits, no '+')`);
-      if (this.subscribersByE164.has(sub.e164)) problems.push(`subscriber ${sub.id}: number ${sub.e164} is taken`);
+      if (this.numbers.has(sub.e164)) problems.push(`subscriber ${sub.id}: number ${sub.e164} is taken`);
       if (sub.homeTrunkId !== null && !this.trunksById.has(sub.homeTrunkId)) problems.push(`subscriber ${sub.e164}: home trunk ${sub.homeTrunkId} does not exist`);
-      this.subscribersByE164.set(sub.e164, sub);
+      this.numbers.set(sub.e164, { subscriber: sub, member: undefined });
     }
   }
 
@@ -156,7 +162,7 @@ export class Directory {
 
   private indexMembers(members: readonly VpnMember[], groups: Map<number, GroupEntry>, problems: string[]): void {
     const subscribersById = new Map<number, Subscriber>();
-    for (const sub of this.subscribersByE164.values()) subscribersById.set(sub.id, sub);
+    for (const entry of this.numbers.values()) subscribersById.set(entry.subscriber.id, entry.subscriber);
     for (const member of members) {
       const group = groups.get(member.groupId);
       const subscriber = subscribersById.get(member.subscriberId);
@@ -177,6 +183,8 @@ export class Directory {
       const entry: MemberEntry = { member, group, subscriber };
       group.extensions.set(member.extension, entry);
       this.membersBySubscriber.set(subscriber.id, entry);
+      const number = this.numbers.get(subscriber.e164);
+      if (number && number.subscriber === subscriber) number.member = entry;
       if (group.pattern) {
         const len = member.extension.length;
         group.minExtensionLength = group.minExtensionLength === 0 ? len : Math.min(group.minExtensionLength, len);
@@ -186,7 +194,12 @@ export class Directory {
   }
 
   subscriber(e164: string): Subscriber | undefined {
-    return this.subscribersByE164.get(e164);
+    return this.numbers.get(e164)?.subscriber;
+  }
+
+  /** The subscriber with this E.164 number and its membership, if any. */
+  number(e164: string): NumberEntry | undefined {
+    return this.numbers.get(e164);
   }
 
   memberOf(subscriberId: number): MemberEntry | undefined {

@@ -2,7 +2,7 @@ export * from './types';
 export * from './numbering';
 export { parseIpAddress, parseCidr, cidrContains, AddressTable, type IpAddress, type Cidr } from './address';
 export { RouteTable, trunkTarget } from './routing';
-export { Directory, DirectoryError, type GroupEntry, type MemberEntry, type DirectoryCounts } from './directory';
+export { Directory, DirectoryError, type GroupEntry, type MemberEntry, type NumberEntry, type DirectoryCounts } from './directory';
 export { checkOutgoing, checkIncoming } from './barring';
 export { resolveCall, resolveDialledDigits } from './resolver';
 export { VpnService } from './service';

@@ -33,8 +33,9 @@ function onnetBetween(a: GroupEntry, b: GroupEntry): boolean {
 
 /** A public number from a member: on-net when it is a member's of a group on-net with the caller's. */
 function publicDestination(directory: Directory, caller: MemberEntry | undefined, e164: string): Destination {
-  const subscriber = directory.subscriber(e164);
-  const member = subscriber ? directory.memberOf(subscriber.id) : undefined;
+  const entry = directory.number(e164);
+  const subscriber = entry?.subscriber;
+  const member = entry?.member;
   if (caller === undefined) return { scope: 'public', e164, subscriber, member, forcedOnnet: false };
   if (member && onnetBetween(caller.group, member.group)) return { scope: 'onnet', e164, subscriber, member, forcedOnnet: true };
   return { scope: 'offnet', e164, subscriber, member, forcedOnnet: false };
@@ -68,8 +69,7 @@ export function resolveDialledDigits(directory: Directory, caller: MemberEntry, 
   const number = toE164(dialled, directory.plan);
   if (offnetPrefix === null) return fromNumber(directory, caller, number);
   if (number.ok) {
-    const subscriber = directory.subscriber(number.value);
-    if (subscriber && directory.memberOf(subscriber.id)) return fromNumber(directory, caller, number);
+    if (directory.number(number.value)?.member) return fromNumber(directory, caller, number);
   }
   if (plain && (dialled.length < group.minExtensionLength || offnetPrefix.startsWith(dialled))) {
     return incompleteNumber(dialled, `extensions of group ${group.group.code} have ${group.minExtensionLength} digits`);
@@ -99,14 +99,15 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
   const parsedCaller = parseDialString(input.caller);
   const callerNumber = parsedCaller.ok ? toE164(parsedCaller.value, plan) : parsedCaller;
   if (!callerNumber.ok) return refuse(403, 'INVALID_CALLER', `calling number: ${callerNumber.refusal.reason}`);
-  const callerSub = directory.subscriber(callerNumber.value);
-  if (!callerSub) return refuse(403, 'UNKNOWN_CALLER', `calling number ${callerNumber.value} is not a subscriber`);
+  const callerEntry = directory.number(callerNumber.value);
+  if (!callerEntry) return refuse(403, 'UNKNOWN_CALLER', `calling number ${callerNumber.value} is not a subscriber`);
+  const callerSub = callerEntry.subscriber;
   if (callerSub.status !== 'active') return refuse(403, 'CALLER_INACTIVE', `calling subscriber ${callerSub.e164} is ${callerSub.status}`);
 
   const parsed = parseDialString(input.dialled);
   if (!parsed.ok) return parsed;
   const dialled = parsed.value;
-  const callerMember = directory.memberOf(callerSub.id);
+  const callerMember = callerEntry.member;
   const found = callerMember ? resolveDialledDigits(directory, callerMember, dialled) : fromNumber(directory, undefined, toE164(dialled, plan));
   if (!found.ok) return found;
   const dest = found.destination;
