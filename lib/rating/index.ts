@@ -9,3 +9,5 @@ export { RuleSet } from './rule-set';
 export { RatingService } from './service';
 export { validateRuleSet, type ValidationResult } from './validate';
 export { RatingReloader, loadRatingEngine, formatProblems, type RuleSetSource, type ReloadOutcome, type ReloaderOptions } from './reloader';
+export { RATING_TABLES, RATING_TABLE_NAMES, emptyTables, rowsToRawRuleSet, type RatingTableName, type RatingTableRows, type TableRow } from './tables';
+export { formatTableCsv, parseTableCsv, CsvFormatError } from './csv';

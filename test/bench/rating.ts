@@ -5,10 +5,16 @@
  *
  *   npm run bench:rating                 # 100,000 rules
  *   node dist/test/bench/rating.js 20000 # another size
+ *   node dist/test/support/harness.js --bench dist/test/bench/rating.js
+ *                                        # also: write, load and poll the rules in MariaDB
  */
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { openDatabaseUrl } from '../../lib/db/database';
+import { RatingRepository } from '../../lib/db/rating-repository';
+import type { RatingTableRows } from '../../lib/rating/tables';
+import { TEST_MYSQL_ENV, testDatabaseUrl } from '../support/mariadb';
 import { RatingEngine, validateRuleSet, type RawChargingRule, type RawRuleSet, type RawTariff, type RawTariffStep, type ServiceAttributes } from '../../lib/rating';
 
 v8.setFlagsFromString('--expose-gc');
@@ -82,7 +88,56 @@ function rate(label: string, n: number, ms: number): void {
   console.log(`${label.padEnd(34)} ${Math.round((n / ms) * 1000).toLocaleString('en-US').padStart(12)} /s  (${n.toLocaleString('en-US')} in ${ms.toFixed(0)} ms)`);
 }
 
-function main(): void {
+function text(v: unknown): string | null {
+  return v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : String(v);
+}
+
+function toRows(raw: RawRuleSet): RatingTableRows {
+  const map = <T extends object>(xs: T[], cols: Record<string, keyof T>): Array<Record<string, string | null>> =>
+    xs.map((x) => Object.fromEntries(Object.entries(cols).map(([col, key]) => [col, text(x[key])])));
+  return {
+    services: map(raw.services, { id: 'id', code: 'code', name: 'name' }),
+    day_types: map(raw.dayTypes, { id: 'id', code: 'code', name: 'name', weekdays: 'weekdays' }),
+    holidays: map(raw.holidays, { id: 'id', date: 'date', day_type_id: 'dayTypeId', name: 'name' }),
+    tariffs: map(raw.tariffs, { id: 'id', code: 'code', name: 'name', currency: 'currency', connect_fee: 'connectFee', minimum_charge: 'minimumCharge', free_seconds: 'freeSeconds', time_zone: 'timeZone' }),
+    tariff_steps: map(raw.tariffSteps, { id: 'id', tariff_id: 'tariffId', from_second: 'fromSecond', increment_seconds: 'incrementSeconds', price_per_increment: 'pricePerIncrement' }),
+    charging_rules: map(raw.chargingRules, {
+      id: 'id', service_id: 'serviceId', caller_plan: 'callerPlan', vpn_group: 'vpnGroup', destination_prefix: 'destinationPrefix', day_type_id: 'dayTypeId',
+      time_from: 'timeFrom', time_to: 'timeTo', valid_from: 'validFrom', valid_to: 'validTo', priority: 'priority', tariff_id: 'tariffId', description: 'description',
+    }),
+  };
+}
+
+/** With a MariaDB from the harness: how long writing, loading and polling the whole set take. */
+async function databaseFigures(raw: RawRuleSet): Promise<void> {
+  if (!process.env[TEST_MYSQL_ENV]) {
+    console.log(`MariaDB figures: skipped (run through: node dist/test/support/harness.js --bench dist/test/bench/rating.js)`);
+    return;
+  }
+  const db = await openDatabaseUrl(await testDatabaseUrl('rating_bench'));
+  try {
+    await db.migrate();
+    const repo = new RatingRepository(db, raw.defaultTimeZone);
+    let t = performance.now();
+    await repo.replaceTables(toRows(raw));
+    console.log(`MariaDB import (one transaction):  ${(performance.now() - t).toFixed(0)} ms`);
+    t = performance.now();
+    const loaded = await repo.load();
+    const readMs = performance.now() - t;
+    t = performance.now();
+    const v = validateRuleSet(loaded);
+    const validateMs = performance.now() - t;
+    if (!v.ok) throw new Error('rule set read back from MariaDB is invalid');
+    console.log(`MariaDB reload (read + validate):  ${(readMs + validateMs).toFixed(0)} ms (read ${readMs.toFixed(0)}, validate + index ${validateMs.toFixed(0)})`);
+    t = performance.now();
+    for (let i = 0; i < 5; i++) await repo.fingerprint();
+    console.log(`MariaDB change check (CHECKSUM):   ${((performance.now() - t) / 5).toFixed(0)} ms per poll`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function main(): Promise<void> {
   console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, node ${process.version}, ${os.platform()} ${os.arch()}`);
   const { raw, prefixes } = buildRuleSet();
   console.log(`rules: ${raw.chargingRules.length.toLocaleString('en-US')}, tariffs: ${raw.tariffs.length}, steps: ${raw.tariffSteps.length}`);
@@ -128,6 +183,10 @@ function main(): void {
   run('price on a held quote', 1_000_000, (i) => Number(quotes[i & 1023]!.price((i * 37) % 3600) & 0xffffn));
   run('maxSeconds on a held quote', 1_000_000, (i) => quotes[i & 1023]!.maxSeconds(BigInt((i * 7919) % 20_000_000)));
   console.log(`process RSS: ${(process.memoryUsage().rss / 1048576).toFixed(0)} MiB`);
+  await databaseFigures(raw);
 }
 
-main();
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
