@@ -313,8 +313,7 @@ export class PrepaidRepository implements PrepaidStore {
   }
 
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
-    const before = await this.findStep(req.callId, req.stepKey);
-    if (before) return { status: 'exists', step: before };
+    // A replay fails on the step's unique key and rolls back whole; see the Rollback branch.
     const at = sqlDate(req.at);
     const delta = formatMoney(req.amountDelta);
     const out = await this.tx(async (t) => {
@@ -380,22 +379,16 @@ export class PrepaidRepository implements PrepaidStore {
            live_calls = live_calls - 1, updated_at = $3 WHERE id = $4`,
         [charge, formatMoney(req.expectedAmount), at, req.accountId], t,
       );
-      const rows = await this.select('SELECT * FROM reservations WHERE id = $1', [req.reservationId], t);
-      const reservation = toReservation(rows[0]!);
-      if (req.charge === 0n) return { reservation, entry: undefined };
-      const balanceAfter = await this.balanceOf(req.accountId, t);
+      if (req.charge === 0n) return 'closed';
       const note = `${req.seconds} s${req.state === 'recovered' ? ' (recovered at checkpoint)' : ''}`;
       try {
-        const id = await this.insert(
+        // balance_after read from the row this transaction holds locked: one statement, both dialects.
+        await this.insert(
           `INSERT INTO ledger_entries (account_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
-           VALUES ($1, 'charge', ${this.m(2)}, ${this.m(3)}, $4, $5, $6, $7)`,
-          [req.accountId, formatMoney(-req.charge), formatMoney(balanceAfter), req.ledgerKey, req.callId, note, at], t,
+           SELECT id, 'charge', ${this.m(2)}, balance, $3, $4, $5, $6 FROM accounts WHERE id = $1`,
+          [req.accountId, formatMoney(-req.charge), req.ledgerKey, req.callId, note, at], t,
         );
-        const entry: LedgerEntry = {
-          id, accountId: req.accountId, kind: 'charge', amount: -req.charge, balanceAfter, idempotencyKey: req.ledgerKey,
-          callId: req.callId, note, createdAt: req.at,
-        };
-        return { reservation, entry };
+        return 'closed';
       } catch (err) {
         if (err instanceof UniqueConstraintError) throw new Rollback('key-used');
         throw err;
@@ -405,7 +398,7 @@ export class PrepaidRepository implements PrepaidStore {
       if (out.outcome === 'key-used') throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
       return { status: 'stale', reservation: await this.findReservation(req.callId) };
     }
-    return { status: 'closed', ...out };
+    return { status: 'closed' };
   }
 
   async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {

@@ -341,9 +341,11 @@ export class CreditControl {
       case 'applied': {
         call.grantedSeconds = outcome.reservation.grantedSeconds + call.graceGranted;
         call.reserved = outcome.reservation.amount;
-        const account = await this.store.getAccount(call.accountId);
-        const low = account !== undefined && account.lowBalanceThreshold !== null
-          && account.balance + account.creditLimit - account.reserved < account.lowBalanceThreshold;
+        let low = false;
+        if (call.lowBalanceThreshold !== null) {
+          const account = await this.store.getAccount(call.accountId);
+          low = account !== undefined && account.balance + account.creditLimit - account.reserved < call.lowBalanceThreshold;
+        }
         return this.liveGrant(call, outcome.step.addedSeconds, outcome.step.final, false, low);
       }
       case 'exists':
@@ -570,6 +572,7 @@ export class CreditControl {
           reservationId: r.id, callId, accountId: r.accountId, state: 'released', seconds: 0, charge: 0n,
           expectedAmount: r.amount, ledgerKey: key, at: this.clock(),
         });
+        if (outcome.status === 'closed') { r = { ...r, state: 'released' }; break; }
         r = outcome.reservation;
       }
       if (r && r.state === 'active') throw new PrepaidError('ILLEGAL_STATE', `call ${callId}: release kept conflicting`);

@@ -197,7 +197,7 @@ export class MemoryPrepaidStore implements PrepaidStore {
       this.entries.push(entry);
       this.entryByKey.set(entry.idempotencyKey, entry);
     }
-    return { status: 'closed', reservation: { ...r }, entry: entry ? { ...entry } : undefined };
+    return { status: 'closed' };
   }
 
   async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {

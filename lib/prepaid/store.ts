@@ -96,5 +96,5 @@ export interface CloseReservation {
 }
 
 export type CloseOutcome =
-  | { status: 'closed'; reservation: Reservation; entry: LedgerEntry | undefined }
+  | { status: 'closed' }
   | { status: 'stale'; reservation: Reservation | undefined };
