@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from './context';
+import { seedDemoData } from '../seed';
 
 export function registerDbCommands(program: Command, ctx: CliContext): void {
   const db = program.command('db').description('database schema and demo data');
@@ -8,6 +9,15 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     .action(async () => {
       const applied = await ctx.withDatabase((d) => d.migrate());
       ctx.print(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
+    });
+  db.command('seed')
+    .description('load the demo data (VPN group acme, accounts, trunks, routes, example tariffs) into an empty database')
+    .action(async () => {
+      await ctx.withDatabase(async (d) => {
+        await d.migrate();
+        await seedDemoData(d, ctx.config(), ctx.logger);
+      });
+      ctx.print('demo data loaded');
     });
   db.command('status')
     .description('list pending migrations')

@@ -84,6 +84,8 @@ export const configSchema = z.strictObject({
     countryCode: z.string().regex(/^[1-9]\d{0,2}$/, 'a country calling code such as "49"'),
     nationalPrefix: z.string().regex(/^\d*$/, 'digits'),
     internationalPrefix: z.string().regex(/^\d+$/, 'digits'),
+    areaCodeLength: z.number().int().min(1).max(6),
+    minNationalDigits: z.number().int().min(1).max(15),
   }),
   calls: z.strictObject({
     noCreditStatus: z.number().int().min(400).max(699),

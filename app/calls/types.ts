@@ -1,0 +1,38 @@
+import type Srf from 'drachtio-srf';
+import type { Logger } from '../../lib/common/logger';
+import type { CallQuote } from '../../lib/rating';
+import type { Grant } from '../../lib/prepaid';
+import type { CallResolution, Trunk, TrunkTarget } from '../../lib/vpn';
+
+/** A refusal of a call during admission: a SIP status, a Reason and a code for CDRs and metrics. */
+export class CallRejection extends Error {
+  constructor(readonly status: number, readonly code: string, readonly reason: string) {
+    super(`${status} ${code}: ${reason}`);
+    this.name = 'CallRejection';
+  }
+}
+
+/** What admission learns about a call, step by step; each step fills its part. */
+export interface AdmissionContext {
+  /** Our id of the call (idempotency keys, CDR); not the SIP Call-ID. */
+  readonly callId: string;
+  readonly sipCallId: string;
+  readonly inviteAt: Date;
+  readonly req: Srf.SrfRequest;
+  readonly logger: Logger;
+  /** As received: the user part or number of the caller and of the Request-URI. */
+  callerDialled?: string;
+  calleeDialled?: string;
+  ingressTrunk?: Trunk;
+  /** The caller URI believed: a trusted P-Asserted-Identity, else From. */
+  callerUri?: string;
+  resolution?: CallResolution;
+  routes?: TrunkTarget[];
+  quote?: CallQuote;
+  grant?: Grant;
+}
+
+/** An admitted call: every step has filled its part. */
+export type AdmittedCall = AdmissionContext & Required<Pick<AdmissionContext, 'ingressTrunk' | 'callerUri' | 'resolution' | 'routes' | 'quote' | 'grant'>>;
+
+export type AdmissionStep = (call: AdmissionContext) => void | Promise<void>;
