@@ -40,6 +40,16 @@ export interface CallSessionConfig {
   checkpointSeconds: number;
 }
 
+/** What a call tells the outside as it goes (metrics); every method is optional to implement. */
+export interface CallObserver {
+  offered?(callId: string): void;
+  refused?(code: string, status: number): void;
+  answered?(callId: string): void;
+  grant?(kind: 'first' | 'answer' | 'extension', grant: Grant): void;
+  lowBalance?(accountId: number, callId: string): void;
+  ended?(cdr: CdrRecord, cause: ReleaseCause): void;
+}
+
 export interface CallSessionDeps {
   srf: Srf;
   steps: AdmissionStep[];
@@ -48,6 +58,7 @@ export interface CallSessionDeps {
   trunkCalls: TrunkCallCounter;
   writeCdr: (cdr: CdrRecord) => Promise<void>;
   config: CallSessionConfig;
+  observer?: CallObserver;
 }
 
 interface SipFailure { status?: number; reason?: string }
@@ -123,8 +134,11 @@ export class CallSession {
 
   /** Admission, then the outbound leg. Never throws: every outcome ends in a CDR. */
   async run(): Promise<void> {
+    this.deps.observer?.offered?.(this.ctx.callId);
     try {
       await admit(this.deps.steps, this.ctx);
+      this.deps.observer?.grant?.('first', this.ctx.grant!);
+      if (this.ctx.grant!.lowBalance) this.deps.observer?.lowBalance?.(this.ctx.grant!.accountId, this.ctx.callId);
     } catch (err) {
       await this.refuse(err);
       return;
@@ -141,6 +155,7 @@ export class CallSession {
     const rejection = err instanceof CallRejection
       ? err
       : new CallRejection(500, 'INTERNAL_ERROR', 'the call could not be admitted');
+    this.deps.observer?.refused?.(rejection.code, rejection.status);
     if (!(err instanceof CallRejection)) this.ctx.logger.error('admission failed', { error: err instanceof Error ? err.stack : String(err) });
     else this.ctx.logger.info('call refused', { status: rejection.status, code: rejection.code, reason: rejection.reason });
     if (!this.res.finalResponseSent && !this.callerCancelled) {
@@ -232,10 +247,12 @@ export class CallSession {
     this.moveTo(CallState.Answered);
     this.wireLegs(uas, uac);
     call.logger.info('call answered', { trunk: this.egress?.name });
+    this.deps.observer?.answered?.(call.callId);
     try {
       this.answerQuote = this.requote(call);
       const grant = await this.deps.credit.answer(call.callId, this.answerQuote);
       if (this.state !== CallState.Answered) return;
+      this.deps.observer?.grant?.('answer', grant);
       this.scheduleGrant(grant);
     } catch (err) {
       call.logger.error('credit control failed at answer; ending the call', { error: String(err) });
@@ -293,6 +310,8 @@ export class CallSession {
   private async extendGrant(): Promise<void> {
     try {
       const grant = await this.deps.credit.extend(this.ctx.callId);
+      this.deps.observer?.grant?.('extension', grant);
+      if (grant.lowBalance) this.deps.observer?.lowBalance?.(grant.accountId, this.ctx.callId);
       if (this.state === CallState.Answered) this.scheduleGrant(grant);
     } catch (err) {
       // The cut-off at the end of the current grant stands: a call never runs unpaid.
@@ -380,6 +399,7 @@ export class CallSession {
       billableSeconds: billable, cost: cdr.cost.toString(), journalled: settlement?.journalled ?? false,
     });
     this.moveTo(CallState.Ended);
+    this.deps.observer?.ended?.(cdr, cause);
     for (const fn of this.endedHandlers) fn();
   }
 
