@@ -258,16 +258,9 @@ export class PrepaidRepository implements PrepaidStore {
     const at = sqlDate(req.at);
     const amount = formatMoney(req.amount);
     const out = await this.tx(async (t) => {
-      const changed = await this.update(
-        `UPDATE accounts SET reserved = ${this.r(`reserved + ${this.m(1)}`)}, live_calls = live_calls + 1, updated_at = $2
-         WHERE id = $3 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
-           AND (max_calls IS NULL OR live_calls < max_calls)
-           AND ${this.ge('balance + credit_limit - reserved', 4)}`,
-        [amount, at, req.accountId, formatMoney(req.required)], t,
-      );
-      if (changed === 0) throw new Rollback('refused');
+      let id: number;
       try {
-        const id = await this.insert(
+        id = await this.insert(
           `INSERT INTO reservations (account_id, call_id, mode, state, amount, granted_seconds, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
            VALUES ($1, $2, $3, 'active', ${this.m(4)}, $5, $6, 0, 0, 0, $7, $7)`,
           [req.accountId, req.callId, req.mode, amount, req.seconds, req.ownerInstance, at], t,
@@ -277,11 +270,20 @@ export class PrepaidRepository implements PrepaidStore {
            VALUES ($1, $2, 'authorise', $3, $3, ${this.m(4)}, $3, ${this.m(4)}, $5, $6)`,
           [id, req.callId, req.seconds, amount, req.final, at], t,
         );
-        return id;
       } catch (err) {
         if (err instanceof UniqueConstraintError) throw new Rollback('exists');
         throw err;
       }
+      // The conditional update comes last so a hot account's row is locked only until the commit.
+      const changed = await this.update(
+        `UPDATE accounts SET reserved = ${this.r(`reserved + ${this.m(1)}`)}, live_calls = live_calls + 1, updated_at = $2
+         WHERE id = $3 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
+           AND (max_calls IS NULL OR live_calls < max_calls)
+           AND ${this.ge('balance + credit_limit - reserved', 4)}`,
+        [amount, at, req.accountId, formatMoney(req.required)], t,
+      );
+      if (changed === 0) throw new Rollback('refused');
+      return id;
     });
     if (out instanceof Rollback) {
       if (out.outcome === 'exists') {
