@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { formatMoney, type Micros } from '../../lib/common/money';
 import type { CreditControl, Settlement } from '../../lib/prepaid';
-import { prng, tenSecondSteps } from '../support/prepaid-fixtures';
-import { creditControl, fundedAccount, openPrepaidDb, type Backend, type PrepaidDb } from './prepaid-support';
+import { prng, tenSecondSteps, creditControl, fundedAccount, openPrepaidDb, type Backend, type PrepaidDb } from '../support/prepaid-fixtures';
 
 const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? formatMoney(x) : x));
 

@@ -7,8 +7,7 @@ import { PrepaidRepository } from '../../lib/db/prepaid-repository';
 import { parseMoney as m } from '../../lib/common/money';
 import { DEFAULT_CREDIT_CONTROL_OPTIONS, JOURNAL_FILE, openCreditControl, type CreditControlOptions } from '../../lib/prepaid';
 import { startMariaDb, type MariaDbServer } from '../support/mariadb';
-import { tenSecondSteps } from '../support/prepaid-fixtures';
-import { fundedAccount } from './prepaid-support';
+import { tenSecondSteps, fundedAccount } from '../support/prepaid-fixtures';
 
 describe('prepaid while the database is down', function () {
   this.timeout(180_000);

@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { parseMoney as m } from '../../lib/common/money';
 import { MemorySettlementJournal, settleKey } from '../../lib/prepaid';
-import { tenSecondSteps } from '../support/prepaid-fixtures';
-import { creditControl, fundedAccount, openPrepaidDb, type PrepaidDb } from './prepaid-support';
+import { tenSecondSteps, creditControl, fundedAccount, openPrepaidDb, type PrepaidDb } from '../support/prepaid-fixtures';
 
 describe('prepaid after an instance crashes', function () {
   this.timeout(60_000);

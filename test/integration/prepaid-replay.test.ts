@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { formatMoney, parseMoney as m } from '../../lib/common/money';
 import type { Account, CreditControl, PrepaidError } from '../../lib/prepaid';
-import { perSecond } from '../support/prepaid-fixtures';
-import { creditControl, fundedAccount, openPrepaidDb, type PrepaidDb } from './prepaid-support';
+import { perSecond, creditControl, fundedAccount, openPrepaidDb, type PrepaidDb } from '../support/prepaid-fixtures';
 
 /** Everything a replay must leave unchanged. */
 async function snapshot(p: PrepaidDb, account: Account): Promise<string> {
