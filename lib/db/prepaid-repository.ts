@@ -433,6 +433,14 @@ export class PrepaidRepository implements PrepaidStore {
     ));
     return rows.map(toReservation);
   }
+
+  async listReservationsOwnedBy(owner: string, limit: number): Promise<Reservation[]> {
+    const n = Math.max(1, Math.floor(limit));
+    const rows = await this.read(() => this.select(
+      `SELECT * FROM reservations WHERE state = 'active' AND owner_instance = $1 ORDER BY id LIMIT ${n}`, [owner],
+    ));
+    return rows.map(toReservation);
+  }
 }
 
 // ------------------------------------------------------------ errors

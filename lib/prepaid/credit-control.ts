@@ -92,6 +92,7 @@ export class CreditControl {
   private timer: NodeJS.Timeout | undefined;
   private beats = 0;
   private replaying: Promise<JournalReplay> | undefined;
+  private ownLeftoversDone = false;
 
   constructor(deps: CreditControlDeps, readonly options: CreditControlOptions) {
     this.store = deps.store;
@@ -133,6 +134,11 @@ export class CreditControl {
       return;
     }
     if (this.journal.pending().length > 0) await this.replayJournal();
+    if (!this.ownLeftoversDone) {
+      await this.recoverOwnLeftovers()
+        .then(() => { this.ownLeftoversDone = true; })
+        .catch((err: unknown) => this.logger.warn('prepaid recovery of own reservations failed', { error: String(err) }));
+    }
     if (this.beats++ % 3 === 0) {
       const stale = (this.options.instanceStaleSeconds ?? 3 * this.options.heartbeatSeconds) * 1000;
       await this.recoverDeadInstances(stale).catch((err: unknown) => this.logger.warn('prepaid recovery failed', { error: String(err) }));
@@ -657,6 +663,30 @@ export class CreditControl {
   }
 
   /**
+   * After a restart under the same instance id: reservations this id owns that this process does
+   * not know are left from its previous life (journalled ones are settled by the replay first).
+   */
+  private async recoverOwnLeftovers(): Promise<number> {
+    const leftovers = (await this.store.listReservationsOwnedBy(this.options.instanceId, RECOVERY_PAGE * RECOVERY_PAGES))
+      .filter((r) => !this.calls.has(r.callId));
+    let recovered = 0;
+    for (const r of leftovers) if (await this.recoverReservation(r)) recovered++;
+    return recovered;
+  }
+
+  private async recoverReservation(r: Reservation): Promise<boolean> {
+    const answered = r.answeredAt !== null || r.checkpointSeconds > 0;
+    const outcome = await this.store.closeReservation({
+      reservationId: r.id, callId: r.callId, accountId: r.accountId, state: answered ? 'recovered' : 'released',
+      seconds: answered ? r.checkpointSeconds : 0, charge: answered ? r.checkpointAmount : 0n,
+      expectedAmount: r.amount, ledgerKey: settleKey(r.callId), at: this.clock(),
+    });
+    if (outcome.status !== 'closed') return false;
+    this.logger.warn('reservation of a dead instance recovered', { callId: r.callId, owner: r.ownerInstance, seconds: answered ? r.checkpointSeconds : 0, charged: formatMoney(answered ? r.checkpointAmount : 0n) });
+    return true;
+  }
+
+  /**
    * Settle the reservations of instances without a recent heartbeat up to their last checkpoint
    * (answered calls) or release them (unanswered). Safe to run on several instances at once.
    */
@@ -666,18 +696,7 @@ export class CreditControl {
     for (let page = 0; page < RECOVERY_PAGES; page++) {
       const orphans = await this.store.listOrphanedReservations(this.options.instanceId, aliveSince, RECOVERY_PAGE);
       let closed = 0;
-      for (const r of orphans) {
-        const answered = r.answeredAt !== null || r.checkpointSeconds > 0;
-        const outcome = await this.store.closeReservation({
-          reservationId: r.id, callId: r.callId, accountId: r.accountId, state: answered ? 'recovered' : 'released',
-          seconds: answered ? r.checkpointSeconds : 0, charge: answered ? r.checkpointAmount : 0n,
-          expectedAmount: r.amount, ledgerKey: settleKey(r.callId), at: this.clock(),
-        });
-        if (outcome.status === 'closed') {
-          closed++;
-          this.logger.warn('reservation of a dead instance recovered', { callId: r.callId, owner: r.ownerInstance, seconds: r.checkpointSeconds, charged: formatMoney(answered ? r.checkpointAmount : 0n) });
-        }
-      }
+      for (const r of orphans) if (await this.recoverReservation(r)) closed++;
       recovered += closed;
       if (orphans.length < RECOVERY_PAGE || closed === 0) break;
     }

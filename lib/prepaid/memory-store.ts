@@ -226,6 +226,11 @@ export class MemoryPrepaidStore implements PrepaidStore {
     }
     return out;
   }
+
+  async listReservationsOwnedBy(owner: string, limit: number): Promise<Reservation[]> {
+    this.up();
+    return [...this.reservations.values()].filter((r) => r.state === 'active' && r.ownerInstance === owner).slice(0, limit).map((r) => ({ ...r }));
+  }
 }
 
 function stepId(callId: string, stepKey: string): string {

@@ -43,6 +43,8 @@ export interface PrepaidStore {
   heartbeat(instanceId: string, at: Date): Promise<void>;
   /** Active reservations whose owner is not `self` and has no heartbeat at or after `aliveSince`. */
   listOrphanedReservations(self: string, aliveSince: Date, limit: number): Promise<Reservation[]>;
+  /** Active reservations owned by `owner` (a restarted instance finds those of its previous life). */
+  listReservationsOwnedBy(owner: string, limit: number): Promise<Reservation[]>;
 }
 
 export interface OpenReservation {

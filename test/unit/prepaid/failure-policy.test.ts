@@ -82,4 +82,18 @@ describe('prepaid failure policy when the database is unreachable', () => {
     const after = (await b.store.getAccount(a.id))!;
     assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('9.25'), 0n, 0]);
   });
+
+  it('settles, on restart under the same instance id, the reservations left by its previous life', async () => {
+    const b = bench();
+    const a = await b.account('10');
+    await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: perSecond() });
+    await b.cc.authorise({ callId: 'c2', accountId: a.id, pricer: perSecond() });
+    await b.cc.answer('c1', perSecond());
+    await b.cc.checkpoint('c1', 90);
+    const restarted = b.instance('instance-a');
+    await restarted.start();
+    await restarted.stop();
+    const after = (await b.store.getAccount(a.id))!;
+    assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('9.10'), 0n, 0]);
+  });
 });
