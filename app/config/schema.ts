@@ -99,6 +99,10 @@ export const configSchema = z.strictObject({
     port,
     token: z.string().nullable(),
   }),
+  metrics: z.strictObject({
+    /** The edge process serves its counters here; the application's /metrics republishes them. */
+    edge: z.strictObject({ enabled: z.boolean(), address: z.string().min(1), port }),
+  }),
 });
 
 export type TollgateConfig = z.infer<typeof configSchema>;
