@@ -1,6 +1,7 @@
 /**
  * Prepaid benchmark: complete prepaid calls (authorise → answer → settle) against MariaDB, spread
- * over 100 accounts and all on one hot account, with a fixed number of calls in flight. Prints calls
+ * over 100 accounts and all on one hot account, with a fixed number of calls in flight, then one
+ * call at a time for the latency of each step without queueing; SQLite for comparison. Prints calls
  * per second and the latency of each step; asserts nothing except that the books balance.
  *
  *   npm run bench:prepaid                              # via the test harness (starts MariaDB)
@@ -31,7 +32,7 @@ function ms(ns: bigint): number {
   return Number(ns) / 1e6;
 }
 
-async function run(label: string, db: Database, accountCount: number): Promise<void> {
+async function run(label: string, db: Database, accountCount: number, inFlight = IN_FLIGHT, calls = CALLS): Promise<void> {
   const repo = new PrepaidRepository(db);
   const cc = new CreditControl({ store: repo, journal: new MemorySettlementJournal() }, { ...DEFAULT_CREDIT_CONTROL_OPTIONS, instanceId: `bench-${label}` });
   const accounts: Account[] = [];
@@ -45,10 +46,11 @@ async function run(label: string, db: Database, accountCount: number): Promise<v
   let refused = 0;
   let next = 0;
   const started = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   const worker = async (): Promise<void> => {
     for (;;) {
       const i = next++;
-      if (i >= CALLS) return;
+      if (i >= calls) return;
       const callId = `bench-${label}-${tag}-${i}`;
       const accountId = accounts[i % accounts.length]!.id;
       let t = process.hrtime.bigint();
@@ -63,16 +65,18 @@ async function run(label: string, db: Database, accountCount: number): Promise<v
       lat.settle.push(ms(process.hrtime.bigint() - t));
     }
   };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  await Promise.all(Array.from({ length: inFlight }, worker));
   const seconds = ms(process.hrtime.bigint() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   const audit = await repo.auditAccounts();
   const ok = audit.filter((a) => accounts.some((x) => x.id === a.accountId)).every((a) => a.ok);
   const line = (name: string, v: number[]) => {
     const s = [...v].sort((a, b) => a - b);
     return `${name.padEnd(9)} p50 ${percentile(s, 50).toFixed(2)} ms  p99 ${percentile(s, 99).toFixed(2)} ms  max ${(s[s.length - 1] ?? 0).toFixed(2)} ms`;
   };
-  console.log(`\n${label}: ${CALLS} calls over ${accountCount} account(s), ${IN_FLIGHT} in flight`);
-  console.log(`  calls (authorise+answer+settle) per second: ${(CALLS / seconds).toFixed(0)}  (authorise+settle pairs: ${(lat.settle.length / seconds).toFixed(0)}/s, ${refused} refused)`);
+  console.log(`\n${label}: ${calls} calls over ${accountCount} account(s), ${inFlight} in flight`);
+  console.log(`  calls (authorise+answer+settle) per second: ${(calls / seconds).toFixed(0)}  (authorise+settle pairs: ${(lat.settle.length / seconds).toFixed(0)}/s, ${refused} refused)`);
+  console.log(`  node CPU per call: ${((used.user + used.system) / 1000 / calls).toFixed(2)} ms (this process; the database runs beside it)`);
   console.log(`  ${line('authorise', lat.authorise)}`);
   console.log(`  ${line('answer', lat.answer)}`);
   console.log(`  ${line('settle', lat.settle)}`);
@@ -87,6 +91,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown cpu'}, ${os.cpus().length} cores, node ${process.version}, MariaDB ${version?.v ?? '?'} (pool 16)`);
   await run('mariadb-100-accounts', db, 100);
   await run('mariadb-hot-account', db, 1);
+  await run('mariadb-one-at-a-time', db, 100, 1, Math.min(CALLS, 1000));
   await db.close();
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-bench-sqlite-'));

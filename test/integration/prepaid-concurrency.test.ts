@@ -110,7 +110,17 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       await raceForTheLastGrant(p, cc);
     });
 
-    const seeds = backend === 'mariadb' ? 12 : 3;
+    it('admits exactly as many simultaneous calls as the concurrent-call limit', async () => {
+      const account = await fundedAccount(cc, '1000', { maxCalls: 5 });
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => cc.authorise({ callId: `limit-${account.id}-${i}`, accountId: account.id, pricer: tenSecondSteps() })));
+      assert.equal(results.filter((r) => r.granted).length, 5);
+      assert.deepEqual([...new Set(results.flatMap((r) => (r.granted ? [] : [r.refusal.code])))], ['CALL_LIMIT']);
+      for (const r of results) if (r.granted) await cc.release(r.grant.callId);
+      assert.equal((await cc.accounts.require(account.id)).liveCalls, 0);
+      await assertConsistent(p);
+    });
+
+    const seeds = backend === 'mariadb' ? 25 : 5;
     it(`keeps every hot account exact under random interleavings (${seeds} seeds)`, async () => {
       for (let seed = 1; seed <= seeds; seed++) await randomInterleaving(p, seed, 60);
     });
