@@ -18,7 +18,8 @@ class Rollback<T> {
   constructor(readonly outcome: T) {}
 }
 
-const ATTEMPTS = 6;
+/** Deadlocks (MySQL) are rare and short; SQLite's single writer may be busy with other writers for longer. */
+const ATTEMPTS = { mysql: 6, sqlite: 40 };
 
 /**
  * Prepaid storage on MySQL/MariaDB and SQLite. Every balance change is one transaction whose first
@@ -87,8 +88,8 @@ export class PrepaidRepository implements PrepaidStore {
           );
         } catch (err) {
           if (err instanceof Rollback) return err;
-          if (attempt < ATTEMPTS && isRetryable(err)) {
-            await new Promise((r) => setTimeout(r, attempt * 5 + Math.floor(Math.random() * 10)));
+          if (attempt < ATTEMPTS[this.db.dialect] && isRetryable(err)) {
+            await new Promise((r) => setTimeout(r, Math.min(attempt, 5) * 5 + Math.floor(Math.random() * 10)));
             continue;
           }
           throw storeError(err);
