@@ -47,6 +47,11 @@ const COLUMNS: Array<[keyof CdrRecord, string]> = [
   ['currency', 'currency'], ['cost', 'cost'], ['ledgerKey', 'ledger_key'],
 ];
 
+/** UTC with milliseconds, as both MySQL DATETIME(3) and SQLite read it. */
+function sqlTime(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '');
+}
+
 function toDate(v: unknown): Date | null {
   if (v === null || v === undefined) return null;
   return v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z'));
@@ -62,8 +67,9 @@ export class CdrRepository {
     const values = COLUMNS.map(([k]) => {
       const v = cdr[k];
       if (k === 'cost') return formatMoney(v as Micros);
+      if (v instanceof Date) return sqlTime(v);
       return v ?? null;
-    }).concat(new Date());
+    }).concat(sqlTime(new Date()));
     const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
     try {
       await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
