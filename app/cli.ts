@@ -6,6 +6,7 @@ import { registerDbCommands } from './cli/db';
 import { registerRunCommands } from './cli/run';
 import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
+import { registerAccountCommands } from './cli/account';
 
 /** The `tollgate` command line. Every subcommand area registers itself here. */
 export function buildProgram(argv: string[]): Command {
@@ -22,6 +23,7 @@ export function buildProgram(argv: string[]): Command {
   registerDbCommands(program, ctx);
   registerTariffCommands(program, ctx);
   registerVpnCommands(program, ctx);
+  registerAccountCommands(program, ctx);
   return program;
 }
 
