@@ -16,20 +16,11 @@ import { RatingRepository } from '../../lib/db/rating-repository';
 import type { RatingTableRows } from '../../lib/rating/tables';
 import { TEST_MYSQL_ENV, testDatabaseUrl } from '../support/mariadb';
 import { RatingEngine, validateRuleSet, type RawChargingRule, type RawRuleSet, type RawTariff, type RawTariffStep, type ServiceAttributes } from '../../lib/rating';
+import { prng } from '../support/random';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const RULES = Number(process.argv[2] ?? 100_000);
 const rand = prng(42);

@@ -10,6 +10,8 @@ import {
   CreditControl, DEFAULT_CREDIT_CONTROL_OPTIONS, MemorySettlementJournal, type Account, type CreditControlOptions,
   type NewAccount, type SettlementJournal,
 } from '../../lib/prepaid';
+import { prng } from './random';
+export { prng };
 
 export interface FixedTariff {
   currency?: string;
@@ -55,17 +57,6 @@ export const perSecond = (currency = 'EUR'): CallPricer => fixedTariff({ currenc
 /** Connect fee 0.05, then 0.0150 per started 10 s (a price with awkward decimals). */
 export const tenSecondSteps = (currency = 'EUR'): CallPricer => fixedTariff({ currency, connectFee: '0.05', increment: 10, pricePerIncrement: '0.0150' });
 
-/** A small deterministic PRNG (mulberry32) so random tests replay from their seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ------------------------------------------------------------ integration: a migrated database
 export type Backend = 'mariadb' | 'sqlite';

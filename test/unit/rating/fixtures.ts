@@ -1,5 +1,7 @@
 import type { RawChargingRule, RawRuleSet, RawTariff, RawTariffStep } from '../../../lib/rating';
 import { RatingEngine, validateRuleSet } from '../../../lib/rating';
+import { prng } from '../../support/random';
+export { prng };
 
 /** Service ids of the fixture: 1 voice.onnet, 2 voice.offnet, 3 voice.public. */
 export const SERVICE = { onnet: 1, offnet: 2, public: 3 } as const;
@@ -61,14 +63,3 @@ export function engineFor(raw: RawRuleSet, maxCallSeconds?: number): RatingEngin
   return new RatingEngine(v.ruleSet, maxCallSeconds === undefined ? {} : { maxCallSeconds });
 }
 
-/** Deterministic PRNG (mulberry32) so random cases are reproducible from their seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
