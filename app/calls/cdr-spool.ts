@@ -1,0 +1,96 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../lib/common/logger';
+import type { CdrRecord } from '../../lib/db/cdr-repository';
+
+type WriteCdr = (cdr: CdrRecord) => Promise<unknown>;
+
+/**
+ * CDRs that cannot be written (database down) go to a local file, fsync'd, one JSON line each, and
+ * are written again in order once the database answers; a CDR write is idempotent by call id, so a
+ * replay after a crash between writing and truncating duplicates nothing.
+ */
+export class CdrSpool {
+  private readonly file: string;
+  private flushing: Promise<number> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(dir: string, private readonly write: WriteCdr, private readonly logger: Logger) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.file = path.join(dir, 'cdr-spool.jsonl');
+  }
+
+  /** Writes the CDR, or spools it when the write fails. */
+  async record(cdr: CdrRecord): Promise<void> {
+    if (this.pending() === 0) {
+      try {
+        await this.write(cdr);
+        return;
+      } catch (err) {
+        this.logger.warn('CDR not written; spooled for later', { callId: cdr.callId, error: String(err) });
+      }
+    }
+    this.append(cdr);
+  }
+
+  private append(cdr: CdrRecord): void {
+    const line = JSON.stringify(cdr, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) + '\n';
+    const fd = fs.openSync(this.file, 'a');
+    try {
+      fs.writeSync(fd, line);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** CDRs waiting in the spool. */
+  pending(): number {
+    if (!fs.existsSync(this.file)) return 0;
+    return fs.readFileSync(this.file, 'utf8').split('\n').filter(Boolean).length;
+  }
+
+  /** Writes what is spooled, in order; stops at the first failure. Returns how many were written. */
+  flush(): Promise<number> {
+    this.flushing ??= this.flushNow().finally(() => { this.flushing = undefined; });
+    return this.flushing;
+  }
+
+  private async flushNow(): Promise<number> {
+    if (!fs.existsSync(this.file)) return 0;
+    const lines = fs.readFileSync(this.file, 'utf8').split('\n').filter(Boolean);
+    let written = 0;
+    for (const line of lines) {
+      const cdr = JSON.parse(line, (k, v: unknown) => {
+        if (typeof v === 'string' && /^-?\d+n$/.test(v)) return BigInt(v.slice(0, -1));
+        if (typeof v === 'string' && /At$/.test(k)) return new Date(v);
+        return v;
+      }) as CdrRecord;
+      try {
+        await this.write(cdr);
+        written++;
+      } catch {
+        break;
+      }
+    }
+    const rest = lines.slice(written);
+    const tmp = `${this.file}.tmp`;
+    fs.writeFileSync(tmp, rest.length ? rest.join('\n') + '\n' : '');
+    const fd = fs.openSync(tmp, 'r+');
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, this.file);
+    if (written > 0) this.logger.info('spooled CDRs written', { written, remaining: rest.length });
+    return written;
+  }
+
+  /** Retries the spool every intervalMs until stopped. */
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => { if (this.pending() > 0) void this.flush(); }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
