@@ -14,10 +14,17 @@ export class CdrSpool {
   private readonly file: string;
   private flushing: Promise<number> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Lines in the file, kept in memory so the hot path does not read the disk. */
+  private waiting: number;
 
   constructor(dir: string, private readonly write: WriteCdr, private readonly logger: Logger) {
     fs.mkdirSync(dir, { recursive: true });
     this.file = path.join(dir, 'cdr-spool.jsonl');
+    this.waiting = this.readLines().length;
+  }
+
+  private readLines(): string[] {
+    return fs.existsSync(this.file) ? fs.readFileSync(this.file, 'utf8').split('\n').filter(Boolean) : [];
   }
 
   /** Writes the CDR, or spools it when the write fails. */
@@ -42,12 +49,12 @@ export class CdrSpool {
     } finally {
       fs.closeSync(fd);
     }
+    this.waiting++;
   }
 
   /** CDRs waiting in the spool. */
   pending(): number {
-    if (!fs.existsSync(this.file)) return 0;
-    return fs.readFileSync(this.file, 'utf8').split('\n').filter(Boolean).length;
+    return this.waiting;
   }
 
   /** Writes what is spooled, in order; stops at the first failure. Returns how many were written. */
@@ -57,8 +64,8 @@ export class CdrSpool {
   }
 
   private async flushNow(): Promise<number> {
-    if (!fs.existsSync(this.file)) return 0;
-    const lines = fs.readFileSync(this.file, 'utf8').split('\n').filter(Boolean);
+    const lines = this.readLines();
+    if (lines.length === 0) return 0;
     let written = 0;
     for (const line of lines) {
       const cdr = JSON.parse(line, (k, v: unknown) => {
@@ -80,6 +87,7 @@ export class CdrSpool {
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fs.renameSync(tmp, this.file);
+    this.waiting = rest.length;
     if (written > 0) this.logger.info('spooled CDRs written', { written, remaining: rest.length });
     return written;
   }
