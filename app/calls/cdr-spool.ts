@@ -80,7 +80,9 @@ export class CdrSpool {
         break;
       }
     }
-    const rest = lines.slice(written);
+    // Re-read: CDRs may have been spooled while these were written. From here to the rename
+    // nothing awaits, so no append can slip between.
+    const rest = this.readLines().slice(written);
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, rest.length ? rest.join('\n') + '\n' : '');
     const fd = fs.openSync(tmp, 'r+');

@@ -46,4 +46,25 @@ describe('CDR spool', () => {
     await spool.flush();
     assert.deepEqual(written, ['first', 'second']);
   });
+
+  it('keeps a CDR spooled while a flush is writing the earlier ones', async () => {
+    const written: string[] = [];
+    let release!: () => void;
+    let up = false;
+    const spool = new CdrSpool(dir, async (c) => {
+      if (!up) throw new Error('down');
+      if (c.callId === 'a') await new Promise<void>((r) => { release = r; });
+      written.push(c.callId);
+    }, silentLogger());
+    await spool.record(cdr('a', 1n));
+    up = true;
+    const flushing = spool.flush();
+    await new Promise((r) => setImmediate(r));
+    await spool.record(cdr('b', 2n));
+    release();
+    await flushing;
+    assert.equal(spool.pending(), 1, 'b is still waiting, not lost');
+    await spool.flush();
+    assert.deepEqual(written, ['a', 'b']);
+  });
 });
