@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { Logger } from '../lib/common/logger';
 import { startEdge, type EdgeOptions, type EdgeServer } from '../lib/edge';
 import type { TollgateConfig } from './config/schema';
@@ -19,5 +20,52 @@ export function edgeOptions(config: TollgateConfig): EdgeOptions {
 
 export async function runEdge(config: TollgateConfig, logger: Logger): Promise<EdgeServer> {
   const edge = await startEdge(edgeOptions(config), logger);
-  return edge;
+  const m = config.metrics.edge;
+  if (!m.enabled) return edge;
+  const listener = await serveEdgeCounters(edge, m.address, m.port, logger).catch((err: unknown) => {
+    // Counters are for watching: a busy port must not keep calls from flowing.
+    logger.warn('edge counters not served', { address: m.address, port: m.port, error: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  });
+  if (!listener) return edge;
+  return {
+    get sipAddresses() { return edge.sipAddresses; },
+    get controlPort() { return edge.controlPort; },
+    counters: () => edge.counters(),
+    close: async () => {
+      await new Promise<void>((resolve) => { listener.close(() => resolve()); listener.closeAllConnections(); });
+      await edge.close();
+    },
+  };
+}
+
+/**
+ * The edge's counters over HTTP for the application's /metrics (and for a scraper of its own):
+ * GET /counters is JSON, GET /metrics the Prometheus text format.
+ */
+export async function serveEdgeCounters(edge: Pick<EdgeServer, 'counters'>, address: string, port: number, logger: Logger): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || (path !== '/counters' && path !== '/metrics')) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const counters = edge.counters();
+    if (path === '/counters') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(counters));
+      return;
+    }
+    const lines = Object.entries(counters).flatMap(([k, v]) => {
+      const name = `tollgate_edge_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+      return [`# TYPE ${name} gauge`, `${name} ${v}`];
+    });
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(lines.join('\n') + '\n');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => { server.off('error', reject); resolve(); });
+  });
+  const addr = server.address();
+  logger.info('edge counters served', { address, port: typeof addr === 'object' && addr ? addr.port : port });
+  return server;
 }

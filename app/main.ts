@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from '../lib/common/logger';
@@ -10,7 +11,12 @@ import { openCreditControl, type CreditControl } from '../lib/prepaid';
 import { RatingReloader, type RatingService } from '../lib/rating';
 import { DirectoryReloader, VpnService } from '../lib/vpn';
 import { admissionSteps } from './admission';
+import type { ReloadReport } from './admin/reload';
+import { ReloadControl } from './admin/reload';
+import { startAdminServer, type AdminServer } from './admin/server';
+import { combineObservers, edgeCountersFetcher, LowBalanceWarnings, TollgateMetrics } from './metrics';
 import { TrunkCallCounter } from './calls/trunk-calls';
+import { CdrSpool } from './calls/cdr-spool';
 import type { TollgateConfig } from './config/schema';
 import { SipApplication } from './sip-application';
 
@@ -25,6 +31,12 @@ export interface RunningApplication {
   readonly credit: CreditControl;
   readonly sip: SipApplication;
   readonly instanceId: string;
+  readonly metrics: TollgateMetrics;
+  /** The admin API, when configured (it needs admin.token). */
+  readonly admin: AdminServer | undefined;
+  /** Re-reads the rating rule tables and the VPN directory now (SIGHUP, POST /reload). */
+  reload(reason: string): Promise<ReloadReport>;
+  /** Graceful: new calls get 503, live calls get calls.drainSeconds, then are ended and settled. */
   stop(reason: string): Promise<void>;
 }
 
@@ -44,26 +56,37 @@ export async function prepareDatabase(config: TollgateConfig, logger: Logger): P
   return db;
 }
 
+/**
+ * Stable across restarts, so a restarted instance replays its own settlement journal and settles
+ * the reservations of its previous life: the host name and the data folder. Two instances on one
+ * host need their own data folders (or explicit instance ids).
+ */
 export function instanceIdOf(config: TollgateConfig): string {
-  return config.instanceId ?? `${os.hostname()}-${process.pid}`;
+  if (config.instanceId) return config.instanceId;
+  const folder = createHash('sha256').update(path.resolve(config.dataDir)).digest('hex').slice(0, 8);
+  return `${os.hostname()}-${folder}`;
 }
 
 export async function startApplication(config: TollgateConfig, logger: Logger): Promise<RunningApplication> {
   const instanceId = instanceIdOf(config);
   const db = await prepareDatabase(config, logger);
+  const metrics = new TollgateMetrics();
+  metrics.observeDatabase(db.sequelize);
   const cleanups: Array<() => Promise<void> | void> = [() => db.close()];
   const unwind = async () => { for (const fn of cleanups.reverse()) await fn(); };
   try {
     const { service: rating, reloader: ratingReloader } = await RatingReloader.create(new RatingRepository(db, config.rating.timeZone), {
       intervalMs: config.rating.reloadSeconds * 1000, logger: logger.child({ module: 'rating' }),
     });
-    ratingReloader.start();
     cleanups.push(() => ratingReloader.stop());
 
     const vpn = VpnService.empty(config.numbering);
     const vpnReloader = new DirectoryReloader(vpn, new VpnRepository(db), { intervalMs: config.vpn.reloadSeconds * 1000, logger: logger.child({ module: 'vpn' }) });
     await vpnReloader.start();
     cleanups.push(() => vpnReloader.stop());
+    const reloads = new ReloadControl(ratingReloader, vpnReloader, vpn, metrics, logger.child({ module: 'reload' }));
+    reloads.startRatingPolls(config.rating.reloadSeconds * 1000);
+    cleanups.push(() => reloads.stop());
 
     const p = config.prepaid;
     const credit = await openCreditControl({
@@ -77,7 +100,12 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => credit.stop());
 
     const cdrs = new CdrRepository(db);
+    const cdrSpool = new CdrSpool(path.join(config.dataDir, 'cdr-spool', instanceId.replace(/[^\w.-]/g, '_')), (cdr) => cdrs.write(cdr), logger.child({ module: 'cdr' }));
+    await cdrSpool.flush();
+    cdrSpool.start(p.heartbeatSeconds * 1000);
+    cleanups.push(() => cdrSpool.stop());
     const trunkCalls = new TrunkCallCounter(vpn);
+    const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
     const sip = new SipApplication(logger.child({ module: 'calls' }));
     const conn = config.drachtio.mode === 'embedded'
       ? { host: config.edge.control.address === '0.0.0.0' ? '127.0.0.1' : config.edge.control.address, port: config.edge.control.port, secret: config.edge.control.secret }
@@ -85,19 +113,48 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     await sip.start(conn, {
       steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus }),
       credit, rating, trunkCalls,
-      writeCdr: async (cdr) => { await cdrs.write(cdr); },
+      writeCdr: (cdr) => cdrSpool.record(cdr),
+      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer()),
       config: {
         instanceId, onnetCallerDisplay: config.calls.onnetCallerDisplay, noAnswerSeconds: config.calls.noAnswerSeconds,
         reauthLeadSeconds: p.reauthLeadSeconds, checkpointSeconds: p.checkpointSeconds,
       },
     });
     cleanups.push(() => sip.disconnect());
+
+    const e = config.metrics.edge;
+    metrics.bind({
+      liveCalls: () => sip.liveCount,
+      reservationsOutstanding: () => credit.liveCallCount(),
+      journalDepth: () => credit.journalPending(),
+      ratingVersion: () => { reloads.countVpnPolls(); return rating.version; },
+      edgeCounters: config.drachtio.mode === 'embedded' && e.enabled
+        ? edgeCountersFetcher(`http://${e.address === '0.0.0.0' ? '127.0.0.1' : e.address}:${e.port}/counters`)
+        : undefined,
+    });
+    let draining = false;
+    const reload = (reason: string) => reloads.reloadNow(reason);
+    let admin: AdminServer | undefined;
+    if (!config.admin.enabled) {
+      logger.info('admin API disabled (admin.enabled is false)');
+    } else if (!config.admin.token) {
+      logger.warn('admin API not started: admin.token is not set (the API is never served without a token)');
+    } else {
+      admin = await startAdminServer({
+        instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
+        rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
+        moneyIn: (accountId) => lowBalance.rearm(accountId),
+      }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
+      const server = admin;
+      cleanups.push(() => server.close());
+    }
     logger.info('application started', { instanceId, database: config.database.dialect, sipServer: `${conn.host}:${conn.port}` });
 
     return {
-      db, rating, vpn, credit, sip, instanceId,
+      db, rating, vpn, credit, sip, instanceId, metrics, admin, reload,
       async stop(reason: string) {
-        logger.info('application stopping', { reason, liveCalls: sip.liveCount });
+        draining = true;
+        logger.info('application stopping', { reason, liveCalls: sip.liveCount, drainSeconds: config.calls.drainSeconds });
         await sip.drain(config.calls.drainSeconds * 1000);
         await unwind();
         logger.info('application stopped');

@@ -46,6 +46,10 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
 
 async function runApplication(ctx: CliContext): Promise<void> {
   const app = await startApplication(ctx.config(), ctx.logger);
+  // SIGHUP: what can change live (rule tables, VPN directory) is re-read now.
+  const onHangup = () => { void app.reload('SIGHUP'); };
+  process.on('SIGHUP', onHangup);
   const signal = await untilSignal();
+  process.off('SIGHUP', onHangup);
   await app.stop(signal);
 }

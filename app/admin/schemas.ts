@@ -1,0 +1,116 @@
+/**
+ * JSON schemas of the admin API's input (validated by fastify) and output (documented in the
+ * OpenAPI file). Money is a decimal string ("12.50", at most 6 decimals), never a JSON number.
+ */
+
+export const MONEY_PATTERN = '^-?[0-9]{1,14}(\\.[0-9]{1,6})?$';
+export const CODE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$';
+
+type Schema = Record<string, unknown>;
+
+const money = (description: string): Schema => ({ type: 'string', format: 'money', description, examples: ['12.50'] });
+const nullableMoney = (description: string): Schema => ({ type: ['string', 'null'], format: 'money', description });
+
+export const accountRefParams: Schema = {
+  type: 'object', required: ['account'],
+  properties: { account: { type: 'string', minLength: 1, maxLength: 64, description: 'account id or code' } },
+};
+
+export const callIdParams: Schema = {
+  type: 'object', required: ['callId'],
+  properties: { callId: { type: 'string', minLength: 1, maxLength: 171, description: "Tollgate's call id (as in CDRs and GET /calls)" } },
+};
+
+export const newAccountBody: Schema = {
+  type: 'object', required: ['code', 'currency'], additionalProperties: false,
+  properties: {
+    code: { type: 'string', pattern: CODE_PATTERN, description: 'unique account code: letters, digits and . _ : @ -' },
+    kind: { type: 'string', enum: ['prepaid', 'postpaid'], default: 'prepaid' },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 currency' },
+    status: { type: 'string', enum: ['active', 'suspended', 'closed'] },
+    creditLimit: money('postpaid: how far the balance may go below zero'),
+    lowBalanceThreshold: nullableMoney('a warning is logged when the available money goes below this'),
+    maxCalls: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000, description: 'concurrent-call limit; null for none' },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+export const accountPatchBody: Schema = {
+  type: 'object', additionalProperties: false, minProperties: 1,
+  properties: {
+    status: { type: 'string', enum: ['active', 'suspended', 'closed'] },
+    creditLimit: money('postpaid credit limit'),
+    lowBalanceThreshold: nullableMoney('low-balance threshold; null to clear'),
+    maxCalls: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+    expiresAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+};
+
+export const postingBody = (what: 'top-up' | 'adjustment'): Schema => ({
+  type: 'object', required: ['amount', 'key'], additionalProperties: false,
+  properties: {
+    amount: money(what === 'top-up' ? 'money to add (positive)' : 'signed correction, e.g. "-1.50"'),
+    key: { type: 'string', minLength: 1, maxLength: 191, description: `idempotency key: a replay with the same key returns the first ${what} and changes nothing` },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$', description: "refused unless it is the account's currency" },
+    note: { type: 'string', maxLength: 255 },
+  },
+});
+
+export const ledgerQuery: Schema = {
+  type: 'object', additionalProperties: false,
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 50 } },
+};
+
+export const tariffDryRunBody: Schema = {
+  type: 'object', required: ['service', 'destination', 'seconds'], additionalProperties: false,
+  properties: {
+    service: { type: 'string', minLength: 1, maxLength: 64, examples: ['voice.public'] },
+    destination: { type: 'string', pattern: '^[0-9]{1,20}$', description: 'E.164 digits without +' },
+    plan: { type: ['string', 'null'], maxLength: 64, description: "caller's plan" },
+    group: { type: ['string', 'null'], maxLength: 64, description: "caller's VPN group" },
+    start: { type: 'string', format: 'date-time', description: 'start of the call (default: now)' },
+    seconds: { type: 'integer', minimum: 0, maximum: 31_536_000, description: 'billable seconds' },
+    money: money('also answer how many seconds this amount buys'),
+  },
+};
+
+export const vpnDryRunBody: Schema = {
+  type: 'object', required: ['caller', 'dialled'], additionalProperties: false,
+  properties: {
+    caller: { type: 'string', minLength: 1, maxLength: 256, description: 'calling number or URI' },
+    dialled: { type: 'string', minLength: 1, maxLength: 256, description: 'digits or URI as dialled' },
+  },
+};
+
+const moneyOut = { type: 'string' };
+export const accountOut: Schema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' }, code: { type: 'string' }, kind: { type: 'string' }, currency: { type: 'string' }, status: { type: 'string' },
+    balance: moneyOut, reserved: moneyOut, available: moneyOut, creditLimit: moneyOut, lowBalanceThreshold: { type: ['string', 'null'] },
+    maxCalls: { type: ['integer', 'null'] }, liveCalls: { type: 'integer' }, expiresAt: { type: ['string', 'null'] },
+    createdAt: { type: 'string' }, updatedAt: { type: 'string' },
+  },
+};
+export const entryOut: Schema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' }, accountId: { type: 'integer' }, kind: { type: 'string', enum: ['topup', 'charge', 'refund', 'adjustment'] },
+    amount: moneyOut, balanceAfter: moneyOut, key: { type: 'string' }, callId: { type: ['string', 'null'] }, note: { type: ['string', 'null'] },
+    createdAt: { type: 'string' },
+  },
+};
+export const liveCallOut: Schema = {
+  type: 'object',
+  properties: {
+    callId: { type: 'string' }, state: { type: 'string', enum: ['admitting', 'dialling', 'answered', 'ending', 'ended'] },
+    caller: { type: ['string', 'null'] }, callee: { type: ['string', 'null'] }, scope: { type: ['string', 'null'] },
+    start: { type: 'string', description: 'INVITE time' }, answeredAt: { type: ['string', 'null'] },
+    grantedSeconds: { type: 'integer', description: 'seconds granted from answer' },
+    remainingSeconds: { type: ['number', 'null'], description: 'of the grant; null before answer' },
+  },
+};
+export const errorOut: Schema = {
+  type: 'object', required: ['error', 'message'],
+  properties: { error: { type: 'string', description: 'stable code' }, message: { type: 'string' }, field: { type: 'string' } },
+};
