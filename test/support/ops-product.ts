@@ -3,12 +3,16 @@
  * pointing at SIPp far ends, a client for the admin API, a Prometheus text parser, and the books
  * (balances against ledgers, open reservations) read straight from the database.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { silentLogger } from '../../lib/common/logger';
 import { parseMoney, type Micros } from '../../lib/common/money';
 import { openDatabaseUrl } from '../../lib/db/database';
 import { VpnRepository } from '../../lib/db/vpn-repository';
 import { seedDemoData } from '../../app/seed';
+import { startProduct, type ConfigPatch, type Product } from './product';
 
 export const NUMBERING = { countryCode: '49', nationalPrefix: '0', internationalPrefix: '00', areaCodeLength: 2, minNationalDigits: 4 };
 
@@ -131,4 +135,55 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+}
+
+/** SIPp's -inf file: one `caller;callee;` line per call. */
+export function injectionFile(rows: Array<[string, string]>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ops-inf-'));
+  const file = path.join(dir, 'calls.csv');
+  fs.writeFileSync(file, `SEQUENTIAL\n${rows.map(([a, b]) => `${a};${b};`).join('\n')}\n`);
+  return file;
+}
+
+/**
+ * The edge and the application as two separately spawned processes (as `tollgate start` runs
+ * them), so a test can signal or kill the application alone.
+ */
+export interface EdgeAndApp {
+  edge: Product;
+  app: Product;
+  api: AdminClient;
+  /** Starts the application again on the same ports and data folder. */
+  restartApp(): Promise<Product>;
+  stop(): Promise<void>;
+}
+
+export async function startEdgeAndApp(databaseUrl: string, config: ConfigPatch): Promise<EdgeAndApp> {
+  const edge = await startProduct({ databaseUrl, config, command: 'edge' });
+  let app: Product;
+  try {
+    app = await startProduct({ databaseUrl, config, command: 'app', reuse: edge });
+  } catch (err) {
+    await edge.stop();
+    throw err;
+  }
+  const both: EdgeAndApp = {
+    edge, app,
+    api: adminClient(`http://127.0.0.1:${edge.adminPort}`, app.adminToken),
+    async restartApp() {
+      both.app = await startProduct({ databaseUrl, config, command: 'app', reuse: edge });
+      return both.app;
+    },
+    async stop() {
+      await both.app.stop();
+      await edge.stop();
+    },
+  };
+  return both;
+}
+
+/** The edge's counters from its metrics listener (metrics.edge). */
+export async function edgeCounters(port: number): Promise<Record<string, number>> {
+  const res = await fetch(`http://127.0.0.1:${port}/counters`, { signal: AbortSignal.timeout(5000) });
+  return (await res.json()) as Record<string, number>;
 }
