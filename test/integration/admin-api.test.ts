@@ -1,22 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { testDatabaseUrl } from '../support/mariadb';
 import { startProduct, type Product } from '../support/product';
 import { startSipp, type SippProcess } from '../support/sipp';
-import { adminClient, ALICE, eventually, readBooks, seedOpsDatabase, type AdminClient } from '../support/ops-product';
+import { adminClient, ALICE, injectionFile, eventually, readBooks, seedOpsDatabase, type AdminClient } from '../support/ops-product';
 
 const CLI = path.resolve(__dirname, '../../app/cli.js');
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios');
 
-function injection(rows: Array<[string, string]>): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ops-inf-')), 'calls.csv');
-  fs.writeFileSync(file, `SEQUENTIAL\n${rows.map(([a, b]) => `${a};${b};`).join('\n')}\n`);
-  return file;
-}
 
 function cliJson(product: Product, args: string[]): unknown {
   const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: product.configFile };
@@ -178,7 +171,7 @@ describe('admin API of a running product', function () {
   it('lists a live call with caller, callee, start, granted and remaining seconds, and ends it by id, settled', async () => {
     const caller = await startSipp({
       scenario: { file: path.join(SCENARIOS, 'uac-call-expect-bye.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injection([[ALICE, '9030555123']]), calls: 1, timeoutMs: 30_000,
+      injection: injectionFile([[ALICE, '9030555123']]), calls: 1, timeoutMs: 30_000,
     });
     try {
       const live = await eventually('an answered call', async () => {

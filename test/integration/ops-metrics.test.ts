@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { formatMoney, parseMoney } from '../../lib/common/money';
@@ -8,16 +6,11 @@ import { testDatabaseUrl } from '../support/mariadb';
 import { freePort } from '../support/ports';
 import { startProduct, type Product } from '../support/product';
 import { startSipp, type SippProcess } from '../support/sipp';
-import { adminClient, ALICE, eventually, metricSum, parseMetrics, readBooks, seedOpsDatabase, type AdminClient } from '../support/ops-product';
+import { adminClient, ALICE, injectionFile, eventually, metricSum, parseMetrics, readBooks, seedOpsDatabase, type AdminClient } from '../support/ops-product';
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios');
 const BROKE = '4930100204';
 
-function injection(rows: Array<[string, string]>): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ops-inf-')), 'calls.csv');
-  fs.writeFileSync(file, `SEQUENTIAL\n${rows.map(([a, b]) => `${a};${b};`).join('\n')}\n`);
-  return file;
-}
 
 describe('Prometheus metrics during a SIPp run', function () {
   this.timeout(90_000);
@@ -62,12 +55,12 @@ describe('Prometheus metrics during a SIPp run', function () {
     const refusedCalls = 3;
     const callers = await startSipp({
       scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injection(Array.from({ length: answeredCalls }, () => [ALICE, '9030555123'] as [string, string])),
+      injection: injectionFile(Array.from({ length: answeredCalls }, () => [ALICE, '9030555123'] as [string, string])),
       calls: answeredCalls, rate: 5, durationMs: 2000, timeoutMs: 40_000,
     });
     const broke = await startSipp({
       scenario: { file: path.join(SCENARIOS, 'uac-no-credit-expect-402.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injection(Array.from({ length: refusedCalls }, () => [BROKE, '201'] as [string, string])),
+      injection: injectionFile(Array.from({ length: refusedCalls }, () => [BROKE, '201'] as [string, string])),
       calls: refusedCalls, rate: 10, timeoutMs: 40_000,
     });
     try {
@@ -120,7 +113,7 @@ describe('Prometheus metrics during a SIPp run', function () {
     const before = await scrape();
     const caller = await startSipp({
       scenario: { file: path.join(SCENARIOS, 'uac-call-expect-bye.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injection([['4930100202', '9030555123']]), calls: 1, timeoutMs: 30_000,
+      injection: injectionFile([['4930100202', '9030555123']]), calls: 1, timeoutMs: 30_000,
     });
     const result = await caller.done;
     assert.equal(result.stats.successful, 1, `the caller got the BYE of the cut-off\n${product.logs.slice(-12).map((l) => JSON.stringify(l)).join('\n')}`);
