@@ -33,6 +33,11 @@ export class Database {
     return new Umzug({
       migrations: {
         glob: ['migrations/[0-9][0-9][0-9][0-9]-*.js', { cwd: __dirname }],
+        resolve: ({ name, path: file, context }) => {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          const mod = require(file!) as { up: (p: { context: QueryInterface }) => Promise<void>; down: (p: { context: QueryInterface }) => Promise<void> };
+          return { name: name.replace(/\.js$/, ''), up: () => mod.up({ context }), down: () => mod.down({ context }) };
+        },
       },
       context: this.sequelize.getQueryInterface(),
       storage: new SequelizeStorage({ sequelize: this.sequelize, tableName: 'schema_migrations' }),
