@@ -461,8 +461,9 @@ export class EdgeCore {
     return dialog;
   }
 
-  private onClientTimeout(tx: ClientTransaction): void {
-    const res = this.responseFor(tx.request, 408, 'Request Timeout', null);
+  /** No final response (Timer B/F: 408) or no way to send (503): the app gets that response. */
+  private onClientTimeout(tx: ClientTransaction, status = 408, reason = 'Request Timeout'): void {
+    const res = this.responseFor(tx.request, status, reason, null);
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, false); return; }
     const pending = this.uacPending.get(tx.id);
     const dialog = this.clientTxDialog.get(tx);
@@ -475,9 +476,13 @@ export class EdgeCore {
   private startClientTx(req: SipMessage, target: Endpoint, branch: string, id: string = randomUUID()): ClientTransaction {
     const tx = new ClientTransaction(id, this.clientKey(branch, req.method), req, target, this.reliable(target.transport),
       this.opts.timers, {
-        send: (data, t) => this.transport.send(data, t),
+        send: (data, t, onUnreachable) => this.transport.send(data, t, onUnreachable),
         response: (t, res, retrans) => this.onClientResponse(t, res, retrans),
         timeout: (t) => this.onClientTimeout(t),
+        unreachable: (t, why) => {
+          this.logger.info('request not sent: destination unreachable', { target: t.target, reason: why });
+          this.onClientTimeout(t, 503, 'Service Unavailable');
+        },
         terminated: (t) => {
           this.clientTxByKey.delete(t.key);
           this.clientTxById.delete(t.id);

@@ -5,11 +5,13 @@ import { TimerSet, timerB, timerD, type TimerConfig } from './timers';
 export type ClientState = 'calling' | 'trying' | 'proceeding' | 'accepted' | 'completed' | 'terminated';
 
 export interface ClientTransactionHooks {
-  send(data: Buffer, target: Endpoint): void;
+  send(data: Buffer, target: Endpoint, onUnreachable?: (reason: string) => void): void;
   /** Every response the transaction user must see (2xx retransmissions included for INVITE). */
   response(tx: ClientTransaction, res: SipMessage, retransmission: boolean): void;
   /** Timer B/F: no final response. */
   timeout(tx: ClientTransaction): void;
+  /** The request could not be sent at all (a TCP connection refused): RFC 3261 §8.1.3.1, a 503. */
+  unreachable(tx: ClientTransaction, reason: string): void;
   terminated(tx: ClientTransaction): void;
 }
 
@@ -40,7 +42,12 @@ export class ClientTransaction {
   get wireBytes(): Buffer { return this.bytes; }
 
   start(): void {
-    this.hooks.send(this.bytes, this.target);
+    this.hooks.send(this.bytes, this.target, (reason) => {
+      if (this.state === 'calling' || this.state === 'trying') {
+        this.hooks.unreachable(this, reason);
+        this.terminate();
+      }
+    });
     if (!this.reliable) this.scheduleRetransmit(this.t.t1);
     this.timers.after(timerB(this.t), () => { // Timer B / F
       if (this.state === 'calling' || this.state === 'trying' || (this.state === 'proceeding' && !this.isInvite)) {

@@ -182,8 +182,11 @@ export class TransportLayer extends EventEmitter {
     return t === 'udp' ? this.udp.length > 0 : this.tcpServers.length > 0;
   }
 
-  /** Sends bytes; TCP reuses a connection to the same remote address and port or opens one. */
-  send(data: Buffer, target: Endpoint): void {
+  /**
+   * Sends bytes; TCP reuses a connection to the same remote address and port or opens one.
+   * onUnreachable is called when a TCP connection for this message cannot be opened.
+   */
+  send(data: Buffer, target: Endpoint, onUnreachable?: (reason: string) => void): void {
     if (this.closed) return;
     this.counters.messagesOut++;
     this.counters.bytesOut += data.length;
@@ -202,6 +205,12 @@ export class TransportLayer extends EventEmitter {
       const local = this.localFor(target);
       const socket = net.connect({ host: target.address, port: target.port, family: family(target.address) });
       conn = this.adopt(socket, local, { transport: 'tcp', address: normalizeAddress(target.address), port: target.port });
+    }
+    if (onUnreachable && conn.socket.connecting) {
+      const socket = conn.socket;
+      const failed = (err: Error) => { this.counters.sendErrors++; onUnreachable(err.message); };
+      socket.once('error', failed);
+      socket.once('connect', () => socket.off('error', failed));
     }
     conn.socket.write(data);
   }
