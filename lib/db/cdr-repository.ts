@@ -98,7 +98,8 @@ export class CdrRepository {
       out.inviteAt = toDate(r.invite_at);
       out.answerAt = toDate(r.answer_at);
       out.endAt = toDate(r.end_at);
-      out.cost = parseMoney(String(r.cost));
+      // MySQL returns DECIMAL as a string; SQLite keeps it as a double, exact to 6 places below 10^9.
+      out.cost = typeof r.cost === 'number' ? parseMoney(r.cost.toFixed(6)) : parseMoney(String(r.cost));
       for (const k of ['accountId', 'billableSeconds', 'grantedSeconds', 'sipStatus', 'ruleId', 'tariffId'] as const) {
         out[k] = r[COLUMNS.find(([key]) => key === k)![1]] === null ? null : Number(r[COLUMNS.find(([key]) => key === k)![1]]);
       }
