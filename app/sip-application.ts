@@ -18,7 +18,14 @@ export class SipApplication {
 
   constructor(private readonly logger: Logger) {
     this.srf.on('error', (err: Error) => this.logger.warn('SIP server connection error', { error: err.message }));
-    this.srf.on('disconnect', () => { this.connected = false; this.logger.warn('SIP server connection lost; reconnecting'); });
+    // drachtio-srf reports a lost connection as 'close' (it has no 'disconnect' event).
+    const lost = () => {
+      if (!this.connected) return;
+      this.connected = false;
+      this.logger.warn('SIP server connection lost; reconnecting');
+    };
+    this.srf.on('disconnect', lost);
+    (this.srf as unknown as NodeJS.EventEmitter).on('close', lost);
     this.srf.on('connect', (err: Error | undefined, hostports: string) => {
       if (err) return;
       this.connected = true;
@@ -83,7 +90,26 @@ export class SipApplication {
     while (this.sessions.size > 0 && Date.now() < settleUntil) await new Promise((r) => setTimeout(r, 50));
   }
 
+  /**
+   * Closes the connection to the SIP server. When the server is already gone (the edge stopped
+   * first) there is no socket to close, and drachtio-srf would otherwise keep the process alive
+   * trying to reconnect: its retry loop is stopped instead.
+   */
   disconnect(): void {
-    this.srf.disconnect();
+    if (this.connected) {
+      try {
+        this.srf.disconnect();
+        return;
+      } catch (err) {
+        // The socket went away before its 'close' was reported: stop the retry loop below.
+        this.logger.debug('SIP server connection already closed', { error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    type RetryingClient = { wp?: { closing: boolean; reconnectVars?: { retryTimer?: NodeJS.Timeout | null } } };
+    const wp = (this.srf as unknown as { _app?: { client?: RetryingClient } })._app?.client?.wp;
+    if (!wp) return;
+    wp.closing = true;
+    if (wp.reconnectVars?.retryTimer) clearTimeout(wp.reconnectVars.retryTimer);
+    wp.reconnectVars = { ...wp.reconnectVars, retryTimer: null };
   }
 }
