@@ -27,7 +27,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       const cli = path.resolve(__dirname, '../cli.js');
       const passOn = program.opts<{ config?: string }>().config;
       const env = passOn ? { ...process.env, TOLLGATE_CONFIG: path.resolve(passOn) } : process.env;
-      process.exitCode = await superviseProcesses(cli, [{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app'] }], ctx.logger, env);
+      process.exitCode = await superviseProcesses(cli, [{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app'], reloadsOnHup: true }], ctx.logger, env);
     });
 
   program.command('edge')
