@@ -212,7 +212,8 @@ export class CreditControl {
     if (refusal) return refusal;
     const a = account!;
     const headroom = a.balance + a.creditLimit - a.reserved;
-    const slice = this.options.grantSeconds;
+    // A slice shorter than the tariff's first billing step would refuse every call on it.
+    const slice = Math.max(this.options.grantSeconds, pricer.firstStepSeconds);
     if (a.kind === 'postpaid') {
       const required = pricer.price(pricer.firstStepSeconds);
       if (headroom < required) return { code: 'CREDIT_LIMIT', reason: 'the account is at its credit limit' };

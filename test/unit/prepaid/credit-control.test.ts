@@ -34,6 +34,15 @@ describe('prepaid credit control', () => {
       assert.equal(res.grant.final, true);
     });
 
+    it('grants at least the first billing step when the configured slice is shorter', async () => {
+      const b = bench({ grantSeconds: 20 });
+      const a = await b.account('1.00');
+      const res = await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: fixedTariff({ pricePerIncrement: '0.50', increment: 60 }) });
+      assert.ok(res.granted, 'a 60 s first step is bought, not refused');
+      assert.equal(res.grant.grantedSeconds, 60);
+      assert.equal(res.grant.reserved, m('0.50'));
+    });
+
     it('counts money reserved by other live calls as spent', async () => {
       const b = bench({ grantSeconds: 300 });
       const a = await b.account('4.00');
