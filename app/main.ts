@@ -17,6 +17,7 @@ import { startAdminServer, type AdminServer } from './admin/server';
 import { combineObservers, edgeCountersFetcher, LowBalanceWarnings, TollgateMetrics } from './metrics';
 import { TrunkCallCounter } from './calls/trunk-calls';
 import { CdrSpool } from './calls/cdr-spool';
+import { recoveredCdr } from './calls/recovered-cdr';
 import type { TollgateConfig } from './config/schema';
 import { SipApplication } from './sip-application';
 
@@ -89,8 +90,14 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => reloads.stop());
 
     const p = config.prepaid;
+    const cdrs = new CdrRepository(db);
+    const cdrSpool = new CdrSpool(path.join(config.dataDir, 'cdr-spool', instanceId.replace(/[^\w.-]/g, '_')), (cdr) => cdrs.write(cdr), logger.child({ module: 'cdr' }));
+    await cdrSpool.flush();
+    cdrSpool.start(p.heartbeatSeconds * 1000);
+    cleanups.push(() => cdrSpool.stop());
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
+      onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
       journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', instanceId.replace(/[^\w.-]/g, '_')),
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
@@ -99,11 +106,6 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     await credit.start();
     cleanups.push(() => credit.stop());
 
-    const cdrs = new CdrRepository(db);
-    const cdrSpool = new CdrSpool(path.join(config.dataDir, 'cdr-spool', instanceId.replace(/[^\w.-]/g, '_')), (cdr) => cdrs.write(cdr), logger.child({ module: 'cdr' }));
-    await cdrSpool.flush();
-    cdrSpool.start(p.heartbeatSeconds * 1000);
-    cleanups.push(() => cdrSpool.stop());
     const trunkCalls = new TrunkCallCounter(vpn);
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
     const sip = new SipApplication(logger.child({ module: 'calls' }));

@@ -41,11 +41,22 @@ export const DEFAULT_CREDIT_CONTROL_OPTIONS: Omit<CreditControlOptions, 'instanc
   checkpointSeconds: 30,
 };
 
+/** A reservation settled (answered: up to its checkpoint) or released after its instance was lost. */
+export interface RecoveredCall {
+  reservation: Reservation;
+  answered: boolean;
+  billableSeconds: number;
+  charged: Micros;
+  ledgerKey: string | null;
+}
+
 export interface CreditControlDeps {
   store: PrepaidStore;
   journal: SettlementJournal;
   logger?: Logger;
   clock?: () => Date;
+  /** Told of every call recovered from a lost instance (the application writes its CDR). */
+  onRecovered?: (call: RecoveredCall) => Promise<void>;
 }
 
 export interface CallRequest {
@@ -88,6 +99,7 @@ export class CreditControl {
   private readonly journal: SettlementJournal;
   private readonly logger: Logger;
   private readonly clock: () => Date;
+  private readonly onRecovered: CreditControlDeps['onRecovered'];
   private readonly calls = new Map<string, LiveCall>();
   private timer: NodeJS.Timeout | undefined;
   private beats = 0;
@@ -99,6 +111,7 @@ export class CreditControl {
     this.journal = deps.journal;
     this.logger = deps.logger ?? silentLogger();
     this.clock = deps.clock ?? (() => new Date());
+    this.onRecovered = deps.onRecovered;
     this.accounts = new AccountService(this.store, this.clock);
     if (!Number.isInteger(options.grantSeconds) || options.grantSeconds < 1) throw new RangeError('grantSeconds must be a positive whole number');
     if (!Number.isInteger(options.failurePolicy.graceSeconds) || options.failurePolicy.graceSeconds < 0) throw new RangeError('graceSeconds must be a whole number >= 0');
@@ -683,6 +696,11 @@ export class CreditControl {
       expectedAmount: r.amount, ledgerKey: settleKey(r.callId), at: this.clock(),
     });
     if (outcome.status !== 'closed') return false;
+    if (this.onRecovered) {
+      const seconds = answered ? r.checkpointSeconds : 0;
+      await this.onRecovered({ reservation: r, answered, billableSeconds: seconds, charged: answered ? r.checkpointAmount : 0n, ledgerKey: answered ? settleKey(r.callId) : null })
+        .catch((err: unknown) => this.logger.error('recovered call not reported', { callId: r.callId, error: String(err) }));
+    }
     this.logger.warn('reservation of a dead instance recovered', { callId: r.callId, owner: r.ownerInstance, seconds: answered ? r.checkpointSeconds : 0, charged: formatMoney(answered ? r.checkpointAmount : 0n) });
     return true;
   }

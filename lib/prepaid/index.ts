@@ -6,7 +6,7 @@ export type { PostOptions } from './accounts';
 export {
   CreditControl, openCreditControl, settleKey, DEFAULT_CREDIT_CONTROL_OPTIONS,
 } from './credit-control';
-export type { CallRequest, CreditControlDeps, CreditControlOptions, FailurePolicy, JournalReplay } from './credit-control';
+export type { CallRequest, CreditControlDeps, RecoveredCall, CreditControlOptions, FailurePolicy, JournalReplay } from './credit-control';
 export { FileSettlementJournal, MemorySettlementJournal, JOURNAL_FILE } from './journal';
 export type { JournalRecord, SettlementJournal } from './journal';
 export { MemoryPrepaidStore } from './memory-store';

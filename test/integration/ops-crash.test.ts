@@ -85,6 +85,18 @@ describe('restart without loss after the application is killed', function () {
         assert.ok(before.checkpointAmount > 0n);
         assert.equal(books.charges.get(id), before.checkpointAmount, 'one ledger charge of that amount');
       }
+      const withCdrs = await eventually('CDRs of the recovered calls', async () => {
+        const b = await readBooks(databaseUrl);
+        return callIds.every((id) => b.cdrs.has(id)) ? b : undefined;
+      }, 10_000, 250);
+      for (const id of callIds) {
+        const cdr = withCdrs.cdrs.get(id)!;
+        assert.equal(cdr.releaseCause, 'instance_lost');
+        assert.equal(cdr.disposition, 'answered');
+        assert.equal(cdr.cost, atKill.reservations.get(id)!.checkpointAmount, 'the CDR cost is the recovered charge');
+        assert.equal(cdr.billableSeconds, atKill.reservations.get(id)!.checkpointSeconds);
+        assert.ok(cdr.ledgerKey);
+      }
       assert.equal(books.reservedTotal, 0n, 'no money left reserved');
       assert.deepEqual(books.unbalanced, []);
       const alice = await both.api.call('GET', '/accounts/acme-alice');
