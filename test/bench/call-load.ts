@@ -32,6 +32,8 @@ const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 60);
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 1500);
 const DB_POOL = Number(process.env.BENCH_DB_POOL ?? 40);
 const CLK_TCK = 100;
+/** BENCH_PROFILE=<dir>: the product's processes write V8 CPU profiles there; the top frames are printed. */
+const PROFILE_DIR = process.env.BENCH_PROFILE ? path.resolve(process.env.BENCH_PROFILE) : undefined;
 /** A step counts as sustained only if SIPp placed its calls at least this close to the target rate. */
 const RATE_TOLERANCE = 0.95;
 
@@ -163,6 +165,7 @@ interface StepResult {
   max: number;
   cdrs: number;
   cdrWaitMs: number;
+  dbLine: string;
   cpu: Record<string, number | undefined>;
   ok: boolean;
   why: string[];
@@ -170,7 +173,7 @@ interface StepResult {
 
 // ---- the product, quiet ----------------------------------------------------------------------
 
-interface QuietProduct { sipPort: number; supervisor: number; logs: string[]; stop(): Promise<void> }
+interface QuietProduct { sipPort: number; supervisor: number; pids: { edge: number; app: number }; logs: string[]; stop(): Promise<void> }
 
 /**
  * `tollgate start` with log level warn. test/support/product.ts's startProduct waits for the
@@ -198,19 +201,29 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
   const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: configFile };
   delete env[TEST_MYSQL_ENV];
-  const child = spawn(process.execPath, [path.resolve(__dirname, '../../app/cli.js'), 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = path.resolve(__dirname, '../../app/cli.js');
   const logs: string[] = [];
   const collect = (d: Buffer) => { for (const l of d.toString().split('\n')) if (l.trim()) logs.push(l); if (logs.length > 5000) logs.splice(0, logs.length - 5000); };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // Profiling runs the two processes directly (V8 takes --cpu-prof on the command line only).
+  const launch = (args: string[]) => {
+    const c = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    c.stdout!.on('data', collect);
+    c.stderr!.on('data', collect);
+    return { child: c, exited: new Promise<void>((resolve) => c.once('exit', () => resolve())) };
+  };
+  const children = PROFILE_DIR ? [launch(['edge'])] : [launch(['start'])];
+  if (PROFILE_DIR) {
+    await new Promise((r) => setTimeout(r, 500));
+    children.push(launch(['app']));
+  }
+  const child = children[0]!.child;
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    await exited;
+    for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGTERM');
+    const killer = setTimeout(() => { for (const c of children) c.child.kill('SIGKILL'); }, 30_000);
+    await Promise.all(children.map((c) => c.exited));
     clearTimeout(killer);
   };
+  const pids = async () => (PROFILE_DIR ? { edge: children[0]!.child.pid!, app: children[1]!.child.pid! } : productPids(child.pid!));
   for (let attempt = 0; attempt < 60; attempt++) {
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 500));
@@ -218,7 +231,7 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
       scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, transport: 'udp', target: `127.0.0.1:${sipPort}`,
       calls: 1, durationMs: 100, injection: csv, timeoutMs: 10_000, extraArgs: ['-recv_timeout', '5000'],
     });
-    if (r.exitCode === 0 && r.stats.successful === 1) return { sipPort, supervisor: child.pid!, logs, stop };
+    if (r.exitCode === 0 && r.stats.successful === 1) return { sipPort, supervisor: child.pid!, pids: await pids(), logs, stop };
   }
   await stop();
   throw new Error(`tollgate did not answer a first call within 30 s; last lines:\n${logs.slice(-20).join('\n')}`);
@@ -242,17 +255,26 @@ async function waitForCdrs(db: Database, expected: number, timeoutMs: number): P
   return { n, ms: Date.now() - t0 };
 }
 
-async function runStep(rate: number, ctx: { product: QuietProduct; csv: string; db: Database; meter: Meter; cdrsBefore: number }): Promise<StepResult> {
+/** MariaDB's own counters: statements, commits, row-lock waits (for where-the-time-goes). */
+async function dbStatus(db: Database): Promise<Record<string, number>> {
+  const rows = await db.sequelize.query<{ Variable_name: string; Value: string }>(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_commit','Com_select','Com_insert','Com_update','Innodb_row_lock_waits','Innodb_row_lock_time','Threads_running','Max_used_connections')",
+    { type: QueryTypes.SELECT });
+  return Object.fromEntries(rows.map((r) => [r.Variable_name, Number(r.Value)]));
+}
+
+async function runStep(rate: number, ctx: { product: QuietProduct; csv: string; csvTcp: string; db: Database; meter: Meter; cdrsBefore: number }): Promise<StepResult> {
   const udpRate = Math.ceil(rate / 2);
   const tcpRate = rate - udpRate;
   const legs: Array<{ transport: 'udp' | 'tcp'; rate: number }> = [{ transport: 'udp' as const, rate: udpRate }, { transport: 'tcp' as const, rate: tcpRate }].filter((l) => l.rate > 0);
+  const statusBefore = await dbStatus(ctx.db);
   const t0 = Date.now();
   ctx.meter.start();
   const callers: Array<{ transport: string; sipp: SippProcess }> = [];
   for (const leg of legs) {
     const sipp = await startSipp({
       scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, transport: leg.transport, target: `127.0.0.1:${ctx.product.sipPort}`,
-      rate: leg.rate, calls: leg.rate * STEP_SECONDS, durationMs: HOLD_MS, injection: ctx.csv, rtt: true,
+      rate: leg.rate, calls: leg.rate * STEP_SECONDS, durationMs: HOLD_MS, injection: leg.transport === 'tcp' ? ctx.csvTcp : ctx.csv, rtt: true,
       timeoutMs: STEP_SECONDS * 1000 + HOLD_MS + 120_000,
       extraArgs: ['-recv_timeout', '32000', '-max_socket', '2000'],
     });
@@ -270,6 +292,11 @@ async function runStep(rate: number, ctx: { product: QuietProduct; csv: string; 
   const rtt = results.flatMap((r) => r.rtt).sort((a, b) => a - b);
   // Calls are created over (elapsed − hold − setup); this is the rate SIPp actually reached.
   const achievedRate = placed / Math.max(1, elapsed - HOLD_MS / 1000 - (rtt[rtt.length - 1] ?? 0) / 1000);
+  const statusAfter = await dbStatus(ctx.db);
+  const delta = (k: string) => (statusAfter[k] ?? 0) - (statusBefore[k] ?? 0);
+  const perCall = (k: string) => (placed > 0 ? (delta(k) / placed).toFixed(1) : '-');
+  const dbLine = `statements/call ${perCall('Questions')} (select ${perCall('Com_select')}, insert ${perCall('Com_insert')}, update ${perCall('Com_update')}, commit ${perCall('Com_commit')}), `
+    + `row-lock waits ${delta('Innodb_row_lock_waits')} (${delta('Innodb_row_lock_time')} ms), max connections used ${statusAfter.Max_used_connections ?? '-'}`;
   const { n: cdrNow, ms } = await waitForCdrs(ctx.db, ctx.cdrsBefore + placed, 60_000);
   const cdrs = cdrNow - ctx.cdrsBefore;
   const why: string[] = [];
@@ -289,7 +316,7 @@ async function runStep(rate: number, ctx: { product: QuietProduct; csv: string; 
   }
   return {
     rate, placed, successful, failed, retransmissions: results.reduce((s, r) => s + r.stats.retransmissions, 0), achievedRate,
-    p50: percentile(rtt, 50), p99: percentile(rtt, 99), max: rtt[rtt.length - 1] ?? NaN, cdrs, cdrWaitMs: ms, cpu, ok: why.length === 0, why,
+    p50: percentile(rtt, 50), p99: percentile(rtt, 99), max: rtt[rtt.length - 1] ?? NaN, cdrs, cdrWaitMs: ms, dbLine, cpu, ok: why.length === 0, why,
   };
 }
 
@@ -319,15 +346,19 @@ async function main(): Promise<void> {
     farEnds.push(carrier);
     const seedT0 = Date.now();
     const world = await seedLoadWorld(db, { pbx: { port: pbx.localPort, transport: 'udp' }, carrier: { port: carrier.localPort, transport: 'tcp' } });
+    // The two callers read different draws of the same mix, so they never dial with the same
+    // caller at the same instant (which would only measure one account's row lock).
     const csv = path.join(tmp, 'callers-mix.csv');
     fs.writeFileSync(csv, loadCallerCsv());
+    const csvTcp = path.join(tmp, 'callers-mix-tcp.csv');
+    fs.writeFileSync(csvTcp, loadCallerCsv(DEFAULT_LOAD_SIZE, 8));
     const rows = loadCallerRows();
     const share = (k: string) => `${Math.round((rows.filter((r) => r.kind === k).length / rows.length) * 100)} %`;
     console.log(`world: ${world.members} VPN members (${world.postpaidAccounts} postpaid), ${world.publicCallers} public callers, ${world.prepaidAccounts} prepaid accounts; seeded in ${Date.now() - seedT0} ms`);
     console.log(`mix (${DEFAULT_LOAD_SIZE.rows} CSV rows, SEQUENTIAL): on-net ${share('onnet')}, off-net ${share('offnet')}, public ${share('public')}, postpaid callers ${Math.round((rows.filter((r) => r.postpaid).length / rows.length) * 100)} %; caller split UDP/TCP, on-net far end UDP, carrier far end TCP`);
 
     product = await startQuietProduct(url, csv, tmp);
-    const pids = await productPids(product.supervisor);
+    const pids = product.pids;
     const meter = new Meter();
     meter.watch('edge', pids.edge);
     meter.watch('app', pids.app);
@@ -338,16 +369,24 @@ async function main(): Promise<void> {
 
     const steps: StepResult[] = [];
     let placedTotal = 0;
-    const cdrsBaseline = await countCdrs(db); // the readiness call(s)
+    // The readiness call's CDR is written after its BYE: wait until the count stops moving.
+    let cdrsBaseline = await countCdrs(db);
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      const n = await countCdrs(db);
+      if (n === cdrsBaseline && n > 0) break;
+      cdrsBaseline = n;
+    }
     for (const rate of RATES) {
       const cdrsBefore = await countCdrs(db);
-      const r = await runStep(rate, { product, csv, db, meter, cdrsBefore });
+      const r = await runStep(rate, { product, csv, csvTcp, db, meter, cdrsBefore });
       steps.push(r);
       placedTotal += r.placed;
       const cpu = Object.entries(r.cpu).map(([k, v]) => `${k} ${fmt(v, 0)}%`).join(', ');
       console.log(`step ${rate} calls/s: placed ${r.placed}, ok ${r.successful}, failed ${r.failed}, retrans ${r.retransmissions}, achieved ${r.achievedRate.toFixed(1)} calls/s, `
         + `setup p50 ${fmt(r.p50, 2)} ms p99 ${fmt(r.p99, 2)} ms max ${fmt(r.max, 0)} ms, CDRs ${r.cdrs} (all written ${r.cdrWaitMs} ms after the last call) — ${r.ok ? 'PASS' : 'FAIL: ' + r.why.join('; ')}`);
       console.log(`  cpu (% of one core): ${cpu}`);
+      console.log(`  database: ${r.dbLine}`);
       if (!r.ok) break;
     }
 
@@ -384,6 +423,33 @@ async function main(): Promise<void> {
     await db?.close();
     await mariadb?.destroy();
     fs.rmSync(tmp, { recursive: true, force: true });
+    if (PROFILE_DIR) printProfiles(PROFILE_DIR);
+  }
+}
+
+interface CpuProfile { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[]; timeDeltas: number[] }
+
+/** Top self-time frames of each V8 CPU profile in the folder. */
+function printProfiles(dir: string): void {
+  for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
+    const prof = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as CpuProfile;
+    const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+    const self = new Map<string, number>();
+    let total = 0;
+    prof.samples.forEach((id, i) => {
+      const n = byId.get(id);
+      const dt = prof.timeDeltas[i] ?? 0;
+      total += dt;
+      if (!n) return;
+      const where = n.callFrame.url.replace(/^.*\/(node_modules|dist)\//, '$1/');
+      const key = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
+      self.set(key, (self.get(key) ?? 0) + dt);
+    });
+    const idle = [...self.entries()].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, v]) => a + v, 0);
+    console.log(`profile ${f}: ${(total / 1e6).toFixed(1)} s sampled, busy ${((1 - idle / total) * 100).toFixed(0)} %; top self time:`);
+    for (const [k, v] of [...self.entries()].filter(([k2]) => !k2.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+      console.log(`  ${((v / total) * 100).toFixed(1).padStart(5)} %  ${k}`);
+    }
   }
 }
 
