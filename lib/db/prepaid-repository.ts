@@ -315,6 +315,14 @@ export class PrepaidRepository implements PrepaidStore {
     return rows[0] ? toStep(rows[0]) : undefined;
   }
 
+  async markAnswered(callId: string, at: Date): Promise<void> {
+    const when = sqlDate(at);
+    await this.update(
+      "UPDATE reservations SET answered_at = COALESCE(answered_at, $1), updated_at = $1 WHERE call_id = $2 AND state = 'active'",
+      [when, callId],
+    );
+  }
+
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
     // A replay fails on the step's unique key and rolls back whole; see the Rollback branch.
     const at = sqlDate(req.at);

@@ -330,6 +330,12 @@ export class CreditControl {
 
   private async reprice(call: LiveCall, pricer: CallPricer): Promise<Grant> {
     const at = this.clock();
+    if (call.mode !== 'reserved' || pricer.price(call.grantedSeconds) === call.reserved) {
+      // The usual case: the answer tariff prices the grant exactly as reserved. Nothing to move,
+      // so one idempotent update records the answer instead of a step transaction.
+      await this.store.markAnswered(call.callId, at);
+      return this.liveGrant(call, 0, call.first.final, false, call.first.lowBalance);
+    }
     let shortOfMoney = false;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       let seconds = call.grantedSeconds;

@@ -147,6 +147,15 @@ export class MemoryPrepaidStore implements PrepaidStore {
     return s ? { ...s } : undefined;
   }
 
+  async markAnswered(callId: string, at: Date): Promise<void> {
+    this.up();
+    const r = this.reservations.get(callId);
+    if (r && r.state === 'active' && r.answeredAt === null) {
+      r.answeredAt = at;
+      r.updatedAt = at;
+    }
+  }
+
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
     this.up();
     const existing = this.steps.get(stepId(req.callId, req.stepKey));

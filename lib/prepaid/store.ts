@@ -36,6 +36,8 @@ export interface PrepaidStore {
   findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined>;
   /** Change an active reservation by amountDelta (conditional when positive) and record the step. */
   applyStep(req: ApplyStep): Promise<StepOutcome>;
+  /** Record the answer time of an active reservation whose money does not change (idempotent). */
+  markAnswered(callId: string, at: Date): Promise<void>;
   /** Settle, release or recover an active reservation; a charge posts one ledger entry. */
   closeReservation(req: CloseReservation): Promise<CloseOutcome>;
   checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean>;
