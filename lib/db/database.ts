@@ -73,7 +73,14 @@ function sequelizeOptions(opts: DatabaseOptions, logger: Logger): Options {
   const common: Options = { logging, pool, define: { underscored: true }, benchmark: false };
   if (opts.dialect === 'mysql') {
     // DECIMAL stays a string so money is parsed exactly; dates are UTC.
-    return { ...common, dialect: 'mysql', timezone: '+00:00', dialectOptions: { decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false } };
+    // READ COMMITTED, set once per connection: the money is guarded by conditional single-statement
+    // updates, so the gap locks of REPEATABLE READ only make calls on different accounts wait.
+    const hooks = {
+      afterConnect: async (connection: unknown) => {
+        await (connection as { promise(): { query(sql: string): Promise<unknown> } }).promise().query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      },
+    };
+    return { ...common, hooks, dialect: 'mysql', timezone: '+00:00', dialectOptions: { decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false } };
   }
   return { ...common, dialect: 'sqlite', storage: opts.storage, pool: { ...pool, max: 1 } };
 }
