@@ -433,7 +433,9 @@ export class CreditControl {
         const account = await this.store.getAccount(call.accountId);
         const available = account ? account.balance + account.creditLimit - account.reserved : 0n;
         const total = call.pricer.maxSeconds(call.reserved + (available > 0n ? available : 0n));
-        added = Math.max(0, Math.min(slice, total - call.grantedSeconds));
+        // Other calls kept taking the money between our read and our update: the last attempt
+        // asks for nothing more, so the call ends with what it holds instead of failing.
+        added = attempt === ATTEMPTS - 1 ? 0 : Math.max(0, Math.min(slice, total - call.grantedSeconds));
         final = true;
       }
       const amountDelta = call.mode === 'reserved' ? maxMoney(0n, call.pricer.price(call.grantedSeconds + added) - call.reserved) : 0n;
