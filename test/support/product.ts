@@ -129,14 +129,29 @@ export async function startProduct(opts: ProductOptions): Promise<Product> {
   const ready = opts.command === 'edge'
     ? (l: LogLine) => l.message === 'edge listening'
     : (l: LogLine) => l.message === 'application started';
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+  // The admin API's /ready answers whatever the log level; the log line is the fallback.
+  let settled = false;
+  const readyProbe = async (): Promise<void> => {
+    const until = Date.now() + startTimeoutMs;
+    while (!settled && Date.now() < until && child.exitCode === null) {
+      const ok = await fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.ok, () => false);
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise(() => undefined);
+  };
   try {
     await Promise.race([
-      waitForLog(ready, opts.startTimeoutMs ?? 30_000),
+      waitForLog(ready, startTimeoutMs),
+      ...(opts.command === 'edge' ? [] : [readyProbe()]),
       exited.then((code) => { throw new Error(`tollgate exited with ${code} while starting:\n${logs.slice(-20).map((l) => JSON.stringify(l)).join('\n')}`); }),
     ]);
   } catch (err) {
     await product.stop('SIGKILL');
     throw err;
+  } finally {
+    settled = true;
   }
   return product;
 }
