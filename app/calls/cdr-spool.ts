@@ -68,15 +68,24 @@ export class CdrSpool {
     if (lines.length === 0) return 0;
     let written = 0;
     for (const line of lines) {
-      const cdr = JSON.parse(line, (k, v: unknown) => {
-        if (typeof v === 'string' && /^-?\d+n$/.test(v)) return BigInt(v.slice(0, -1));
-        if (typeof v === 'string' && /At$/.test(k)) return new Date(v);
-        return v;
-      }) as CdrRecord;
+      let cdr: CdrRecord;
+      try {
+        cdr = JSON.parse(line, (k, v: unknown) => {
+          if (typeof v === 'string' && /^-?\d+n$/.test(v)) return BigInt(v.slice(0, -1));
+          if (typeof v === 'string' && /At$/.test(k)) return new Date(v);
+          return v;
+        }) as CdrRecord;
+      } catch {
+        // A line torn by a crash mid-write: its text goes to the log, where an operator can recover it.
+        this.logger.error('unreadable spooled CDR dropped', { line });
+        written++;
+        continue;
+      }
       try {
         await this.write(cdr);
         written++;
-      } catch {
+      } catch (err) {
+        this.logger.debug('spooled CDRs still not writable', { error: String(err) });
         break;
       }
     }

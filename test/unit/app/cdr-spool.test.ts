@@ -67,4 +67,18 @@ describe('CDR spool', () => {
     await spool.flush();
     assert.deepEqual(written, ['a', 'b']);
   });
+
+  it('survives a line torn by a crash: it is dropped to the log and the CDRs around it are written', async () => {
+    const written: string[] = [];
+    let up = false;
+    const spool = new CdrSpool(dir, async (c) => { if (!up) throw new Error('down'); written.push(c.callId); }, silentLogger());
+    await spool.record(cdr('before', 1n));
+    fs.appendFileSync(path.join(dir, 'cdr-spool.jsonl'), '{"callId":"torn","co\n');
+    up = true;
+    const reopened = new CdrSpool(dir, async (c) => { written.push(c.callId); }, silentLogger());
+    await reopened.record(cdr('after', 2n));
+    assert.equal(await reopened.flush(), 3);
+    assert.deepEqual(written, ['before', 'after']);
+    assert.equal(reopened.pending(), 0);
+  });
 });
