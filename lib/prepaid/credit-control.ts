@@ -759,6 +759,7 @@ export async function openCreditControl(
   options: CreditControlOptions,
 ): Promise<CreditControl> {
   const journal = await FileSettlementJournal.open(deps.journalDir);
+  for (const line of journal.unreadable) deps.logger?.error('unreadable settlement journal line skipped', { file: journal.file, line });
   return new CreditControl({ ...deps, journal }, options);
 }
 

@@ -38,6 +38,9 @@ export class FileSettlementJournal implements SettlementJournal {
   private readonly records = new Map<string, JournalRecord>();
   private chain: Promise<unknown> = Promise.resolve();
 
+  /** Lines that could not be read when the journal was opened. */
+  readonly unreadable: string[] = [];
+
   private constructor(readonly file: string, private handle: fs.FileHandle) {}
 
   static async open(dir: string): Promise<FileSettlementJournal> {
@@ -49,7 +52,8 @@ export class FileSettlementJournal implements SettlementJournal {
     for (const raw of text.split('\n')) {
       if (!raw.trim()) continue;
       let line: Line;
-      try { line = JSON.parse(raw) as Line; } catch { continue; }
+      // Only a crash mid-append tears a line; its settlement was never confirmed. Kept for the log.
+      try { line = JSON.parse(raw) as Line; } catch { journal.unreadable.push(raw); continue; }
       if (line.op === 'add') journal.records.set(line.record.key, line.record);
       else if (line.op === 'done') journal.records.delete(line.key);
     }
