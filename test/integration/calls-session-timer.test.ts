@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
-import { PEOPLE, seedCallWorld, type FarEnd } from '../support/call-fixture';
+import { allFarEndsAt, PEOPLE, seedCallWorld } from '../support/call-fixture';
 import { cdrOf, checkBooks, farEndTime, ledgerCharge, placeCall, startFarEnd, type FarEndProcess } from '../support/calls';
 import { testDatabaseUrl } from '../support/mariadb';
 import { startProduct, type Product } from '../support/product';
@@ -18,8 +18,7 @@ describe('a leg that vanishes without BYE (RFC 4028 session timers)', function (
     db = await openDatabaseUrl(url);
     await db.migrate();
     far = await startFarEnd('uas-answer.xml', 'udp');
-    const ports = Object.fromEntries((['answer', 'busy', 'failing', 'silent', 'timing', 'hangup', 'vanish'] as FarEnd[]).map((k) => [k, far.port])) as Record<FarEnd, number>;
-    await seedCallWorld(db, ports, 'udp');
+    await seedCallWorld(db, allFarEndsAt(far.port), 'udp');
     product = await startProduct({
       databaseUrl: url,
       config: {

@@ -38,9 +38,8 @@ export const PEOPLE = {
 /** Money of the poor member: exactly 4 s of off-net time. */
 export const POOR_BALANCE = '0.008000';
 
-export interface FixtureIds { accounts: Record<keyof typeof PEOPLE, number> }
-
-export async function seedCallWorld(db: Database, farEnds: Record<FarEnd, number>, transport: 'udp' | 'tcp'): Promise<FixtureIds> {
+/** Flat per-second tariffs (on-net 0.001, off-net 0.002, public 0.003 EUR/s), no time bands: results do not depend on the hour. */
+export async function seedFlatTariffs(db: Database): Promise<void> {
   const tables = emptyTables();
   tables.services = parseTableCsv('services', 'id,code,name\n1,voice.onnet,On-net\n2,voice.offnet,Off-net\n3,voice.public,Public\n');
   tables.day_types = parseTableCsv('day_types', 'id,code,name,weekdays\n1,weekday,Weekdays,"mon,tue,wed,thu,fri"\n2,weekend,Weekends,"sat,sun"\n');
@@ -51,6 +50,17 @@ export async function seedCallWorld(db: Database, farEnds: Record<FarEnd, number
   tables.charging_rules = parseTableCsv('charging_rules', 'id,service_id,caller_plan,vpn_group,destination_prefix,day_type_id,time_from,time_to,valid_from,valid_to,priority,tariff_id,description\n'
     + '1,1,,,,,,,,,0,1,on-net\n2,2,,,,,,,,,0,2,off-net\n3,3,,,,,,,,,0,3,public\n');
   await new RatingRepository(db, 'UTC').replaceTables(tables);
+}
+
+/** Every far-end trunk pointing at one SIPp far end (tests that need only one behaviour). */
+export function allFarEndsAt(port: number): Record<FarEnd, number> {
+  return { answer: port, busy: port, failing: port, silent: port, timing: port, hangup: port, vanish: port };
+}
+
+export interface FixtureIds { accounts: Record<keyof typeof PEOPLE, number> }
+
+export async function seedCallWorld(db: Database, farEnds: Record<FarEnd, number>, transport: 'udp' | 'tcp'): Promise<FixtureIds> {
+  await seedFlatTariffs(db);
 
   const accounts = new AccountService(new PrepaidRepository(db), () => new Date());
   const ids = {} as Record<keyof typeof PEOPLE, number>;

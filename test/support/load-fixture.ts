@@ -13,16 +13,15 @@
 import { parseMoney } from '../../lib/common/money';
 import type { Database } from '../../lib/db/database';
 import { PrepaidRepository } from '../../lib/db/prepaid-repository';
-import { RatingRepository } from '../../lib/db/rating-repository';
 import { VpnRepository } from '../../lib/db/vpn-repository';
 import { AccountService } from '../../lib/prepaid';
-import { parseTableCsv } from '../../lib/rating/csv';
-import { emptyTables } from '../../lib/rating/tables';
+import { seedFlatTariffs } from './call-fixture';
+import { prng } from './random';
 
 export const LOAD_NUMBERING = { countryCode: '49', nationalPrefix: '0', internationalPrefix: '00', areaCodeLength: 2, minNationalDigits: 4 };
 
 /** Per-second prices (micro-units) of the load tariffs. */
-export const LOAD_PRICE_PER_SECOND = { onnet: 1000n, offnet: 2000n, public: 3000n } as const;
+export { PRICE_PER_SECOND as LOAD_PRICE_PER_SECOND } from './call-fixture';
 
 export interface LoadWorldSize {
   /** VPN members (extensions 1000, 1001, …). */
@@ -54,17 +53,6 @@ export const memberExtension = (i: number): string => String(1000 + i);
 export const publicE164 = (i: number): string => `4940555${String(i).padStart(4, '0')}`;
 const isPostpaid = (size: LoadWorldSize, i: number): boolean => size.postpaidEvery > 0 && i % size.postpaidEvery === size.postpaidEvery - 1;
 
-/** A small deterministic generator (mulberry32), so the CSV is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The call mix: 50 % on-net extension calls between members, 30 % off-net calls of members
@@ -73,7 +61,7 @@ function random(seed: number): () => number {
  * routed to the carrier.
  */
 export function loadCallerRows(size: LoadWorldSize = DEFAULT_LOAD_SIZE, seed = 7): CallerRow[] {
-  const rnd = random(seed);
+  const rnd = prng(seed);
   const pick = (n: number) => Math.floor(rnd() * n);
   const rows: CallerRow[] = [];
   for (let r = 0; r < size.rows; r++) {
@@ -104,16 +92,7 @@ export interface LoadWorld { prepaidAccounts: number; postpaidAccounts: number; 
 
 export async function seedLoadWorld(db: Database, trunks: LoadTrunks, size: LoadWorldSize = DEFAULT_LOAD_SIZE): Promise<LoadWorld> {
   if (size.members < 2) throw new Error('the load world needs at least two members');
-  const tables = emptyTables();
-  tables.services = parseTableCsv('services', 'id,code,name\n1,voice.onnet,On-net\n2,voice.offnet,Off-net\n3,voice.public,Public\n');
-  tables.day_types = parseTableCsv('day_types', 'id,code,name,weekdays\n1,weekday,Weekdays,"mon,tue,wed,thu,fri"\n2,weekend,Weekends,"sat,sun"\n');
-  tables.tariffs = parseTableCsv('tariffs', 'id,code,name,currency,connect_fee,minimum_charge,free_seconds,time_zone\n'
-    + '1,ONNET,On-net,EUR,0,0,0,\n2,OFFNET,Off-net,EUR,0,0,0,\n3,PUBLIC,Public,EUR,0,0,0,\n');
-  tables.tariff_steps = parseTableCsv('tariff_steps', 'id,tariff_id,from_second,increment_seconds,price_per_increment\n'
-    + '1,1,0,1,0.001000\n2,2,0,1,0.002000\n3,3,0,1,0.003000\n');
-  tables.charging_rules = parseTableCsv('charging_rules', 'id,service_id,caller_plan,vpn_group,destination_prefix,day_type_id,time_from,time_to,valid_from,valid_to,priority,tariff_id,description\n'
-    + '1,1,,,,,,,,,0,1,on-net\n2,2,,,,,,,,,0,2,off-net\n3,3,,,,,,,,,0,3,public\n');
-  await new RatingRepository(db, 'UTC').replaceTables(tables);
+  await seedFlatTariffs(db);
 
   const accounts = new AccountService(new PrepaidRepository(db), () => new Date());
   const money = parseMoney(LOAD_BALANCE);
