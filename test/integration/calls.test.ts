@@ -36,6 +36,7 @@ const CASES: Case[] = [
   { name: 'no answer', scenario: 'uac-no-answer-expect-480.xml', caller: PEOPLE.alice.e164, dialled: `9${national(PREFIX_OF.silent, '7654321')}` },
   { name: 'route fail-over', scenario: 'uac-call-caller-hangs-up.xml', caller: PEOPLE.alice.e164, dialled: `9${national(PREFIX_OF.failing)}` },
   { name: 're-INVITE', scenario: 'uac-reinvite-then-hangup.xml', caller: PEOPLE.bob.e164, dialled: PEOPLE.alice.ext },
+  { name: 'INFO', scenario: 'uac-info-then-hangup.xml', caller: PEOPLE.onnetOnly.e164, dialled: PEOPLE.alice.ext },
   { name: 'barred destination', scenario: 'uac-expect-403.xml', caller: PEOPLE.onnetOnly.e164, dialled: `9${national('4930', '7770002')}` },
   { name: 'unknown extension', scenario: 'uac-unknown-extension-expect-404.xml', caller: PEOPLE.alice.e164, dialled: '299' },
   { name: 'incomplete number', scenario: 'uac-incomplete-expect-484.xml', caller: PEOPLE.alice.e164, dialled: '20' },
@@ -203,6 +204,14 @@ for (const transport of ['udp', 'tcp'] as const) {
       assert.ok(bLeg, 'the callee got the call');
       assert.ok(farLog.includes(`REINVITE ${bLeg}`), `the callee got the re-INVITE: ${farLog.join('\n')}`);
       assert.equal(c.releaseCause, 'caller_bye');
+    });
+
+    it('passes an INFO (DTMF relay) from the caller through to the callee and its 200 back', async () => {
+      await answered('INFO', 'onnet');
+      const farLog = far.answer.readLog();
+      const bLeg = farLog.find((l) => l.startsWith('INVITE') && l.includes(`ruser=${PEOPLE.alice.e164}`) && l.includes('"204"'))?.split(' ')[1];
+      assert.ok(bLeg, 'the callee got the call');
+      assert.ok(farLog.some((l) => l.startsWith(`INFO ${bLeg} 5`)), `the callee got the INFO with its digit: ${farLog.filter((l) => l.includes(bLeg)).join('\n')}`);
     });
 
     it('refuses a barred destination, an unknown extension and an incomplete number', async () => {
