@@ -7,7 +7,7 @@ import { Dialog, dialogLookupKey } from './dialog/dialog';
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
 import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, type SipUri } from './message/uri';
-import { ClientTransaction } from './transaction/client-transaction';
+import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
 import type { Endpoint, TransportLayer, TransportName } from './transport/transport';
@@ -858,14 +858,7 @@ export class EdgeCore {
     }
     if (pending) pending.cancelled = true;
     const inv = inviteTx.request;
-    const cancel = SipMessage.request('CANCEL', inv.uri);
-    cancel.append('via', inv.get('via') as string);
-    for (const r of inv.getAll('route')) cancel.append('route', r);
-    cancel.append('max-forwards', '70');
-    cancel.append('from', inv.get('from') as string);
-    cancel.append('to', inv.get('to') as string);
-    cancel.append('call-id', inv.get('call-id') as string);
-    cancel.append('cseq', `${parseCSeq(inv.get('cseq') as string).seq} CANCEL`);
+    const cancel = sameTransactionRequest(inv, 'CANCEL', inv.get('to') as string);
     for (const h of app.headers) if (h.name === 'reason' || h.name.startsWith('x-')) cancel.headers.push(h);
     const branch = parseVia(inv.get('via') as string).params.get('branch') ?? newBranch();
     const tx = this.startClientTx(cancel, inviteTx.target, branch);

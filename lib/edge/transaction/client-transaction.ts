@@ -117,16 +117,7 @@ export class ClientTransaction {
 
   /** ACK for a non-2xx final response (§17.1.1.3). */
   private buildAck(res: SipMessage): SipMessage {
-    const req = this.request;
-    const ack = SipMessage.request('ACK', req.uri);
-    ack.append('via', req.get('via') as string);
-    for (const r of req.getAll('route')) ack.append('route', r);
-    ack.append('max-forwards', '70');
-    ack.append('from', req.get('from') as string);
-    ack.append('to', res.get('to') as string);
-    ack.append('call-id', req.get('call-id') as string);
-    ack.append('cseq', `${(req.get('cseq') as string).trim().split(/\s+/)[0]} ACK`);
-    return ack;
+    return sameTransactionRequest(this.request, 'ACK', res.get('to') as string);
   }
 
   terminate(): void {
@@ -135,4 +126,20 @@ export class ClientTransaction {
     this.timers.clear();
     this.hooks.terminated(this);
   }
+}
+
+/**
+ * A request that travels in the INVITE's own transaction (CANCEL, §9.1; ACK for a non-2xx, §17.1.1.3):
+ * the INVITE's Request-URI, top Via, Route set, From, Call-ID and CSeq number; To as given.
+ */
+export function sameTransactionRequest(invite: SipMessage, method: 'ACK' | 'CANCEL', to: string): SipMessage {
+  const req = SipMessage.request(method, invite.uri);
+  req.append('via', invite.get('via') as string);
+  for (const r of invite.getAll('route')) req.append('route', r);
+  req.append('max-forwards', '70');
+  req.append('from', invite.get('from') as string);
+  req.append('to', to);
+  req.append('call-id', invite.get('call-id') as string);
+  req.append('cseq', `${(invite.get('cseq') as string).trim().split(/\s+/)[0]} ${method}`);
+  return req;
 }
