@@ -91,6 +91,11 @@ export class CallSession {
   private egress: TrunkTarget | undefined;
   private releaseTrunk: (() => void) | undefined;
   private callerCancelled = false;
+  /** Ended by us before answer (operator, shutdown): why, and the outbound INVITE to cancel. */
+  private abandoned: ReleaseCause | undefined;
+  private uacReq: Srf.SrfRequest | undefined;
+  private unanswered: Promise<void> | undefined;
+  private resolveUnanswered: (() => void) | undefined;
   private noAnswer = false;
   private finalStatus: { status: number; reason: string } | undefined;
   private timers: { extend?: NodeJS.Timeout; cutoff?: NodeJS.Timeout; checkpoint?: NodeJS.Timeout; noAnswer?: NodeJS.Timeout } = {};
@@ -143,8 +148,8 @@ export class CallSession {
       await this.refuse(err);
       return;
     }
-    if (this.callerCancelled) {
-      await this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
+    if (this.callerCancelled || this.abandoned) {
+      await this.failedBeforeAnswer(487, 'Request Terminated');
       return;
     }
     this.moveTo(CallState.Dialling);
@@ -168,7 +173,7 @@ export class CallSession {
 
   private async dial(call: AdmittedCall): Promise<void> {
     for (const [i, route] of call.routes.entries()) {
-      if (this.callerCancelled) break;
+      if (this.callerCancelled || this.abandoned) break;
       this.egress = route;
       this.releaseTrunk?.();
       this.releaseTrunk = this.deps.trunkCalls.take(route.trunkId);
@@ -178,7 +183,11 @@ export class CallSession {
           passFailure: false,
           proxyRequestHeaders: ['Supported', 'Allow', 'Content-Type'],
         }, {
-          cbRequest: ((_err: unknown, uacReq: Srf.SrfRequest) => this.armNoAnswerTimer(uacReq)) as unknown as (req: Srf.SrfRequest) => void,
+          cbRequest: ((_err: unknown, uacReq: Srf.SrfRequest) => {
+            this.uacReq = uacReq;
+            if (this.abandoned) uacReq.cancel(() => undefined);
+            else this.armNoAnswerTimer(uacReq);
+          }) as unknown as (req: Srf.SrfRequest) => void,
         });
         clearTimeout(this.timers.noAnswer);
         await this.connected(call, uas, uac);
@@ -188,7 +197,7 @@ export class CallSession {
         const failure = err as SipFailure;
         const status = failure.status ?? 500;
         const more = i < call.routes.length - 1;
-        if (!this.callerCancelled && !this.noAnswer && more && (status >= 500 || status === 408)) {
+        if (!this.callerCancelled && !this.abandoned && !this.noAnswer && more && (status >= 500 || status === 408)) {
           call.logger.info('route failed; trying the next', { trunk: route.name, status });
           continue;
         }
@@ -210,6 +219,12 @@ export class CallSession {
   private async failedBeforeAnswer(status: number, reason: string): Promise<void> {
     if (this.callerCancelled) {
       await this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
+      return;
+    }
+    if (this.abandoned) {
+      const sent = this.abandoned === 'shutdown' ? { status: 503, reason: 'Service Unavailable' } : { status: 480, reason: 'Temporarily Unavailable' };
+      if (!this.res.finalResponseSent) this.res.send(sent.status, sent.reason, { headers: { Reason: `SIP;cause=${sent.status};text="call ended by ${this.abandoned}"` } });
+      await this.finish(this.abandoned, 'failed', sent);
       return;
     }
     const sent = this.noAnswer ? { status: 480, reason: 'No Answer' } : { status, reason };
@@ -246,6 +261,12 @@ export class CallSession {
     this.answerAt = new Date();
     this.moveTo(CallState.Answered);
     this.wireLegs(uas, uac);
+    if (this.abandoned) {
+      // The 200 crossed our CANCEL: end the call at once, billed for what little ran.
+      this.grant = call.grant;
+      await this.end(this.abandoned);
+      return;
+    }
     call.logger.info('call answered', { trunk: this.egress?.name });
     this.deps.observer?.answered?.(call.callId);
     try {
@@ -332,10 +353,14 @@ export class CallSession {
   /** Ends an answered call (BYE to the legs still up) and settles it; safe to call any number of times. */
   end(cause: ReleaseCause): Promise<void> {
     if (this.state === CallState.Admitting || this.state === CallState.Dialling) {
-      // Not answered: cancel the outbound leg; the dialling path writes the CDR.
-      this.callerCancelled ||= cause !== 'caller_bye';
-      return this.ending ?? Promise.resolve();
+      // Not answered: cancel the outbound leg; the dialling path answers the caller and writes the
+      // CDR, and this resolves when it has.
+      this.abandoned ??= cause;
+      this.uacReq?.cancel(() => undefined);
+      this.unanswered ??= new Promise<void>((resolve) => { this.resolveUnanswered = resolve; });
+      return this.unanswered;
     }
+    if (this.state === CallState.Ending || this.state === CallState.Ended) return this.ending ?? this.unanswered ?? Promise.resolve();
     this.ending ??= this.endAnswered(cause);
     return this.ending;
   }
@@ -401,6 +426,7 @@ export class CallSession {
     this.moveTo(CallState.Ended);
     this.deps.observer?.ended?.(cdr, cause);
     for (const fn of this.endedHandlers) fn();
+    this.resolveUnanswered?.();
   }
 
   private cdr(cause: ReleaseCause, disposition: CdrDisposition, endAt: Date, billable: number, settlement: Settlement | undefined): CdrRecord {

@@ -54,9 +54,10 @@ interface World {
   releases: string[];
   cdrs: CdrRecord[];
   dialled: string[];
+  cancels: string[];
 }
 
-function world(opts: { outcomes: Array<'answer' | number>; answerGrant?: Grant }): World {
+function world(opts: { outcomes: Array<'answer' | 'ring' | number>; answerGrant?: Grant }): World {
   const uas = new FakeDialog();
   const uac = new FakeDialog();
   const settles: Array<[string, number]> = [];
@@ -64,11 +65,17 @@ function world(opts: { outcomes: Array<'answer' | number>; answerGrant?: Grant }
   const cdrs: CdrRecord[] = [];
   const dialled: string[] = [];
   const outcomes = [...opts.outcomes];
+  const cancels: string[] = [];
   const srf = {
-    createB2BUA: async (_req: unknown, _res: unknown, uri: string) => {
+    createB2BUA: async (_req: unknown, _res: unknown, uri: string, _opts: unknown, cbs: { cbRequest: (err: unknown, req: unknown) => void }) => {
       dialled.push(uri);
       const next = outcomes.shift();
       if (next === 'answer') return { uas, uac };
+      if (next === 'ring') {
+        // Rings until the session cancels the outbound INVITE, then fails with 487.
+        await new Promise<void>((resolve) => cbs.cbRequest(undefined, { cancel: () => { cancels.push(uri); resolve(); } }));
+        throw Object.assign(new Error('cancelled'), { status: 487, reason: 'Request Terminated' });
+      }
       throw Object.assign(new Error('failed'), { status: next, reason: 'failed' });
     },
   } as unknown as Srf;
@@ -102,7 +109,7 @@ function world(opts: { outcomes: Array<'answer' | number>; answerGrant?: Grant }
     writeCdr: async (cdr) => { cdrs.push(cdr); },
     config: { instanceId: 'test', onnetCallerDisplay: 'both', noAnswerSeconds: 60, reauthLeadSeconds: 10, checkpointSeconds: 15 },
   }, fakeRequest(), res, 'c1', silentLogger());
-  return { session, uas, uac, res, settles, releases, cdrs, dialled };
+  return { session, uas, uac, res, settles, releases, cdrs, dialled, cancels };
 }
 
 describe('call session', () => {
@@ -159,5 +166,21 @@ describe('call session', () => {
     assert.deepEqual(w.res.sent, [502]);
     assert.equal(w.cdrs[0]!.disposition, 'failed');
     assert.deepEqual(w.releases, ['c1']);
+  });
+
+  it('ended by shutdown while ringing: cancels the outbound INVITE, answers the caller 503, releases the money', async () => {
+    const w = world({ outcomes: ['ring', 'answer'] });
+    const running = w.session.run();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(w.session.currentState, CallState.Dialling);
+    await w.session.end('shutdown');
+    await running;
+    assert.equal(w.cancels.length, 1, 'the ringing leg was cancelled');
+    assert.equal(w.dialled.length, 1, 'no further route tried');
+    assert.deepEqual(w.res.sent, [503]);
+    assert.deepEqual(w.releases, ['c1']);
+    assert.equal(w.cdrs[0]!.releaseCause, 'shutdown');
+    assert.equal(w.cdrs[0]!.cost, 0n);
+    assert.equal(w.session.currentState, CallState.Ended);
   });
 });
