@@ -329,6 +329,21 @@ async function main(): Promise<void> {
   let db: Database | undefined;
   let product: QuietProduct | undefined;
   const farEnds: SippProcess[] = [];
+  // Ctrl-C or a kill: stop what the run started (mariadbd ignores the terminal's SIGINT).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log(`${signal}: stopping the product, the far ends and MariaDB`);
+      void Promise.allSettled([product?.stop(), ...farEnds.map((f) => f.stop())])
+        .then(() => {
+          // If the supervisor had to be killed, its children are ended here.
+          for (const pid of [product?.pids.app, product?.pids.edge]) {
+            if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+          }
+        })
+        .then(() => mariadb?.destroy())
+        .finally(() => process.exit(130));
+    });
+  }
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
   try {
     if (!process.env[TEST_MYSQL_ENV]) {
