@@ -91,14 +91,16 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
 
     const p = config.prepaid;
     const cdrs = new CdrRepository(db);
-    const cdrSpool = new CdrSpool(path.join(config.dataDir, 'cdr-spool', instanceId.replace(/[^\w.-]/g, '_')), (cdr) => cdrs.write(cdr), logger.child({ module: 'cdr' }));
+    // This instance's own folders: its journal and CDR spool are replayed by it after a restart.
+    const ownFolder = instanceId.replace(/[^\w.-]/g, '_');
+    const cdrSpool = new CdrSpool(path.join(config.dataDir, 'cdr-spool', ownFolder), (cdr) => cdrs.write(cdr), logger.child({ module: 'cdr' }));
     await cdrSpool.flush();
     cdrSpool.start(p.heartbeatSeconds * 1000);
     cleanups.push(() => cdrSpool.stop());
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
-      journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', instanceId.replace(/[^\w.-]/g, '_')),
+      journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
       heartbeatSeconds: p.heartbeatSeconds, checkpointSeconds: p.checkpointSeconds, instanceStaleSeconds: p.instanceStaleSeconds,

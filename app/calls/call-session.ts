@@ -185,7 +185,7 @@ export class CallSession {
         }, {
           cbRequest: ((_err: unknown, uacReq: Srf.SrfRequest) => {
             this.uacReq = uacReq;
-            if (this.abandoned) uacReq.cancel(() => undefined);
+            if (this.abandoned) this.cancelOutbound(uacReq);
             else this.armNoAnswerTimer(uacReq);
           }) as unknown as (req: Srf.SrfRequest) => void,
         });
@@ -212,8 +212,15 @@ export class CallSession {
     clearTimeout(this.timers.noAnswer);
     this.timers.noAnswer = setTimeout(() => {
       this.noAnswer = true;
-      uacReq.cancel(() => undefined);
+      this.cancelOutbound(uacReq);
     }, this.deps.config.noAnswerSeconds * 1000);
+  }
+
+  /** CANCEL to the outbound leg; its 487 ends the dialling path, so a failed send is only logged. */
+  private cancelOutbound(uacReq: Srf.SrfRequest): void {
+    uacReq.cancel((err: unknown) => {
+      if (err) this.ctx.logger.debug('CANCEL not sent', { error: String(err) });
+    });
   }
 
   private async failedBeforeAnswer(status: number, reason: string): Promise<void> {
@@ -228,7 +235,10 @@ export class CallSession {
       return;
     }
     const sent = this.noAnswer ? { status: 480, reason: 'No Answer' } : { status, reason };
-    if (!this.res.finalResponseSent) this.res.send(sent.status, sent.reason || undefined as unknown as string, {});
+    if (!this.res.finalResponseSent) {
+      if (sent.reason) this.res.send(sent.status, sent.reason, {});
+      else this.res.send(sent.status);
+    }
     const disposition: CdrDisposition = this.noAnswer ? 'no_answer'
       : [486, 600].includes(status) ? 'busy'
         : [408, 480].includes(status) ? 'no_answer'
@@ -356,7 +366,7 @@ export class CallSession {
       // Not answered: cancel the outbound leg; the dialling path answers the caller and writes the
       // CDR, and this resolves when it has.
       this.abandoned ??= cause;
-      this.uacReq?.cancel(() => undefined);
+      if (this.uacReq) this.cancelOutbound(this.uacReq);
       this.unanswered ??= new Promise<void>((resolve) => { this.resolveUnanswered = resolve; });
       return this.unanswered;
     }

@@ -52,6 +52,9 @@ function sqlTime(d: Date): string {
   return d.toISOString().replace('T', ' ').replace('Z', '');
 }
 
+/** Integer columns some drivers hand back as strings. */
+const INTEGER_FIELDS = ['accountId', 'billableSeconds', 'grantedSeconds', 'sipStatus', 'ruleId', 'tariffId'] as const;
+
 function toDate(v: unknown): Date | null {
   if (v === null || v === undefined) return null;
   return v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z'));
@@ -100,9 +103,7 @@ export class CdrRepository {
       out.endAt = toDate(r.end_at);
       // MySQL returns DECIMAL as a string; SQLite keeps it as a double, exact to 6 places below 10^9.
       out.cost = typeof r.cost === 'number' ? parseMoney(r.cost.toFixed(6)) : parseMoney(String(r.cost));
-      for (const k of ['accountId', 'billableSeconds', 'grantedSeconds', 'sipStatus', 'ruleId', 'tariffId'] as const) {
-        out[k] = r[COLUMNS.find(([key]) => key === k)![1]] === null ? null : Number(r[COLUMNS.find(([key]) => key === k)![1]]);
-      }
+      for (const k of INTEGER_FIELDS) out[k] = out[k] === null || out[k] === undefined ? null : Number(out[k]);
       return out as unknown as CdrRecord;
     });
   }

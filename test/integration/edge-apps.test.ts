@@ -3,14 +3,8 @@ import Srf from 'drachtio-srf';
 import { silentLogger } from '../../lib/common/logger';
 import { startEdge, type EdgeServer } from '../../lib/edge';
 import { runSipp } from '../support/sipp';
+import { connectApp } from '../support/srf';
 
-function connect(srf: Srf, port: number, secret: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    srf.on('connect', (err) => (err ? reject(err) : resolve()));
-    srf.on('error', reject);
-    srf.connect({ host: '127.0.0.1', port, secret });
-  });
-}
 
 describe('edge: several applications on one edge', function () {
   this.timeout(30_000);
@@ -27,7 +21,7 @@ describe('edge: several applications on one edge', function () {
     for (const i of [0, 1]) {
       const srf = new Srf();
       srf.invite((_req, res) => { taken[i]!++; res.send(486); });
-      await connect(srf, edge.controlPort, 'right');
+      await connectApp(srf, edge.controlPort, 'right');
       apps.push(srf);
     }
   });
@@ -46,7 +40,7 @@ describe('edge: several applications on one edge', function () {
   it('refuses an application with the wrong secret', async () => {
     const intruder = new Srf();
     const outcome = await Promise.race([
-      connect(intruder, edge.controlPort, 'wrong').then(() => 'connected', (err: Error) => `refused: ${err.message}`),
+      connectApp(intruder, edge.controlPort, 'wrong').then(() => 'connected', (err: Error) => `refused: ${err.message}`),
       new Promise<string>((r) => setTimeout(() => r('no answer'), 5000)),
     ]);
     intruder.disconnect();

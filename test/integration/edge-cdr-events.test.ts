@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import Srf from 'drachtio-srf';
 import { silentLogger } from '../../lib/common/logger';
 import { startEdge, type EdgeServer } from '../../lib/edge';
+import { connectApp } from '../support/srf';
 import { runSipp } from '../support/sipp';
 
 type CdrEvent = { event: string; source: string; extra?: string; callId: string };
@@ -28,10 +29,7 @@ describe('edge: drachtio cdr events when enabled', function () {
         events.push({ event, source: String(args[0]), extra: event === 'attempt' ? undefined : String(args[2]), callId: msg.get('Call-ID') });
       });
     }
-    await new Promise<void>((resolve, reject) => {
-      srf.on('connect', (err) => (err ? reject(err) : resolve()));
-      srf.connect({ host: '127.0.0.1', port: edge.controlPort, secret: 's' });
-    });
+    await connectApp(srf, edge.controlPort, 's');
   });
   after(async () => {
     srf.disconnect();

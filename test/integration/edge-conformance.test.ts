@@ -4,6 +4,7 @@ import Srf from 'drachtio-srf';
 import { silentLogger } from '../../lib/common/logger';
 import { startEdge, type EdgeOptions, type EdgeServer } from '../../lib/edge';
 import { runSipp, startSipp, type SippResult } from '../support/sipp';
+import { connectApp } from '../support/srf';
 
 const SCEN = path.resolve(__dirname, '../../../scenarios/edge');
 const scenario = (name: string) => ({ file: path.join(SCEN, name) });
@@ -23,7 +24,7 @@ async function startHarness(extra: Partial<EdgeOptions> = {}): Promise<Harness> 
   const srf = new Srf();
   let handler: Handler = (_req, res) => res.send(500);
   srf.invite((req, res) => handler(req, res));
-  await connect(srf, edge.controlPort);
+  await connectApp(srf, edge.controlPort, 'conformance');
   return {
     edge, srf, setHandler: (h) => { handler = h; },
     port: (tp) => (edge.sipAddresses.find((a) => a.transport === tp) as { port: number }).port,
@@ -31,12 +32,6 @@ async function startHarness(extra: Partial<EdgeOptions> = {}): Promise<Harness> 
   };
 }
 
-function connect(srf: Srf, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    srf.on('connect', (err) => (err ? reject(err) : resolve()));
-    srf.connect({ host: '127.0.0.1', port, secret: 'conformance' } as Srf.SrfConfig);
-  });
-}
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;

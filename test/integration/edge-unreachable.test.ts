@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import Srf from 'drachtio-srf';
 import { silentLogger } from '../../lib/common/logger';
 import { startEdge, type EdgeServer } from '../../lib/edge';
+import { connectApp } from '../support/srf';
 import { freePort } from '../support/ports';
 
 describe('edge: a TCP destination that refuses the connection', function () {
@@ -16,10 +17,7 @@ describe('edge: a TCP destination that refuses the connection', function () {
       timers: { t1: 500, t2: 4000, t4: 5000 },
     }, silentLogger());
     srf = new Srf();
-    await new Promise<void>((resolve, reject) => {
-      srf.on('connect', (err) => (err ? reject(err) : resolve()));
-      srf.connect({ host: '127.0.0.1', port: edge.controlPort, secret: 's' });
-    });
+    await connectApp(srf, edge.controlPort, 's');
   });
   after(async () => {
     srf.disconnect();

@@ -30,7 +30,7 @@ export interface CallerRun {
 /** SIPp prints its time variables as doubles: "<seconds>.000000.<microseconds>.000000". */
 export const EPOCH = '(\\d+)(?:\\.\\d+)?\\.(\\d+)';
 
-/** Epoch ms of the first far-end log line of an event. */
+/** Epoch ms of the first SIPp log line of an event (caller or far end). */
 export function farEndTime(lines: string[], event: string): number | undefined {
   const m = lines.map((l) => new RegExp(`^${event} \\S+ ${EPOCH}`).exec(l)).find(Boolean);
   return m ? Number(m[1]) * 1000 + Math.floor(Number(m[2]) / 1000) : undefined;
@@ -41,10 +41,7 @@ function parseLog(text: string): Pick<CallerRun, 'log' | 'sipCallId' | 'at' | 'r
   const sipCallId = log.map((l) => /^CALLID (\S+)/.exec(l)?.[1]).find(Boolean);
   return {
     log, sipCallId,
-    at: (event: string) => {
-      const m = log.map((l) => new RegExp(`^${event} \\S+ ${EPOCH}`).exec(l)).find(Boolean);
-      return m ? Number(m[1]) * 1000 + Math.floor(Number(m[2]) / 1000) : undefined;
-    },
+    at: (event: string) => farEndTime(log, event),
     reason: log.map((l) => /^REASON \S+ (.*)$/.exec(l)?.[1]).find((r) => r !== undefined && r !== ''),
   };
 }

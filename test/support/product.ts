@@ -139,6 +139,7 @@ export async function startProduct(opts: ProductOptions): Promise<Product> {
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));
     }
+    // Not ready: never resolve, so the race is decided by the log wait (or its timeout).
     await new Promise(() => undefined);
   };
   try {
