@@ -18,7 +18,11 @@ export const edgeSchema = z.strictObject({
   sip: z.array(listenSchema).min(1),
   publicAddress: z.string().min(1).nullable(),
   control: z.strictObject({ address: z.string().min(1), port, secret: z.string().min(1) }),
-  timers: z.strictObject({ t1: z.number().int().positive(), t2: z.number().int().positive(), t4: z.number().int().positive() }),
+  timers: z.strictObject({
+    t1: z.number().int().positive(), t2: z.number().int().positive(), t4: z.number().int().positive(),
+    /** Timer C (RFC 3261 §16.6): the longest an outgoing INVITE may stay in the proceeding state, ms. */
+    timerC: z.number().int().positive(),
+  }),
   sessionTimer: z.strictObject({
     enabled: z.boolean(),
     interval: seconds,
@@ -26,6 +30,10 @@ export const edgeSchema = z.strictObject({
     refresher: z.enum(['uac', 'uas']),
   }),
   appDisconnectGraceSeconds: z.number().min(0),
+  /** How long the edge remembers when each call of a lost application really ended. */
+  orphanRetentionSeconds: seconds,
+  /** On SIGTERM/SIGINT: how long the edge waits for its dialogs to end before it ends the rest. */
+  drainSeconds: z.number().min(0),
   limits: z.strictObject({ maxMessageBytes: z.number().int().min(1024), maxHeaders: z.number().int().min(8) }),
   cdrEvents: z.boolean(),
 });
@@ -92,6 +100,24 @@ export const configSchema = z.strictObject({
     onnetCallerDisplay: z.enum(['user', 'display', 'both']),
     noAnswerSeconds: seconds,
     drainSeconds: z.number().int().min(0),
+    /** RFC 4028 session timers the application asks for on both legs (so they work on any SIP server). */
+    sessionTimer: z.strictObject({
+      enabled: z.boolean(),
+      interval: z.number().int().min(90),
+      minSE: z.number().int().min(90),
+      refresher: z.enum(['uac', 'uas']),
+    }),
+    /** After the SIP server connection drops: how long calls wait for it to come back before they are settled at the moment of loss. */
+    sipServerLostSeconds: z.number().min(0),
+  }),
+  supervisor: z.strictObject({
+    /** First delay before a crashed process is started again; doubles on each crash in a row. */
+    restartDelaySeconds: z.number().min(0),
+    maxRestartDelaySeconds: z.number().min(0),
+    /** A process that ran this long before it crashed starts the back-off again from the first delay. */
+    stableSeconds: z.number().min(0),
+    /** A process that does not exit this long after it was told to stop is killed. */
+    killAfterSeconds: z.number().positive(),
   }),
   admin: z.strictObject({
     enabled: z.boolean(),

@@ -1,5 +1,5 @@
 /** RFC 3261 §17 timer values, in milliseconds. T1/T2/T4 are configurable so tests can shrink them. */
-export interface TimerConfig { t1: number; t2: number; t4: number }
+export interface TimerConfig { t1: number; t2: number; t4: number; /** Timer C (RFC 3261 §16.6), ms; 180 s when absent. */ timerC?: number }
 
 export const DEFAULT_TIMERS: TimerConfig = { t1: 500, t2: 4000, t4: 5000 };
 
