@@ -103,8 +103,8 @@ export const configSchema = z.strictObject({
     /** RFC 4028 session timers the application asks for on both legs (so they work on any SIP server). */
     sessionTimer: z.strictObject({
       enabled: z.boolean(),
-      interval: z.number().int().min(90),
-      minSE: z.number().int().min(90),
+      interval: seconds,
+      minSE: seconds,
       refresher: z.enum(['uac', 'uas']),
     }),
     /** After the SIP server connection drops: how long calls wait for it to come back before they are settled at the moment of loss. */
