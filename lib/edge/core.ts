@@ -45,6 +45,7 @@ function stackTime(): string {
 export interface CoreCounters {
   strayResponses: number; retransmissionsAbsorbed: number; rejected: number; appRequests: number;
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
+  drainRefusals: number; drainByes: number;
 }
 
 interface UacPending { tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string }
@@ -67,9 +68,12 @@ export class EdgeCore {
   private rr = new Map<string, number>();
   private graceTimers = new TimerSet();
   private closed = false;
+  /** Set by drain(): new INVITEs are refused with 503 from then on. */
+  private draining = false;
   readonly counters: CoreCounters = {
     strayResponses: 0, retransmissionsAbsorbed: 0, rejected: 0, appRequests: 0,
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
+    drainRefusals: 0, drainByes: 0,
   };
 
   constructor(
@@ -279,6 +283,11 @@ export class EdgeCore {
   }
 
   private onNewRequest(msg: SipMessage, key: string, source: Endpoint, local: Endpoint, bytes: number): void {
+    if (this.draining && msg.method === 'INVITE') {
+      this.counters.drainRefusals++;
+      this.reject(msg, source, 503, 'Service Unavailable', [['retry-after', '30'], ['reason', 'SIP;cause=503;text="edge shutting down"']]);
+      return;
+    }
     const app = this.pickApp(msg.method);
     if (!app) { this.reject(msg, source, 503, 'Service Unavailable'); return; }
     if (msg.method === 'INVITE' && this.opts.sessionTimer.enabled) {
@@ -947,6 +956,86 @@ export class EdgeCore {
         this.internalTx.add(tx);
       }
     }
+  }
+
+  /** Calls still up or being set up: dialogs (ended ones until their BYE completes) and unanswered INVITEs. */
+  private get drainPending(): boolean {
+    if (this.dialogs.size > 0) return true;
+    for (const tx of this.clientTxById.values()) if (tx.isInvite && (tx.state === 'calling' || tx.state === 'proceeding')) return true;
+    for (const tx of this.serverTxById.values()) if (tx.isInvite && !tx.finalSent && tx.state !== 'terminated') return true;
+    return false;
+  }
+
+  /** Edge-initiated requests still waiting for their final response. */
+  private get ownRequestsPending(): boolean {
+    for (const tx of this.clientTxById.values()) if (tx.state === 'calling' || tx.state === 'trying' || tx.state === 'proceeding') return true;
+    return false;
+  }
+
+  /**
+   * Shutdown drain: refuse new INVITEs, let the calls end; at the deadline end the rest from the
+   * edge and give those requests at most 2 s. Bounded whatever the peers do.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.logger.info('edge draining', { dialogs: this.dialogs.size, timeoutMs });
+    const settled = await this.waitFor(() => !this.drainPending, timeoutMs);
+    if (settled || this.closed) return;
+    this.logger.info('drain deadline reached; the edge ends the remaining calls', { dialogs: this.dialogs.size });
+    this.endEverything('SIP;cause=503;text="edge shutting down"', 'edge-stop');
+    await this.waitFor(() => !this.ownRequestsPending, 2000);
+  }
+
+  private waitFor(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (done() || this.closed) { resolve(true); return; }
+        const left = deadline - Date.now();
+        if (left <= 0) { resolve(false); return; }
+        setTimeout(check, Math.min(50, left));
+      };
+      check();
+    });
+  }
+
+  /** BYE every dialog, CANCEL every outgoing INVITE, 503 every incoming one. */
+  private endEverything(reason: string, how: string): void {
+    for (const d of [...this.dialogs.values()]) {
+      if (d.terminated) continue;
+      this.counters.drainByes++;
+      if (d.role === 'uac' && d.awaitingAck) {
+        const { req } = this.buildInDialogRequest(d, 'ACK', null, d.awaitingAck.cseq);
+        this.transport.send(req.toBuffer(), d.target);
+        d.awaitingAck = null;
+      }
+      void how;
+      this.byeFromEdge(d, reason, true);
+    }
+    for (const tx of [...this.serverTxById.values()]) {
+      if (tx.isInvite && !tx.finalSent && tx.state !== 'terminated') {
+        const res = this.responseFor(tx.request, 503, 'Service Unavailable', tx.toTag ?? newTag());
+        res.append('retry-after', '30');
+        tx.respond(res);
+      }
+    }
+    for (const tx of [...this.clientTxById.values()]) {
+      if (tx.isInvite && (tx.state === 'calling' || tx.state === 'proceeding') && !this.internalTx.has(tx)) this.cancelInvite(tx, reason);
+    }
+  }
+
+  /** CANCEL for an outgoing INVITE (§9.1). */
+  private cancelInvite(inviteTx: ClientTransaction, reason?: string, extra: Array<{ name: string; value: string }> = []): ClientTransaction {
+    const pending = this.uacPending.get(inviteTx.id);
+    if (pending) pending.cancelled = true;
+    const inv = inviteTx.request;
+    const cancel = sameTransactionRequest(inv, 'CANCEL', inv.get('to') as string);
+    if (reason) cancel.append('reason', reason);
+    for (const h of extra) cancel.headers.push(h);
+    const branch = parseVia(inv.get('via') as string).params.get('branch') ?? newBranch();
+    const tx = this.startClientTx(cancel, inviteTx.target, branch);
+    this.internalTx.add(tx);
+    return tx;
   }
 
   close(): void {
