@@ -46,6 +46,7 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     timers,
     sessionTimer: options.sessionTimer ?? DEFAULT_SESSION_TIMER,
     appDisconnectGraceMs: options.appDisconnectGraceMs ?? 5000,
+    orphanRetentionMs: options.orphanRetentionMs ?? 3_600_000,
     cdrEvents: options.cdrEvents ?? false,
     publicAddress: options.publicAddress,
   }, logger);
@@ -54,6 +55,7 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     hostports: () => transport.bound.map((b) => `${b.transport}/${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`).join(','),
     sip: (cmd) => core.onAppSip(cmd),
     disconnected: (conn) => core.onAppDisconnected(conn),
+    orphans: (ids) => core.orphans.query(ids),
     routed: () => undefined,
   }, logger);
   try {
@@ -82,6 +84,8 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
       liveServerTransactions: core.liveServerTransactions,
       liveClientTransactions: core.liveClientTransactions,
       liveDialogs: core.liveDialogs,
+      orphansRecorded: core.orphans.recorded,
+      orphanRecords: core.orphans.size,
       appConnections: ctl.connections.size,
       controlMessagesIn: ctl.messagesIn,
       controlMessagesOut: ctl.messagesOut,
