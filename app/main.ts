@@ -8,7 +8,7 @@ import { PrepaidRepository } from '../lib/db/prepaid-repository';
 import { RatingRepository } from '../lib/db/rating-repository';
 import { VpnRepository } from '../lib/db/vpn-repository';
 import { openCreditControl, type CreditControl } from '../lib/prepaid';
-import { RatingReloader, type RatingService } from '../lib/rating';
+import { RatingReloader, type RatingService, type ServiceAttributes } from '../lib/rating';
 import { DirectoryReloader, VpnService } from '../lib/vpn';
 import { admissionSteps } from './admission';
 import type { ReloadReport } from './admin/reload';
@@ -104,6 +104,8 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
+      orphanEnds: (dialogs) => sip.dialogEnds(dialogs),
+      repricer: (stored, answeredAt) => rating.quote((JSON.parse(stored) as { attributes: ServiceAttributes }).attributes, answeredAt),
       journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,

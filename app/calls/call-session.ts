@@ -450,7 +450,7 @@ export class CallSession {
   /** Why the call ends at the end of its grant: the money, or the database that could not give more. */
   private cutoffCause(grant: Grant): ReleaseCause {
     if (this.extensionFailure) return this.extensionFailure;
-    return (grant as Grant & { finalCause?: string | null }).finalCause === 'database_unavailable' ? 'database_unavailable' : 'credit_exhausted';
+    return grant.finalCause === 'database_unavailable' ? 'database_unavailable' : 'credit_exhausted';
   }
 
   private async extendGrant(): Promise<void> {
