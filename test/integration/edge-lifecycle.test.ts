@@ -152,6 +152,25 @@ describe('SIP edge call lifecycle: bounded INVITEs, orphan records, drain, appli
         } finally { await callee.stop(); await h.close(); }
       });
     }
+
+    it('each provisional response resets Timer C', async () => {
+      const timerC = 1000;
+      const h = await startHarness({ timers: { t1: T1, t2: 400, t4: 500, timerC } });
+      const callee = await startSipp({ scenario: scenario('uas-ring-progress-vanish.xml'), transport: 'udp', timeoutMs: 20000 });
+      try {
+        const provisional: Array<{ status: number; at: number }> = [];
+        await assert.rejects(h.srf.createUAC(target('udp', callee.localPort), { localSdp: SDP }, {
+          cbProvisional: (res: Srf.SrfResponse) => { provisional.push({ status: res.status, at: Date.now() }); },
+        }), (err: { status?: number }) => err.status === 408);
+        const rejectedAt = Date.now();
+        assert.deepEqual(provisional.map((p) => p.status), [180, 183]);
+        assert.ok(provisional[1].at - provisional[0].at >= 600);
+        // counted from the 183, not the 180: without the reset the 408 would come 700 ms sooner
+        assert.ok(rejectedAt - provisional[1].at >= timerC + 64 * T1 - 100, `408 ${rejectedAt - provisional[1].at} ms after the 183`);
+        assert.equal(h.edge.counters().timerCCancels, 1);
+        await stopOk(callee, 'callee (must have seen the CANCEL)');
+      } finally { await callee.stop(); await h.close(); }
+    });
   });
 
   describe('orphan records', () => {
