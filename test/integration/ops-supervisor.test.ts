@@ -148,7 +148,10 @@ describe('`tollgate start` when a process dies or the whole group is signalled',
     // processes in one go: the kernel delivers a group signal the same way.
     const everyone = [supervisor, ...processes.values()];
     for (const pid of everyone) process.kill(pid, 'SIGINT');
+    // Every process has taken the first signal (a second one still pending would merge with it).
     await product.waitForLog((l) => l.message === 'application stopping', 10_000);
+    await product.waitForLog((l) => l.message === 'edge stopping', 10_000);
+    await product.waitForLog((l) => l.message === 'stopping' && l.process === 'supervisor', 10_000);
     for (const pid of everyone) if (alive(pid)) process.kill(pid, 'SIGINT');
 
     const exit = await new Promise<number | null>((resolve) => {
