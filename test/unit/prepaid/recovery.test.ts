@@ -208,6 +208,7 @@ describe('prepaid recovery of orphaned calls to their real end', () => {
     { name: 'a SIP server that cannot tell', rating: 'per-second', answer: (s) => { s.answer = () => ({ status: 'unknown' }); } },
     { name: 'a tariff that cannot be rebuilt', rating: 'broken', answer: (s) => s.knows({ [dialogsOf('c1')[0]!]: at(100) }) },
     { name: 'dialogs the SIP server does not know', rating: 'per-second', answer: (s) => s.knows({ 'other;from-tag=x': at(100) }) },
+    { name: 'an end that is not a time', rating: 'per-second', answer: (s) => s.knows({ [dialogsOf('c1')[0]!]: new Date(Number.NaN) }) },
     { name: 'no recovery info', rating: 'per-second', answer: (s) => s.knows({ [dialogsOf('c1')[0]!]: at(100) }), recovery: null },
   ];
   for (const t of checkpointed) {
