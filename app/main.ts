@@ -104,7 +104,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
-      orphanEnds: (dialogs) => sip.dialogEnds(dialogs),
+      orphanEnds: (dialogs) => sip.endOrphanedDialogs(dialogs),
       repricer: (stored, answeredAt) => rating.quote((JSON.parse(stored) as { attributes: ServiceAttributes }).attributes, answeredAt),
       journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
     }, {
