@@ -23,9 +23,14 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
         : `demo data: added ${report.added.length ? report.added.join(', ') : 'nothing'}; kept as they were: ${report.kept.join(', ')}`);
     });
   db.command('status')
-    .description('list pending migrations')
+    .description('list migrations: applied, pending, and partial (interrupted; the next migrate completes it)')
     .action(async () => {
-      const pending = await ctx.withDatabase((d) => d.pendingMigrations());
-      ctx.print(pending.length ? `pending: ${pending.join(', ')}` : 'database is up to date');
+      const status = await ctx.withDatabase((d) => d.migrationStatus());
+      for (const m of status) {
+        if (m.state === 'partial') ctx.print(`partial  ${m.name}: present ${m.present.join(', ')}; missing ${m.missing.join(', ') || 'nothing (only its record)'}`);
+        else ctx.print(`${m.state.padEnd(8)} ${m.name}`);
+      }
+      const open = status.filter((m) => m.state !== 'applied');
+      ctx.print(open.length ? `${open.length} migration(s) to apply: run db migrate` : 'database is up to date');
     });
 }
