@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QueryTypes } from 'sequelize';
+import { parseMoney } from '../../lib/common/money';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
+import { RatingRepository } from '../../lib/db/rating-repository';
 import { testDatabaseUrl } from '../support/mariadb';
 import { freePort } from '../support/ports';
 
@@ -28,9 +30,16 @@ async function books(db: Database): Promise<Record<string, number>> {
   return out;
 }
 
-async function stepPrice(db: Database, id: number): Promise<string> {
-  const [row] = await db.sequelize.query<{ p: string }>(`SELECT CAST(price_per_increment AS CHAR) AS p FROM tariff_steps WHERE id = ${id}`, { type: QueryTypes.SELECT });
-  return String(row!.p);
+/** A step's price as the rating tables hold it, in micro-units. */
+async function stepPrice(db: Database, id: number): Promise<bigint> {
+  const row = (await new RatingRepository(db).readTables()).tariff_steps.find((r) => r.id === String(id));
+  return parseMoney(row!.price_per_increment!);
+}
+
+/** An admin's edit of a price, in the column's own form (DECIMAL text, or micro-units on SQLite). */
+async function editStepPrice(db: Database, id: number, price: string): Promise<void> {
+  const value = db.dialect === 'sqlite' ? String(parseMoney(price)) : `'${price}'`;
+  await db.sequelize.query(`UPDATE tariff_steps SET price_per_increment = ${value} WHERE id = ${id}`);
 }
 
 /** Config for a run on free loopback ports; `extra` is merged at the top level only. */
@@ -145,7 +154,7 @@ describe('demo data: seeded only on the embedded default\'s first run or by `db 
     const seeded = await books(db);
     assert.equal(seeded.accounts, 5);
     assert.equal(seeded.vpn_members, 4);
-    await db.sequelize.query("UPDATE tariff_steps SET price_per_increment = '0.250000' WHERE id = 2");
+    await editStepPrice(db, 2, '0.250000');
     await db.close();
     const second = await startAndStop(file);
     assert.equal(second.code, 0);
@@ -153,7 +162,7 @@ describe('demo data: seeded only on the embedded default\'s first run or by `db 
     db = await openDatabaseUrl(`sqlite:${storage}`);
     dbs.push(db);
     assert.deepEqual(await books(db), seeded);
-    assert.match(await stepPrice(db, 2), /^0\.25/);
+    assert.equal(await stepPrice(db, 2), 250_000n);
   });
 
   it('SQLite at a storage of its own is not the embedded default: not seeded', async () => {
@@ -182,14 +191,14 @@ describe('demo data: seeded only on the embedded default\'s first run or by `db 
       });
 
       it('a second `db seed` exits non-zero with a clear message and changes nothing; an edited price survives', async () => {
-        await db.sequelize.query("UPDATE tariff_steps SET price_per_increment = '0.150000' WHERE id = 2");
+        await editStepPrice(db, 2, '0.150000');
         const before = await books(db);
         const r = cli(file, 'db', 'seed');
         assert.notEqual(r.status, 0);
         assert.match(r.stderr, /database is not empty \(.*5 account\(s\).*\); nothing was written/);
         assert.match(r.stderr, /--force/);
         assert.deepEqual(await books(db), before);
-        assert.match(await stepPrice(db, 2), /^0\.15/);
+        assert.equal(await stepPrice(db, 2), 150_000n);
       });
 
       it('`db seed --force` adds only what is missing: no edit reverted, no money paid twice', async () => {
@@ -200,7 +209,7 @@ describe('demo data: seeded only on the embedded default\'s first run or by `db 
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /added route "4930" to carrier, member acme 204; kept as they were: rating tables, account acme-alice/);
         assert.deepEqual(await books(db), { ...before, vpn_members: before.vpn_members! + 1, routes: before.routes! + 1 });
-        assert.match(await stepPrice(db, 2), /^0\.15/);
+        assert.equal(await stepPrice(db, 2), 150_000n);
         const [alice] = await db.sequelize.query<{ n: number | string }>("SELECT COUNT(*) AS n FROM ledger_entries l JOIN accounts a ON a.id = l.account_id WHERE a.code = 'acme-alice'", { type: QueryTypes.SELECT });
         assert.equal(Number(alice!.n), 1, 'one top-up for alice');
       });
