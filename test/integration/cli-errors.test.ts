@@ -59,11 +59,21 @@ describe('CLI errors are printed and exit non-zero', function () {
     assert.equal(await count('ledger_entries'), 0);
   });
 
+  it('a top-up that would take the balance past the column is refused by a typed error, printed, and nothing changes', async () => {
+    assert.equal(tollgate('account', 'topup', 'alice', '1', '--key', 'first').status, 0);
+    const r = tollgate('account', 'topup', 'alice', '99999999999999.999999', '--key', 'overflow');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^error: .*outside what the database holds/m);
+    assert.doesNotMatch(r.stderr, /Out of range value/);
+    assert.equal(await count('ledger_entries'), 1);
+    assert.match(tollgate('account', 'show', 'alice').stdout, /1\.000000/);
+  });
+
   it('a malformed amount names the problem', async () => {
     const r = tollgate('account', 'topup', 'alice', '12,50', '--key', 'comma');
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /error: amount: invalid amount "12,50"/);
-    assert.equal(await count('ledger_entries'), 0);
+    assert.match(r.stderr, /error: .*invalid amount "12,50"/);
+    assert.equal(await count('ledger_entries'), 1, 'only the earlier top-up');
   });
 
   it('a typed error from the service (an unknown account) is printed with exit 1', () => {
