@@ -51,7 +51,7 @@ export async function seedDemoData(db: Database, config: Pick<TollgateConfig, 'n
 
   const vpn = new VpnRepository(db);
   await vpn.changeValidated({ ...config.numbering }, async (repo) => {
-    await repo.addTrunk({ name: 'pbx-loopback', addresses: ['127.0.0.0/8', '::1'], host: '127.0.0.1', port: 5080, transport: 'udp', paiTrusted: true });
+    await repo.addTrunk({ name: 'pbx-loopback', addresses: ['127.0.0.0/8', '::1'], host: '127.0.0.1', port: 5080, transport: 'udp', paiTrusted: true, servesMembers: true });
     await repo.addTrunk({ name: 'carrier', addresses: ['192.0.2.10'], host: '127.0.0.1', port: 5090, transport: 'udp', paiTrusted: false });
     await repo.addRoute({ prefix: '', trunkName: 'carrier', priority: 10, description: 'everything else to the carrier' });
     await repo.addRoute({ prefix: '4930', trunkName: 'carrier', priority: 10, description: 'Berlin' });
