@@ -43,8 +43,10 @@ const ACCOUNTS: DemoAccount[] = [
   { code: 'acme-broke', kind: 'prepaid', money: '0' },
 ];
 const TRUNKS = [
-  { name: 'pbx-loopback', addresses: ['127.0.0.0/8', '::1'], host: '127.0.0.1', port: 5080, transport: 'udp' as const, paiTrusted: true },
-  { name: 'carrier', addresses: ['192.0.2.10'], host: '127.0.0.1', port: 5090, transport: 'udp' as const, paiTrusted: false },
+  // The PBX side: its callers are members, identified by PAI (trusted) or From.
+  { name: 'pbx-loopback', addresses: ['127.0.0.0/8', '::1'], host: '127.0.0.1', port: 5080, transport: 'udp' as const, paiTrusted: true, servesMembers: true },
+  // The carrier's callers are public, whatever their From says.
+  { name: 'carrier', addresses: ['192.0.2.10'], host: '127.0.0.1', port: 5090, transport: 'udp' as const, paiTrusted: false, servesMembers: false },
 ];
 const ROUTES = [
   { prefix: '', trunkName: 'carrier', priority: 10, description: 'everything else to the carrier' },

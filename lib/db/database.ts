@@ -63,7 +63,15 @@ export class Database {
 
   /** Applies the pending migrations in name order; returns their names (empty when up to date). */
   async migrate(): Promise<string[]> {
-    const applied = await this.migrator().up();
+    let applied: Array<{ name: string }>;
+    try {
+      applied = await this.migrator().up();
+    } catch (err) {
+      // Our own refusals (a stored value to correct first) keep their code; the rest names the migration.
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof AppError) throw cause;
+      throw new AppError('DB_MIGRATION_FAILED', (err as Error).message, {}, { cause: cause ?? err });
+    }
     const names = applied.map((m) => m.name);
     if (names.length > 0) this.logger.info('database migrated', { applied: names });
     return names;
