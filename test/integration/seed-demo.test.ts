@@ -12,6 +12,7 @@ import { QueryTypes } from 'sequelize';
 import { parseMoney } from '../../lib/common/money';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { RatingRepository } from '../../lib/db/rating-repository';
+import { VpnRepository } from '../../lib/db/vpn-repository';
 import { testDatabaseUrl } from '../support/mariadb';
 import { freePort } from '../support/ports';
 
@@ -188,6 +189,11 @@ describe('demo data: seeded only on the embedded default\'s first run or by `db 
         assert.match(r.stdout, /demo data loaded/);
         db = await openDatabaseUrl(url);
         dbs.push(db);
+      });
+
+      it('seeds the PBX trunk as serving members and the carrier as not', async () => {
+        const trunks = (await new VpnRepository(db).listTrunks()).map((t) => [t.name, t.paiTrusted, t.servesMembers]).sort();
+        assert.deepEqual(trunks, [['carrier', false, false], ['pbx-loopback', true, true]]);
       });
 
       it('a second `db seed` exits non-zero with a clear message and changes nothing; an edited price survives', async () => {
