@@ -8,10 +8,10 @@ import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
 
-/** The `tollgate` command line. Every subcommand area registers itself here. */
 /** Whether commander has already written the message of the error it is about to throw. */
 const reported = new WeakSet<Command>();
 
+/** The `tollgate` command line. Every subcommand area registers itself here. */
 export function buildProgram(argv: string[]): Command {
   const program = new Command('tollgate')
     .description('Tollgate: SIP B2BUA for enterprise VPN numbering and real-time prepaid charging')

@@ -127,12 +127,12 @@ function has(layer: JsonObject | undefined, section: string, key?: string): bool
   return isObject(s) && s[key] !== undefined;
 }
 
-/** The dialect a database url names, or a problem. */
-function dialectOfUrl(url: string): 'mysql' | 'sqlite' | string {
+/** The dialect a database url names, or why it names none. */
+function dialectOfUrl(url: string): { dialect: 'mysql' | 'sqlite' } | { problem: string } {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === 'mysql' || scheme === 'mariadb') return 'mysql';
-  if (scheme === 'sqlite' || scheme === 'file') return 'sqlite';
-  return `config key database.url: the scheme must be mysql:, mariadb:, sqlite: or file:, got ${scheme ? `${scheme}:` : 'none'}`;
+  if (scheme === 'mysql' || scheme === 'mariadb') return { dialect: 'mysql' };
+  if (scheme === 'sqlite' || scheme === 'file') return { dialect: 'sqlite' };
+  return { problem: `config key database.url: the scheme must be mysql:, mariadb:, sqlite: or file:, got ${scheme ? `${scheme}:` : 'none'}` };
 }
 
 /**
@@ -150,10 +150,11 @@ function settle(config: TollgateConfig, layers: { file?: string; fileLayer?: Jso
   const inData = (p: string): string => (p === ':memory:' ? p : path.resolve(dataDir, p));
   const database = { ...config.database, storage: inData(config.database.storage) };
   if (database.url) {
-    const dialect = dialectOfUrl(database.url);
-    if (dialect !== 'mysql' && dialect !== 'sqlite') {
-      problems.push(dialect);
+    const named = dialectOfUrl(database.url);
+    if ('problem' in named) {
+      problems.push(named.problem);
     } else {
+      const { dialect } = named;
       const explicit = [layers.fileLayer, ...layers.later].some((l) => has(l, 'database', 'dialect'));
       if (explicit && config.database.dialect !== dialect) {
         problems.push(`config keys database.dialect and database.url disagree: database.dialect is "${config.database.dialect}" but database.url is a ${dialect} url (the dialect follows the url: drop database.dialect or make it "${dialect}")`);
