@@ -1,6 +1,7 @@
 import { QueryTypes, UniqueConstraintError } from 'sequelize';
-import { formatMoney, parseMoney, type Micros } from '../common/money';
+import type { Micros } from '../common/money';
 import type { Database } from './database';
+import { MoneyColumns } from './money-column';
 
 export type CdrDisposition = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'failed' | 'refused';
 
@@ -62,18 +63,22 @@ function toDate(v: unknown): Date | null {
 
 /** CDRs: written once per call (a second write of the same call id changes nothing). */
 export class CdrRepository {
-  constructor(private readonly db: Database) {}
+  private readonly money: MoneyColumns;
+
+  constructor(private readonly db: Database) {
+    this.money = new MoneyColumns(db.dialect);
+  }
 
   /** Returns false when a CDR for this call id was already written. */
   async write(cdr: CdrRecord): Promise<boolean> {
     const cols = COLUMNS.map(([, c]) => c).concat('created_at');
     const values = COLUMNS.map(([k]) => {
       const v = cdr[k];
-      if (k === 'cost') return formatMoney(v as Micros);
+      if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
       if (v instanceof Date) return sqlTime(v);
       return v ?? null;
     }).concat(sqlTime(new Date()));
-    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
     try {
       await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
       return true;
@@ -94,15 +99,14 @@ export class CdrRepository {
   }
 
   private async select(where: string, replacements: unknown[]): Promise<CdrRecord[]> {
-    const rows = await this.db.sequelize.query<Record<string, unknown>>(`SELECT * FROM cdrs ${where}`, { replacements, type: QueryTypes.SELECT });
+    const rows = await this.db.sequelize.query<Record<string, unknown>>(`SELECT *, ${this.money.read('cost', 'cost_exact')} FROM cdrs ${where}`, { replacements, type: QueryTypes.SELECT });
     return rows.map((r) => {
       const out: Record<string, unknown> = {};
       for (const [k, c] of COLUMNS) out[k] = r[c];
       out.inviteAt = toDate(r.invite_at);
       out.answerAt = toDate(r.answer_at);
       out.endAt = toDate(r.end_at);
-      // MySQL returns DECIMAL as a string; SQLite keeps it as a double, exact to 6 places below 10^9.
-      out.cost = typeof r.cost === 'number' ? parseMoney(r.cost.toFixed(6)) : parseMoney(String(r.cost));
+      out.cost = this.money.parse(r.cost_exact, { table: 'cdrs', column: 'cost', id: r.id });
       for (const k of INTEGER_FIELDS) out[k] = out[k] === null || out[k] === undefined ? null : Number(out[k]);
       return out as unknown as CdrRecord;
     });
