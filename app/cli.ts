@@ -7,6 +7,7 @@ import { registerRunCommands } from './cli/run';
 import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
+import { registerCdrCommands } from './cli/cdr';
 
 /** The `tollgate` command line. Every subcommand area registers itself here. */
 export function buildProgram(argv: string[]): Command {
@@ -24,6 +25,7 @@ export function buildProgram(argv: string[]): Command {
   registerTariffCommands(program, ctx);
   registerVpnCommands(program, ctx);
   registerAccountCommands(program, ctx);
+  registerCdrCommands(program, ctx);
   return program;
 }
 

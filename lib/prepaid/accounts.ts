@@ -101,6 +101,11 @@ export class AccountService {
     return this.post(accountId, 'adjustment', amount, key, opts);
   }
 
+  /** Every account, by id. */
+  list(): Promise<Account[]> {
+    return this.store.listAccounts();
+  }
+
   async ledger(accountId: number, limit = 50): Promise<LedgerEntry[]> {
     await this.require(accountId);
     return this.store.listEntries(accountId, Math.max(1, Math.min(limit, 10_000)));
