@@ -272,12 +272,14 @@ function posting(
       : 'Signed correction of the balance; idempotent by key; a negative one may not take the available money below zero',
     schema: { params: S.accountRefParams, body: S.postingBody(what) },
     responses: {
-      200: { description: 'the ledger entry (also on a replay of the same key)', schema: S.entryOut },
+      201: { description: 'posted: the new ledger entry', schema: S.entryOut },
+      200: { description: 'a replay of the same key: the entry first posted; nothing changed', schema: S.entryOut },
       404: { description: 'no such account', schema: S.errorOut },
       409: { description: 'key used for a different posting, currency mismatch, or not enough money', schema: S.errorOut },
       ...AUTH_ERRORS,
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
+      const startedAt = Date.now();
       const b = req.body as { amount: string; key: string; currency?: string; note?: string };
       const amount = field('amount', () => parseAmount(b.amount));
       const a = await account(req);
@@ -285,7 +287,10 @@ function posting(
       const entry = await (what === 'top-up' ? deps.accounts.topup(a.id, amount, b.key, opts) : deps.accounts.adjust(a.id, amount, b.key, opts)).catch((err: unknown) => {
         throw err instanceof AppError && err.code === 'INVALID_AMOUNT' ? withField(err, 'amount') : err;
       });
-      if (entry.amount > 0n) deps.moneyIn?.(a.id);
+      // A replay returns the entry first posted, which is older than this request.
+      const created = entry.createdAt.getTime() >= startedAt;
+      if (created && entry.amount > 0n) deps.moneyIn?.(a.id);
+      reply.code(created ? 201 : 200);
       return entryJson(entry);
     },
   };
