@@ -111,6 +111,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
       heartbeatSeconds: p.heartbeatSeconds, checkpointSeconds: p.checkpointSeconds, instanceStaleSeconds: p.instanceStaleSeconds,
     });
+    metrics.observeCreditControl(credit);
     await credit.start();
     cleanups.push(() => credit.stop());
 
