@@ -279,7 +279,6 @@ function posting(
       ...AUTH_ERRORS,
     },
     handler: async (req, reply) => {
-      const startedAt = Date.now();
       const b = req.body as { amount: string; key: string; currency?: string; note?: string };
       const amount = field('amount', () => parseAmount(b.amount));
       const a = await account(req);
@@ -287,10 +286,8 @@ function posting(
       const entry = await (what === 'top-up' ? deps.accounts.topup(a.id, amount, b.key, opts) : deps.accounts.adjust(a.id, amount, b.key, opts)).catch((err: unknown) => {
         throw err instanceof AppError && err.code === 'INVALID_AMOUNT' ? withField(err, 'amount') : err;
       });
-      // A replay returns the entry first posted, which is older than this request.
-      const created = entry.createdAt.getTime() >= startedAt;
-      if (created && entry.amount > 0n) deps.moneyIn?.(a.id);
-      reply.code(created ? 201 : 200);
+      if (!entry.replay && entry.amount > 0n) deps.moneyIn?.(a.id);
+      reply.code(entry.replay ? 200 : 201);
       return entryJson(entry);
     },
   };
