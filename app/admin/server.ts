@@ -4,6 +4,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifySchema } from 'fastify';
 import { AppError } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
+import { CONSOLE_PREFIX, registerConsole } from './console';
 import { adminRoutes, FieldError, type AdminDeps, type RouteDoc } from './routes';
 import { MONEY_PATTERN } from './schemas';
 
@@ -56,7 +57,7 @@ export const OPENAPI_PATH = '/openapi.json';
 export const DOCS_PREFIX = '/docs';
 
 const API_DESCRIPTION = 'Accounts and top-ups, CDRs, live calls, tariff and VPN dry runs, reload, metrics and health of one Tollgate application instance. '
-  + `Every route except /health, /ready, ${OPENAPI_PATH} and ${DOCS_PREFIX} needs \`Authorization: Bearer <admin.token>\`. `
+  + `Every route except /health, /ready, ${OPENAPI_PATH}, ${DOCS_PREFIX} and ${CONSOLE_PREFIX} (the web console, whose calls carry the token) needs \`Authorization: Bearer <admin.token>\`. `
   + 'Money is a decimal string with at most 6 decimals ("12.50"), never a JSON number. Errors are `{ "error": CODE, "message": text, "field"?: name }`.';
 
 /** The admin API as a fastify instance, not listening (tests use inject()). */
@@ -77,7 +78,7 @@ export function buildAdminApp(deps: AdminDeps, token: string, logger: Logger): F
 
   app.addHook('onRequest', async (req, reply) => {
     const url = req.routeOptions.url ?? '';
-    if (open.has(url) || url === DOCS_PREFIX || url.startsWith(`${DOCS_PREFIX}/`)) return;
+    if (open.has(url) || [DOCS_PREFIX, CONSOLE_PREFIX].some((p) => url === p || url.startsWith(`${p}/`))) return;
     const header = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(header);
     if (!m || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
@@ -141,6 +142,7 @@ export function buildAdminApp(deps: AdminDeps, token: string, logger: Logger): F
   });
   void app.register(async (scope) => {
     scope.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+    registerConsole(scope);
     for (const r of routes) scope.route({ method: r.method, url: r.url, schema: routeSchema(r), handler: r.handler });
   });
   return app;

@@ -136,3 +136,22 @@ describe('admin API document and edges', () => {
     }
   });
 });
+
+describe('admin web console files', () => {
+  it('serves the page, its script and its style without a token, same-origin only, and keeps them out of the API document', async () => {
+    const app = buildAdminApp(deps(), TOKEN, silentLogger());
+    for (const [url, type] of [['/console', /^text\/html/], ['/console/', /^text\/html/], ['/console/console.js', /^text\/javascript/], ['/console/console.css', /^text\/css/]] as const) {
+      const res = await app.inject({ method: 'GET', url });
+      assert.equal(res.statusCode, 200, url);
+      assert.match(String(res.headers['content-type']), type, url);
+      assert.match(String(res.headers['content-security-policy']), /script-src 'self'/, url);
+    }
+    const page = (await app.inject({ method: 'GET', url: '/console' })).body;
+    assert.doesNotMatch(page, /<script>|\son[a-z]+="/, 'no inline script or handler (the CSP would refuse them)');
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+    assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/console')));
+    // Data stays behind the token even when asked for from the console's path prefix.
+    assert.equal((await app.inject({ method: 'GET', url: '/console/../calls' })).statusCode, 401);
+    await app.close();
+  });
+});
