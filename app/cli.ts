@@ -7,6 +7,7 @@ import { registerRunCommands } from './cli/run';
 import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
+import { registerCdrCommands } from './cli/cdr';
 
 /** Whether commander has already written the message of the error it is about to throw. */
 const reported = new WeakSet<Command>();
@@ -30,6 +31,7 @@ export function buildProgram(argv: string[]): Command {
   registerTariffCommands(program, ctx);
   registerVpnCommands(program, ctx);
   registerAccountCommands(program, ctx);
+  registerCdrCommands(program, ctx);
   return program;
 }
 

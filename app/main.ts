@@ -121,6 +121,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
       heartbeatSeconds: p.heartbeatSeconds, checkpointSeconds: p.checkpointSeconds, instanceStaleSeconds: p.instanceStaleSeconds,
     });
+    metrics.observeCreditControl(credit);
     await credit.start();
     cleanups.push(() => credit.stop());
 
@@ -162,7 +163,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     } else {
       admin = await startAdminServer({
         instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
-        rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
+        cdrs, rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
         moneyIn: (accountId) => lowBalance.rearm(accountId),
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;
