@@ -5,36 +5,7 @@ import path from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { testDatabaseUrl } from '../support/mariadb';
-
-/** A column reduced to what must agree between dialects. */
-function typeClass(sqlType: string): string {
-  const t = sqlType.toUpperCase();
-  if (/^(TINYINT\(1\)|BOOLEAN)/.test(t)) return 'boolean';
-  // SQLite's exact money column: integers of micro-units.
-  if (t === 'BIGINT_MICROS') return 'money';
-  if (/INT/.test(t)) return 'integer';
-  if (/^DECIMAL\(20,\s*6\)/.test(t)) return 'money';
-  if (/^DECIMAL/.test(t)) return t.replace(/\s/g, '');
-  if (/^(VARCHAR|CHAR)/.test(t)) return t.replace(/\s/g, '');
-  if (/TEXT/.test(t)) return 'text';
-  if (/^DATETIME|^TIMESTAMP/.test(t)) return 'datetime';
-  if (/^DATE$/.test(t)) return 'date';
-  if (/^TIME$/.test(t)) return 'time';
-  if (/^ENUM/.test(t)) return 'string';
-  if (/^(FLOAT|DOUBLE|REAL)/.test(t)) return 'float';
-  return t;
-}
-
-async function schemaOf(db: Database): Promise<Record<string, Record<string, string>>> {
-  const qi = db.sequelize.getQueryInterface();
-  const tables = (await qi.showAllTables()).map((t) => (typeof t === 'string' ? t : (t as { tableName: string }).tableName)).filter((t) => t !== 'schema_migrations').sort();
-  const out: Record<string, Record<string, string>> = {};
-  for (const table of tables) {
-    const cols = await qi.describeTable(table);
-    out[table] = Object.fromEntries(Object.entries(cols).sort(([a], [b]) => a.localeCompare(b)).map(([name, c]) => [name, `${typeClass(c.type)}${c.allowNull && !c.primaryKey ? ' null' : ''}${c.primaryKey ? ' pk' : ''}`]));
-  }
-  return out;
-}
+import { schemaOf, typeClass } from '../support/schema-dump';
 
 describe('migrations', function () {
   this.timeout(120_000);
