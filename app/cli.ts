@@ -8,12 +8,18 @@ import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
 
+/** Whether commander has already written the message of the error it is about to throw. */
+const reported = new WeakSet<Command>();
+
 /** The `tollgate` command line. Every subcommand area registers itself here. */
 export function buildProgram(argv: string[]): Command {
   const program = new Command('tollgate')
     .description('Tollgate: SIP B2BUA for enterprise VPN numbering and real-time prepaid charging')
     .option('-c, --config <file>', 'JSON config file merged over config/default.json (or $TOLLGATE_CONFIG)')
     .showHelpAfterError()
+    .configureOutput({
+      outputError: (text, write) => { reported.add(program); write(text); },
+    })
     .exitOverride();
   const configFile = peekOption(argv, ['-c', '--config']);
   const command = argv.find((a) => !a.startsWith('-') && a !== configFile);
@@ -37,18 +43,29 @@ function peekOption(argv: string[], names: string[]): string | undefined {
   return undefined;
 }
 
-async function main(): Promise<void> {
-  const program = buildProgram(process.argv.slice(2));
+/**
+ * Runs the command line; resolves to the exit code. Every failure is printed once: commander's own
+ * parse errors by commander, everything else here (an InvalidArgumentError raised inside an
+ * action, a typed AppError, any other error), and it exits non-zero.
+ */
+export async function runCli(argv: string[], stderr: (text: string) => void = (t) => process.stderr.write(t)): Promise<number> {
+  const program = buildProgram(argv.slice(2));
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
+      const quiet = reported.has(program) || ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code);
+      if (!quiet) stderr(`error: ${err.message.replace(/^error: /, '')}\n`);
+      return err.exitCode === 0 && !quiet ? 1 : err.exitCode;
     }
-    process.stderr.write(`error: ${err instanceof AppError || err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    stderr(`error: ${err instanceof AppError || err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   }
+}
+
+async function main(): Promise<void> {
+  process.exitCode = await runCli(process.argv);
 }
 
 if (require.main === module) void main();
