@@ -7,7 +7,7 @@ import { Dialog, dialogLookupKey } from './dialog/dialog';
 import { OrphanRecords, type OrphanEnd } from './dialog/orphans';
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
-import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, type SipUri } from './message/uri';
+import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
 import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
@@ -23,6 +23,13 @@ export interface CoreOptions {
   cdrEvents: boolean;
   publicAddress?: string;
 }
+
+const REFUSAL_REASONS: Record<number, string> = {
+  400: 'Bad Request', 413: 'Request Entity Too Large', 416: 'Unsupported URI Scheme', 505: 'Version Not Supported',
+};
+
+/** Option tags a peer may put in Require (RFC 3261 §8.2.2.3); anything else gets 420. */
+export const SUPPORTED_OPTION_TAGS = new Set(['timer', '100rel', 'replaces', 'norefersub', 'path', 'outbound', 'gruu', 'tdialog']);
 
 const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK', 'REFER',
   'MESSAGE', 'SUBSCRIBE', 'NOTIFY', 'REGISTER', 'PUBLISH']);
@@ -129,8 +136,9 @@ export class EdgeCore {
     const method = methodOverride ?? (msg.method === 'ACK' ? 'INVITE' : msg.method);
     const branch = via.params.get('branch');
     if (branch && branch.startsWith('z9hG4bK')) return `${branch}|${via.host}:${via.port ?? ''}|${method}`;
+    // RFC 2543 matching (§17.2.3): the top Via's sent-by is part of the transaction too
     const cseq = parseCSeq(msg.get('cseq') as string);
-    return `${msg.get('call-id')}|${cseq.seq}|${tagOf(msg.get('from'))}|${method}`;
+    return `${msg.get('call-id')}|${cseq.seq}|${tagOf(msg.get('from'))}|${via.host}:${via.port ?? ''}|${method}`;
   }
 
   private clientKey(branch: string, method: string): string { return `${branch}|${method}`; }
@@ -192,10 +200,13 @@ export class EdgeCore {
   private responseFor(req: SipMessage, status: number, reason: string, toTag: string | null): SipMessage {
     const res = SipMessage.response(status, reason);
     for (const v of req.getAll('via')) res.append('via', v);
-    res.append('from', req.get('from') as string);
-    const to = req.get('to') as string;
-    res.append('to', toTag && !tagOf(to) ? `${to};tag=${toTag}` : to);
-    res.append('call-id', req.get('call-id') as string);
+    // a refused request may lack some of these (RFC 4475 §3.3.1): copy what is there
+    const from = req.get('from');
+    if (from !== undefined) res.append('from', from);
+    const to = req.get('to');
+    if (to !== undefined) res.append('to', toTag && !tagOf(to) ? `${to};tag=${toTag}` : to);
+    const callId = req.get('call-id');
+    if (callId !== undefined) res.append('call-id', callId);
     res.append('cseq', req.get('cseq') as string);
     return res;
   }
@@ -256,10 +267,11 @@ export class EdgeCore {
     const partial = err.partial;
     if (!partial || !partial.isRequest || partial.method === 'ACK') return;
     try {
-      const res = this.responseFor(partial, err.status, err.status === 413 ? 'Request Entity Too Large'
-        : err.status === 505 ? 'Version Not Supported' : 'Bad Request', newTag());
+      const res = this.responseFor(partial, err.status, REFUSAL_REASONS[err.status] ?? 'Bad Request', newTag());
       res.append('warning', `399 tollgate-edge "${err.message.replace(/"/g, "'")}"`);
-      this.transport.send(res.toBuffer(), this.responseTarget(partial, source));
+      let target = source;   // a Via too broken to route by: answer whoever sent it
+      try { target = this.responseTarget(partial, source); } catch { /* keep the source */ }
+      this.transport.send(res.toBuffer(), target);
     } catch (e) {
       this.logger.debug('could not answer bad message', { err: String(e) });
     }
@@ -284,6 +296,9 @@ export class EdgeCore {
       this.reject(msg, source, 501, 'Not Implemented', [['allow', [...KNOWN_METHODS].join(', ')]]);
       return;
     }
+    const unsupported = msg.getAll('require').flatMap((r) => r.split(',')).map((t) => t.trim())
+      .filter((t) => t && !SUPPORTED_OPTION_TAGS.has(t.toLowerCase()));
+    if (unsupported.length) { this.reject(msg, source, 420, 'Bad Extension', [['unsupported', unsupported.join(', ')]]); return; }
     const toTag = tagOf(msg.get('to'));
     const fromTag = tagOf(msg.get('from'));
     if (toTag) {
@@ -708,8 +723,10 @@ export class EdgeCore {
   private copyAppHeaders(from: SipMessage, to: SipMessage, owned: Set<string>, local: Endpoint): void {
     for (const h of from.headers) {
       if (owned.has(h.name)) continue;
-      const v = h.name === 'contact' || h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to'
+      let v = h.name === 'contact' || h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to'
         ? this.replaceLocalhost(h.value, local) : h.value;
+      // drachtio-server writes Contact as name-addr whatever the application wrote
+      if (h.name === 'contact') v = toNameAddrForm(v);
       to.headers.push({ name: h.name, value: v });
     }
   }
