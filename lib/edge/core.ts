@@ -15,8 +15,20 @@ import type { Endpoint, TransportLayer, TransportName } from './transport/transp
 
 export interface SessionTimerOptions { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }
 
+/** A User-Agent the edge refuses (drachtio's spammer list): answered `status`, or dropped unanswered. */
+export interface UserAgentRule { pattern: RegExp; action: 'reject' | 'discard'; status: number }
+
+export interface OptionsPolicy {
+  /** OPTIONS no application routes get 200 from the edge (a keepalive peer marks a 503 down). */
+  answerWhenUnrouted: boolean;
+  /** OPTIONS from these User-Agents get 200 from the edge whatever the applications route. */
+  autoRespondUserAgents: RegExp[];
+}
+
 export interface CoreOptions {
   timers: TimerConfig;
+  userAgentBlacklist: UserAgentRule[];
+  options: OptionsPolicy;
   sessionTimer: SessionTimerOptions;
   appDisconnectGraceMs: number;
   orphanRetentionMs: number;
@@ -55,7 +67,7 @@ export interface CoreCounters {
   strayResponses: number; retransmissionsAbsorbed: number; rejected: number; appRequests: number;
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
   drainRefusals: number; drainByes: number; timerCCancels: number; cancelGiveUps: number;
-  sessionRefreshes: number;
+  sessionRefreshes: number; blacklistRejects: number; blacklistDiscards: number; optionsAnswered: number;
 }
 
 /** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
@@ -89,6 +101,7 @@ export class EdgeCore {
     strayResponses: 0, retransmissionsAbsorbed: 0, rejected: 0, appRequests: 0,
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
     drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0, sessionRefreshes: 0,
+    blacklistRejects: 0, blacklistDiscards: 0, optionsAnswered: 0,
   };
   readonly orphans: OrphanRecords;
   private inviteGuards = new Map<ClientTransaction, InviteGuard>();
@@ -289,6 +302,7 @@ export class EdgeCore {
     if (msg.method === 'ACK') { this.onAck(msg, key, source, bytes); return; }
     const existing = this.serverTxByKey.get(key);
     if (existing) { this.counters.retransmissionsAbsorbed++; existing.onRetransmission(); return; }
+    if (this.refusedUserAgent(msg, source)) return;
     if (msg.method === 'CANCEL') { this.onCancel(msg, source, local, bytes); return; }
     const mf = msg.get('max-forwards');
     if (mf !== undefined && Number(mf) === 0) { this.reject(msg, source, 483, 'Too Many Hops'); return; }
@@ -311,14 +325,43 @@ export class EdgeCore {
     this.onNewRequest(msg, key, source, local, bytes);
   }
 
+  /** The User-Agent blacklist: true when the request was refused or dropped. */
+  private refusedUserAgent(msg: SipMessage, source: Endpoint): boolean {
+    const ua = msg.get('user-agent');
+    if (ua === undefined || this.opts.userAgentBlacklist.length === 0) return false;
+    const rule = this.opts.userAgentBlacklist.find((r) => r.pattern.test(ua));
+    if (!rule) return false;
+    this.logger.debug('blacklisted user agent', { userAgent: ua, source, action: rule.action });
+    if (rule.action === 'discard') { this.counters.blacklistDiscards++; return true; }
+    this.counters.blacklistRejects++;
+    this.reject(msg, source, rule.status, rule.status === 403 ? 'Forbidden' : 'Rejected');
+    return true;
+  }
+
+  /** 200 to OPTIONS from the edge itself (RFC 3261 §11.2): what it allows, accepts and supports. */
+  private answerOptions(msg: SipMessage, source: Endpoint): void {
+    this.counters.optionsAnswered++;
+    this.reject(msg, source, 200, 'OK', [['allow', [...KNOWN_METHODS].join(', ')], ['accept', 'application/sdp'],
+      ['supported', [...SUPPORTED_OPTION_TAGS].join(', ')]]);
+    this.counters.rejected--;   // an answer, not a refusal
+  }
+
   private onNewRequest(msg: SipMessage, key: string, source: Endpoint, local: Endpoint, bytes: number): void {
+    if (msg.method === 'OPTIONS') {
+      const ua = msg.get('user-agent');
+      if (ua !== undefined && this.opts.options.autoRespondUserAgents.some((p) => p.test(ua))) { this.answerOptions(msg, source); return; }
+    }
     if (this.draining && msg.method === 'INVITE') {
       this.counters.drainRefusals++;
       this.reject(msg, source, 503, 'Service Unavailable', [['retry-after', '30'], ['reason', 'SIP;cause=503;text="edge shutting down"']]);
       return;
     }
     const app = this.pickApp(msg.method);
-    if (!app) { this.reject(msg, source, 503, 'Service Unavailable'); return; }
+    if (!app) {
+      if (msg.method === 'OPTIONS' && this.opts.options.answerWhenUnrouted) { this.answerOptions(msg, source); return; }
+      this.reject(msg, source, 503, 'Service Unavailable');
+      return;
+    }
     if (msg.method === 'INVITE' && this.opts.sessionTimer.enabled) {
       const se = msg.get('session-expires');
       const seconds = se ? Number(se.split(';')[0]) : NaN;

@@ -16,6 +16,16 @@ export interface EdgeOptions {
   orphanRetentionMs?: number;
   limits?: { maxMessageBytes?: number; maxHeaders?: number; stalledConnectionMs?: number };
   cdrEvents?: boolean;
+  /**
+   * Requests whose User-Agent matches a pattern (a regular expression, case-insensitive) are
+   * answered `status` (default 403) or, with `discard`, dropped unanswered (drachtio's spammers).
+   */
+  userAgentBlacklist?: Array<{ pattern: string; action: 'reject' | 'discard'; status?: number }>;
+  /**
+   * OPTIONS: `answerWhenUnrouted` (default true) answers 200 when no application routes OPTIONS;
+   * `autoRespondUserAgents` (patterns) get 200 from the edge even when an application does.
+   */
+  options?: { answerWhenUnrouted?: boolean; autoRespondUserAgents?: string[] };
 }
 
 export interface EdgeServer {
@@ -44,6 +54,13 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
   let control: ControlServer | null = null;
   const core = new EdgeCore(transport, () => control?.connections ?? [], {
     timers,
+    userAgentBlacklist: (options.userAgentBlacklist ?? []).map((r) => ({
+      pattern: new RegExp(r.pattern, 'i'), action: r.action, status: r.status ?? 403,
+    })),
+    options: {
+      answerWhenUnrouted: options.options?.answerWhenUnrouted ?? true,
+      autoRespondUserAgents: (options.options?.autoRespondUserAgents ?? []).map((p) => new RegExp(p, 'i')),
+    },
     sessionTimer: options.sessionTimer ?? DEFAULT_SESSION_TIMER,
     appDisconnectGraceMs: options.appDisconnectGraceMs ?? 5000,
     orphanRetentionMs: options.orphanRetentionMs ?? 3_600_000,

@@ -92,3 +92,104 @@ describe('SIP edge on the wire: what applications write and what peers send', fu
     assert.match(final.get('warning') as string, /bad request line/);
   });
 });
+
+function request(method: string, peerPort: number, edgePort: number, callId: string, extra: string[] = []): string {
+  return [`${method} sip:svc@127.0.0.1:${edgePort} SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${peerPort};branch=z9hG4bK${callId};rport`,
+    'Max-Forwards: 70', 'From: <sip:peer@127.0.0.1>;tag=p1', 'To: <sip:svc@127.0.0.1>', `Call-ID: ${callId}`, `CSeq: 1 ${method}`,
+    `Contact: <sip:peer@127.0.0.1:${peerPort}>`, ...extra, 'Content-Length: 0', '', ''].join('\r\n');
+}
+
+describe('SIP edge policies: User-Agent blacklist and OPTIONS keepalives', function () {
+  this.timeout(20_000);
+  let edge: EdgeServer;
+  let srf: Srf;
+  let peer: RawPeer;
+  const seen: string[] = [];
+  const udpPort = () => (edge.sipAddresses.find((a) => a.transport === 'udp') as { port: number }).port;
+  const final = (callId: string) => peer.next((m) => !m.isRequest && m.get('call-id') === callId && m.status >= 200);
+  let n = 0;
+  const id = (what: string) => `${what}-${++n}-${Date.now()}`;
+
+  async function start(options: Parameters<typeof startEdge>[0]['options'], routeOptions: boolean): Promise<void> {
+    edge = await startEdge({
+      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+      control: { address: '127.0.0.1', port: 0, secret: 'policy' },
+      timers: { t1: 50, t2: 400, t4: 500 },
+      userAgentBlacklist: [{ pattern: 'friendly-scanner|sipvicious', action: 'reject', status: 403 }, { pattern: '^sip-cli', action: 'discard' }],
+      options,
+    }, silentLogger());
+    srf = new Srf();
+    srf.invite((req, res) => { seen.push(req.get('Call-ID')); res.send(486); });
+    if (routeOptions) {
+      (srf as unknown as { options(fn: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void): void })
+        .options((req, res) => { seen.push(req.get('Call-ID')); res.send(200, { headers: { 'X-Answered-By': 'app' } }); });
+    }
+    await connectApp(srf, edge.controlPort, 'policy');
+    connected = true;
+  }
+  let connected = false;
+  async function stop(): Promise<void> { if (connected) srf.disconnect(); connected = false; await edge.close(); }
+
+  before(async () => { peer = await RawPeer.open(); });
+  after(() => peer.close());
+
+  describe('an app that routes INVITE only (defaults)', () => {
+    before(() => start(undefined, false));
+    after(stop);
+
+    it('OPTIONS no app routes get 200 from the edge, with Allow', async () => {
+      const callId = id('opt');
+      peer.send(request('OPTIONS', peer.port, udpPort(), callId), udpPort());
+      const res = await final(callId);
+      assert.equal(res.status, 200);
+      assert.match(res.get('allow') as string, /INVITE/);
+      assert.equal(edge.counters().optionsAnswered, 1);
+    });
+
+    it('a blacklisted User-Agent is answered 403 and the app never sees the INVITE', async () => {
+      const callId = id('spam');
+      peer.send(request('INVITE', peer.port, udpPort(), callId, ['User-Agent: friendly-scanner 1.0']), udpPort());
+      assert.equal((await final(callId)).status, 403);
+      assert.ok(!seen.includes(callId));
+      assert.equal(edge.counters().blacklistRejects, 1);
+    });
+
+    it('a User-Agent to discard gets nothing at all, and the next request is served as usual', async () => {
+      const dropped = id('drop');
+      const next = id('next');
+      peer.send(request('INVITE', peer.port, udpPort(), dropped, ['User-Agent: sip-cli 2.0']), udpPort());
+      peer.send(request('INVITE', peer.port, udpPort(), next, ['User-Agent: Tollgate test']), udpPort());
+      assert.equal((await final(next)).status, 486);
+      assert.ok(!peer.received.some((m) => m.get('call-id') === dropped), 'the discarded request was answered');
+      assert.ok(!seen.includes(dropped));
+      assert.equal(edge.counters().blacklistDiscards, 1);
+    });
+  });
+
+  describe('answerWhenUnrouted off, one keepalive User-Agent, an app that routes OPTIONS', () => {
+    before(() => start({ answerWhenUnrouted: false, autoRespondUserAgents: ['^KeepaliveSBC'] }, true));
+    after(stop);
+
+    it('OPTIONS from the keepalive User-Agent are answered by the edge, the others by the app', async () => {
+      const keepalive = id('ka');
+      const other = id('other');
+      peer.send(request('OPTIONS', peer.port, udpPort(), keepalive, ['User-Agent: KeepaliveSBC/4']), udpPort());
+      peer.send(request('OPTIONS', peer.port, udpPort(), other, ['User-Agent: Softphone']), udpPort());
+      const [ka, app] = [await final(keepalive), await final(other)];
+      assert.equal(ka.status, 200);
+      assert.equal(ka.get('x-answered-by'), undefined);
+      assert.equal(app.get('x-answered-by'), 'app');
+      assert.ok(!seen.includes(keepalive) && seen.includes(other));
+    });
+
+    it('with the app gone, OPTIONS get 503 since answering unrouted ones is off', async () => {
+      srf.disconnect();
+      connected = false;
+      const end = Date.now() + 5000;
+      while (edge.counters().appConnections > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      const callId = id('gone');
+      peer.send(request('OPTIONS', peer.port, udpPort(), callId), udpPort());
+      assert.equal((await final(callId)).status, 503);
+    });
+  });
+});
