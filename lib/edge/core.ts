@@ -256,11 +256,22 @@ export class EdgeCore {
   private async resolveTarget(uriText: string, preferred?: TransportName): Promise<Endpoint> {
     const uri = parseUri(uriText.replace(/^<|>$/g, ''));
     if (uri.scheme === 'tel') throw new Error('cannot route a tel: URI without a proxy');
-    const tp = (uri.params.get('transport') ?? preferred ?? 'udp').toLowerCase();
-    const transport: TransportName = tp === 'tcp' ? 'tcp' : 'udp';
+    // a transport the URI names (or sips:, which means TLS) must be one the edge listens on:
+    // drachtio-server refuses rather than sending the request some other way
+    const named = uri.scheme === 'sips' ? 'tls' : uri.params.get('transport')?.toLowerCase();
+    let transport: TransportName;
+    if (named !== undefined) {
+      if ((named !== 'udp' && named !== 'tcp') || !this.transport.hasTransport(named)) {
+        throw new Error(`requested protocol/transport not available: ${named}`);
+      }
+      transport = named;
+    } else {
+      const wanted = preferred ?? 'udp';
+      transport = this.transport.hasTransport(wanted) ? wanted : (wanted === 'udp' ? 'tcp' : 'udp');
+    }
     let address = uri.host;
     if (!net.isIP(address)) address = (await dns.promises.lookup(address)).address;
-    return { transport: this.transport.hasTransport(transport) ? transport : (transport === 'tcp' ? 'udp' : 'tcp'), address, port: uri.port ?? 5060 };
+    return { transport, address, port: uri.port ?? 5060 };
   }
 
   private targetFromUriSync(uriText: string, fallback: Endpoint): Endpoint {

@@ -69,6 +69,24 @@ describe('SIP edge on the wire: what applications write and what peers send', fu
     assert.equal(((await call) as { status?: number }).status, 486);
   });
 
+  for (const uri of [';transport=tcp', ';transport=tls', ';transport=sctp']) {
+    it(`a request for ${uri} on an edge with no such listener is refused to the app, and nothing is sent`, async () => {
+      const before = edge.counters().messagesOut;
+      const err = await srf.createUAC(`sip:callee@127.0.0.1:${peer.port}${uri}`, { localSdp: 'v=0\r\n' }).then(
+        () => assert.fail('the request went out'), (e: unknown) => e);
+      assert.match(String(err), /requested protocol\/transport not available/);
+      assert.equal(edge.counters().messagesOut, before);
+      assert.ok(!peer.received.some((m) => m.isRequest && m.method === 'INVITE' && (m.get('call-id') ?? '') !== '' && m.uri.includes(uri)));
+    });
+  }
+
+  it('a sips: request-URI (TLS) is refused the same way', async () => {
+    const request = (srf as unknown as { request(uri: string, opts: { method: string }): Promise<unknown> }).request.bind(srf);
+    const err = await request(`sips:callee@127.0.0.1:${peer.port}`, { method: 'OPTIONS' }).then(
+      () => assert.fail('the request went out'), (e: unknown) => e);
+    assert.match(String(err), /requested protocol\/transport not available/);
+  });
+
   it('a ? in the user part of the request-URI is legal and the app gets the call with it', async () => {
     const uris: string[] = [];
     const handler = (req: Srf.SrfRequest, res: Srf.SrfResponse) => { uris.push(req.uri); res.send(486); };
