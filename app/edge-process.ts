@@ -18,6 +18,8 @@ export function edgeOptions(config: TollgateConfig): EdgeOptions {
     cdrEvents: e.cdrEvents,
     userAgentBlacklist: e.userAgentBlacklist,
     options: e.options,
+    unansweredRequests: e.unansweredRequests,
+    udpReceiveBufferBytes: e.udpReceiveBufferBytes,
   };
 }
 

@@ -48,6 +48,13 @@ export const edgeSchema = z.strictObject({
   })),
   /** OPTIONS keepalives: 200 from the edge when no application routes OPTIONS, and for these User-Agents. */
   options: z.strictObject({ answerWhenUnrouted: z.boolean(), autoRespondUserAgents: z.array(regexSource) }),
+  /** Receive buffer asked for each UDP socket (bytes); the kernel caps it at net.core.rmem_max. */
+  udpReceiveBufferBytes: z.number().int().min(65536),
+  /** A request the application never answers: given up after timeoutMs, dropped (status null) or answered status. */
+  unansweredRequests: z.strictObject({
+    timeoutMs: z.number().int().positive(),
+    status: z.number().int().min(400).max(699).nullable(),
+  }),
 });
 
 export const drachtioSchema = z.strictObject({

@@ -25,8 +25,15 @@ export interface OptionsPolicy {
   autoRespondUserAgents: RegExp[];
 }
 
+/**
+ * A request handed to an application that never answers it: after `timeoutMs` the edge forgets it
+ * (drachtio-server's 64 s), and with a `status` answers it that first.
+ */
+export interface UnansweredRequestPolicy { timeoutMs: number; status: number | null }
+
 export interface CoreOptions {
   timers: TimerConfig;
+  unansweredRequests: UnansweredRequestPolicy;
   userAgentBlacklist: UserAgentRule[];
   options: OptionsPolicy;
   sessionTimer: SessionTimerOptions;
@@ -68,6 +75,7 @@ export interface CoreCounters {
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
   drainRefusals: number; drainByes: number; timerCCancels: number; cancelGiveUps: number;
   sessionRefreshes: number; blacklistRejects: number; blacklistDiscards: number; optionsAnswered: number;
+  unansweredRequests: number; forkByes: number;
 }
 
 /** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
@@ -101,10 +109,14 @@ export class EdgeCore {
     strayResponses: 0, retransmissionsAbsorbed: 0, rejected: 0, appRequests: 0,
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
     drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0, sessionRefreshes: 0,
-    blacklistRejects: 0, blacklistDiscards: 0, optionsAnswered: 0,
+    blacklistRejects: 0, blacklistDiscards: 0, optionsAnswered: 0, unansweredRequests: 0, forkByes: 0,
   };
   readonly orphans: OrphanRecords;
   private inviteGuards = new Map<ClientTransaction, InviteGuard>();
+  /** Requests handed to an application and not answered yet, with their give-up timers. */
+  private unanswered = new Map<ServerTransaction, NodeJS.Timeout>();
+  /** 2xx of INVITE forks the edge ended (ACK + BYE): their ACK, resent on retransmissions. */
+  private endedForks = new Map<string, { ack: Buffer; target: Endpoint }>();
   private orphanPruner: NodeJS.Timeout;
 
   constructor(
@@ -243,6 +255,7 @@ export class EdgeCore {
       this.reliable(source.transport), this.opts.timers, {
         send: (data, target) => this.transport.send(data, target),
         terminated: (t) => {
+          this.appAnswered(t);
           this.serverTxByKey.delete(t.key);
           this.serverTxById.delete(t.id);
           this.serverTxDialog.delete(t.id);
@@ -389,7 +402,27 @@ export class EdgeCore {
       this.cdr('attempt', 'network', msg);
     }
     this.counters.appRequests++;
+    this.awaitAppAnswer(tx);
     this.sendToApp(app, this.leader('network', bytes, source, tx.id, '', `${local.address}|${local.port}|`), msg.toString());
+  }
+
+  /** Bounds how long a request waits for the application's first response (drachtio-server: 64 s). */
+  private awaitAppAnswer(tx: ServerTransaction): void {
+    const { timeoutMs, status } = this.opts.unansweredRequests;
+    this.unanswered.set(tx, setTimeout(() => {
+      this.unanswered.delete(tx);
+      if (tx.finalSent || tx.state === 'terminated') return;
+      this.counters.unansweredRequests++;
+      this.logger.info('the application never answered the request; the edge gives it up',
+        { method: tx.request.method, callId: tx.request.get('call-id'), timeoutMs, status });
+      if (status !== null) tx.respond(this.responseFor(tx.request, status, status === 408 ? 'Request Timeout' : 'Server Internal Error', tx.toTag ?? newTag()));
+      else tx.terminate();
+    }, timeoutMs));
+  }
+
+  private appAnswered(tx: ServerTransaction): void {
+    const t = this.unanswered.get(tx);
+    if (t) { clearTimeout(t); this.unanswered.delete(tx); }
   }
 
   private onInDialogRequest(dialog: Dialog, msg: SipMessage, key: string, source: Endpoint, bytes: number): void {
@@ -426,6 +459,7 @@ export class EdgeCore {
       tx.respond(this.responseFor(msg, 480, 'Temporarily Unavailable', null));
       return;
     }
+    this.awaitAppAnswer(tx);
     this.sendToApp(dialog.owner, this.leader('network', bytes, source, tx.id, dialog.id), msg.toString());
   }
 
@@ -491,8 +525,40 @@ export class EdgeCore {
     const fromTag = tagOf(res.get('from'));
     const toTag = tagOf(res.get('to'));
     const dialog = fromTag && toTag ? this.dialogsByKey.get(dialogLookupKey(res.get('call-id') as string, fromTag, toTag)) : undefined;
-    if (dialog?.lastAck) this.transport.send(dialog.lastAck, dialog.target);
-    else this.counters.strayResponses++;
+    if (dialog?.lastAck) { this.transport.send(dialog.lastAck, dialog.target); return; }
+    const forked = this.endedForks.get(`${res.get('call-id')}|${fromTag}|${toTag}`);
+    if (forked) { this.transport.send(forked.ack, forked.target); return; }
+    this.counters.strayResponses++;
+  }
+
+  /**
+   * A second 2xx from another fork of our INVITE (RFC 3261 §13.2.2.4): the edge acknowledges it and
+   * ends that dialog with BYE; the application keeps the first. Retransmissions get the ACK again.
+   */
+  private endFork(res: SipMessage, invite: SipMessage, fallback: Endpoint): void {
+    const callId = invite.get('call-id') as string;
+    const fromTag = tagOf(invite.get('from')) ?? '';
+    const toTag = tagOf(res.get('to')) ?? '';
+    const key = `${callId}|${fromTag}|${toTag}`;
+    const known = this.endedForks.get(key);
+    if (known) { this.transport.send(known.ack, known.target); return; }
+    this.counters.forkByes++;
+    const contact = res.get('contact') ?? invite.uri;
+    const routeSet = res.getAll('record-route').reverse();
+    const target = this.targetFromUriSync(routeSet.length ? routeSet[0] : contact, fallback);
+    const cseq = parseCSeq(invite.get('cseq') as string).seq;
+    const fork = new Dialog(`${callId};from-tag=${fromTag};fork=${toTag}`, 'uac', callId, fromTag, toTag,
+      invite.get('from') as string, res.get('to') as string, contact, target,
+      invite.get('contact') ?? this.contactFor(this.transport.localFor(fallback)), null, cseq, 0, '');
+    fork.routeSet = routeSet;
+    const ack = this.buildInDialogRequest(fork, 'ACK', null, cseq).req.toBuffer();
+    this.transport.send(ack, target);
+    this.endedForks.set(key, { ack, target });
+    setTimeout(() => this.endedForks.delete(key), timerB(this.opts.timers)).unref();
+    this.logger.info('a second fork answered the INVITE; the edge ends it', { callId, toTag });
+    const { req: bye, branch } = this.buildInDialogRequest(fork, 'BYE', null);
+    bye.append('reason', 'SIP;cause=200;text="another fork answered first"');
+    this.internalTx.add(this.startClientTx(bye, target, branch));
   }
 
   private onClientResponse(tx: ClientTransaction, res: SipMessage, retransmission: boolean): void {
@@ -525,6 +591,7 @@ export class EdgeCore {
   private onInitialInviteResponse(p: UacPending, tx: ClientTransaction, res: SipMessage, retransmission: boolean, source: Endpoint, bytes: number): void {
     if (res.status >= 200 && res.status < 300) {
       let dialog = this.dialogs.get(p.dialogId);
+      if (dialog && tagOf(res.get('to')) !== dialog.remoteTag) { this.endFork(res, tx.request, tx.target); return; }
       if (retransmission) {
         if (dialog?.lastAck) this.transport.send(dialog.lastAck, dialog.target);
         return;
@@ -803,6 +870,7 @@ export class EdgeCore {
       cmd.conn.respond(cmd.msgId, 'NOK', 'final response already sent');
       return;
     }
+    this.appAnswered(tx);
     const req = tx.request;
     const status = app.status;
     const appToTag = tagOf(app.get('to'));
@@ -1184,6 +1252,8 @@ export class EdgeCore {
     for (const id of this.orphans.openIds()) this.orphans.ended(id, 'edge-stop');
     clearInterval(this.orphanPruner);
     for (const tx of [...this.inviteGuards.keys()]) this.clearGuard(tx);
+    for (const t of this.unanswered.values()) clearTimeout(t);
+    this.unanswered.clear();
     this.graceTimers.clear();
     for (const d of this.dialogs.values()) { d.timers.clear(); if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer); }
     for (const tx of [...this.serverTxById.values()]) tx.terminate();

@@ -15,6 +15,8 @@ export interface EdgeOptions {
   /** How long the edge keeps when each dialog of a lost application ended (for `tollgate:orphans`). */
   orphanRetentionMs?: number;
   limits?: { maxMessageBytes?: number; maxHeaders?: number; stalledConnectionMs?: number };
+  /** Receive (and send) buffer asked for each UDP socket, bytes (default 4 MiB); the kernel may cap it. */
+  udpReceiveBufferBytes?: number;
   cdrEvents?: boolean;
   /**
    * Requests whose User-Agent matches a pattern (a regular expression, case-insensitive) are
@@ -26,6 +28,11 @@ export interface EdgeOptions {
    * `autoRespondUserAgents` (patterns) get 200 from the edge even when an application does.
    */
   options?: { answerWhenUnrouted?: boolean; autoRespondUserAgents?: string[] };
+  /**
+   * A request the application never answers is given up after `timeoutMs` (default 64000, as
+   * drachtio-server): dropped (`status` null, the default, as drachtio-server) or answered `status`.
+   */
+  unansweredRequests?: { timeoutMs?: number; status?: number | null };
 }
 
 export interface EdgeServer {
@@ -49,11 +56,16 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     maxMessageBytes: options.limits?.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
     maxHeaders: options.limits?.maxHeaders ?? DEFAULT_LIMITS.maxHeaders,
   };
-  const transport = new TransportLayer(limits, logger, options.limits?.stalledConnectionMs ?? 30000);
+  const transport = new TransportLayer(limits, logger, options.limits?.stalledConnectionMs ?? 30000,
+    options.udpReceiveBufferBytes ?? 4 * 1024 * 1024);
   const timers = { ...DEFAULT_TIMERS, ...Object.fromEntries(Object.entries(options.timers ?? {}).filter(([, v]) => v !== undefined)) };
   let control: ControlServer | null = null;
   const core = new EdgeCore(transport, () => control?.connections ?? [], {
     timers,
+    unansweredRequests: {
+      timeoutMs: options.unansweredRequests?.timeoutMs ?? 64_000,
+      status: options.unansweredRequests?.status ?? null,
+    },
     userAgentBlacklist: (options.userAgentBlacklist ?? []).map((r) => ({
       pattern: new RegExp(r.pattern, 'i'), action: r.action, status: r.status ?? 403,
     })),
@@ -91,12 +103,17 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     throw err;
   }
   const ctl = control;
-  logger.info('edge listening', { sip: transport.bound, controlPort });
+  logger.info('edge listening', {
+    sip: transport.bound, controlPort,
+    udpReceiveBufferBytes: transport.udpReceiveBufferBytes || undefined,
+    udpReceiveBufferWanted: options.udpReceiveBufferBytes ?? 4 * 1024 * 1024,
+  });
   return {
     sipAddresses: transport.bound.map((b) => ({ ...b })),
     controlPort,
     counters: () => ({
       ...transport.counters,
+      udpReceiveBufferBytes: transport.udpReceiveBufferBytes,
       ...core.counters,
       liveServerTransactions: core.liveServerTransactions,
       liveClientTransactions: core.liveClientTransactions,

@@ -211,3 +211,134 @@ describe('SIP edge policies: User-Agent blacklist and OPTIONS keepalives', funct
     });
   });
 });
+
+function answerWith(req: SipMessage, status: number, toTag: string, peerPort: number, extra: string[] = []): string {
+  return [`SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Answer'}`, ...req.getAll('via').map((v) => `Via: ${v}`), `From: ${req.get('from')}`,
+    `To: ${req.get('to')};tag=${toTag}`, `Call-ID: ${req.get('call-id')}`, `CSeq: ${req.get('cseq')}`,
+    `Contact: <sip:${toTag}@127.0.0.1:${peerPort}>`, ...extra, 'Content-Length: 0', '', ''].join('\r\n');
+}
+
+describe('SIP edge bounds what applications and forks leave open', function () {
+  this.timeout(20_000);
+  let peer: RawPeer;
+  before(async () => { peer = await RawPeer.open(); });
+  after(() => peer.close());
+
+  async function withEdge(unanswered: { timeoutMs: number; status: number | null }, fn: (edge: EdgeServer, srf: Srf) => Promise<void>): Promise<void> {
+    const edge = await startEdge({
+      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
+      control: { address: '127.0.0.1', port: 0, secret: 'bounds' },
+      timers: { t1: 50, t2: 400, t4: 500 },
+      unansweredRequests: unanswered,
+    }, silentLogger());
+    const srf = new Srf();
+    try {
+      await connectApp(srf, edge.controlPort, 'bounds');
+      await fn(edge, srf);
+    } finally { srf.disconnect(); await edge.close(); }
+  }
+  const until = async (cond: () => boolean, ms = 5000) => {
+    const end = Date.now() + ms;
+    while (!cond()) { if (Date.now() > end) throw new Error('condition not reached in time'); await new Promise((r) => setTimeout(r, 10)); }
+  };
+  const edgePort = (edge: EdgeServer) => (edge.sipAddresses[0]).port;
+
+  it('an INVITE the app never answers is dropped after the timeout, as drachtio-server does; a late answer is refused', async () => {
+    await withEdge({ timeoutMs: 300, status: null }, async (edge, srf) => {
+      let late: Srf.SrfResponse | null = null;
+      srf.invite((_req, res) => { late = res; });
+      const callId = `silent-${Date.now()}`;
+      const started = Date.now();
+      peer.send(request('INVITE', peer.port, edgePort(edge), callId), edgePort(edge));
+      await peer.next((m) => !m.isRequest && m.get('call-id') === callId && m.status === 100);
+      await until(() => edge.counters().unansweredRequests === 1);
+      assert.ok(Date.now() - started >= 280, `given up after ${Date.now() - started} ms`);
+      assert.equal(edge.counters().liveServerTransactions, 0);
+      assert.ok(!peer.received.some((m) => !m.isRequest && m.get('call-id') === callId && m.status >= 200), 'dropping must not answer');
+      const send = (late as unknown as { send(status: number, opts: object, cb: (err: unknown) => void): void });
+      const refused = await new Promise<unknown>((resolve) => send.send(486, {}, (err) => resolve(err)));
+      assert.match(String(refused), /unknown transaction/);
+    });
+  });
+
+  it('with a status configured, an unanswered request gets that status instead', async () => {
+    await withEdge({ timeoutMs: 300, status: 408 }, async (edge, srf) => {
+      (srf as unknown as { message(fn: () => void): void }).message(() => undefined);
+      const callId = `silent-msg-${Date.now()}`;
+      peer.send(request('MESSAGE', peer.port, edgePort(edge), callId), edgePort(edge));
+      const res = await peer.next((m) => !m.isRequest && m.get('call-id') === callId && m.status >= 200);
+      assert.equal(res.status, 408);
+      assert.equal(edge.counters().unansweredRequests, 1);
+    });
+  });
+
+  it('a second 200 from another fork is acknowledged and ended with BYE; the app keeps the first', async () => {
+    await withEdge({ timeoutMs: 64_000, status: null }, async (edge, srf) => {
+      const call = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: 'v=0\r\n' });
+      const invite = await peer.next((m) => m.isRequest && m.method === 'INVITE');
+      peer.send(answerWith(invite, 200, 'forka', peer.port), edgePort(edge));
+      peer.send(answerWith(invite, 200, 'forkb', peer.port), edgePort(edge));
+      const dlg = await call;
+      const forkAck = await peer.next((m) => m.isRequest && m.method === 'ACK' && (m.get('to') ?? '').includes('tag=forkb'));
+      assert.match(forkAck.uri, /^sip:forkb@/);
+      const forkBye = await peer.next((m) => m.isRequest && m.method === 'BYE' && (m.get('to') ?? '').includes('tag=forkb'));
+      peer.send(answerWith(forkBye, 200, 'forkb', peer.port).replace(/;tag=forkb;tag=forkb/, ';tag=forkb'), edgePort(edge));
+      await peer.next((m) => m.isRequest && m.method === 'ACK' && (m.get('to') ?? '').includes('tag=forka'));
+      assert.equal(edge.counters().forkByes, 1);
+      assert.ok(!peer.received.some((m) => m.isRequest && m.method === 'BYE' && (m.get('to') ?? '').includes('tag=forka')));
+      const byeA = dlg.destroy();
+      const bye = await peer.next((m) => m.isRequest && m.method === 'BYE' && (m.get('to') ?? '').includes('tag=forka'));
+      peer.send(answerWith(bye, 200, 'forka', peer.port).replace(/;tag=forka;tag=forka/, ';tag=forka'), edgePort(edge));
+      await byeA;
+      await until(() => edge.counters().liveDialogs === 0);
+    });
+  });
+});
+
+describe('SIP edge UDP socket buffers', () => {
+  /** A logger that keeps what was logged, to read the figures the edge reports. */
+  function recordingLogger(): { logger: ReturnType<typeof silentLogger>; lines: Array<Record<string, unknown>> } {
+    const logger = silentLogger();
+    const lines: Array<Record<string, unknown>> = [];
+    for (const level of ['info', 'warn'] as const) {
+      const original = logger[level].bind(logger);
+      (logger as unknown as Record<string, unknown>)[level] = (message: string, meta?: Record<string, unknown>) => {
+        lines.push({ level, message, ...(meta ?? {}) });
+        return original(message, meta);
+      };
+    }
+    return { logger, lines };
+  }
+
+  it('asks for the configured receive buffer and reports what the kernel granted, in the log and the counters', async () => {
+    const { logger, lines } = recordingLogger();
+    const edge = await startEdge({
+      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }], control: { address: '127.0.0.1', port: 0, secret: 'b' },
+      udpReceiveBufferBytes: 1024 * 1024,
+    }, logger);
+    try {
+      const granted = edge.counters().udpReceiveBufferBytes;
+      assert.ok(granted >= 1024 * 1024, `granted ${granted}`);
+      const listening = lines.find((l) => l.message === 'edge listening');
+      assert.equal(listening?.udpReceiveBufferBytes, granted);
+      assert.equal(listening?.udpReceiveBufferWanted, 1024 * 1024);
+      assert.ok(!lines.some((l) => l.level === 'warn'));
+    } finally { await edge.close(); }
+  });
+
+  it('warns when the kernel grants less than asked (net.core.rmem_max)', async () => {
+    const { logger, lines } = recordingLogger();
+    const huge = 1024 * 1024 * 1024;
+    const edge = await startEdge({
+      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }], control: { address: '127.0.0.1', port: 0, secret: 'b' },
+      udpReceiveBufferBytes: huge,
+    }, logger);
+    try {
+      const warn = lines.find((l) => l.level === 'warn' && String(l.message).includes('rmem_max'));
+      assert.ok(warn, 'no warning');
+      assert.equal(warn.wanted, huge);
+      assert.equal(warn.granted, edge.counters().udpReceiveBufferBytes);
+      assert.ok(edge.counters().udpReceiveBufferBytes < huge);
+    } finally { await edge.close(); }
+  });
+});
