@@ -7,6 +7,7 @@ import { Dialog, dialogLookupKey } from './dialog/dialog';
 import { OrphanRecords, type OrphanEnd } from './dialog/orphans';
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
+import { parseProxyTimeout, ProxyOperation, type ProxyCommand, type ProxyHost } from './proxy/proxy';
 import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
 import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
@@ -82,6 +83,8 @@ export interface CoreCounters {
 interface InviteGuard { timerC: NodeJS.Timeout | null; giveUp: NodeJS.Timeout | null }
 
 export const DEFAULT_TIMER_C_MS = 180_000;
+/** Branch prefix of requests the edge forwards statelessly along a route set it recorded. */
+const ROUTED_BRANCH = 'z9hG4bKtgr';
 
 interface UacPending { tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string }
 
@@ -113,6 +116,9 @@ export class EdgeCore {
   };
   readonly orphans: OrphanRecords;
   private inviteGuards = new Map<ClientTransaction, InviteGuard>();
+  /** Stateful proxy operations, by the incoming request's transaction and by each branch's. */
+  private proxyByServer = new Map<ServerTransaction, ProxyOperation>();
+  private proxyByClient = new Map<ClientTransaction, ProxyOperation>();
   /** Requests handed to an application and not answered yet, with their give-up timers. */
   private unanswered = new Map<ServerTransaction, NodeJS.Timeout>();
   /** 2xx of INVITE forks the edge ended (ACK + BYE): their ACK, resent on retransmissions. */
@@ -256,6 +262,7 @@ export class EdgeCore {
         send: (data, target) => this.transport.send(data, target),
         terminated: (t) => {
           this.appAnswered(t);
+          this.proxyByServer.delete(t);
           this.serverTxByKey.delete(t.key);
           this.serverTxById.delete(t.id);
           this.serverTxDialog.delete(t.id);
@@ -341,6 +348,7 @@ export class EdgeCore {
     const fromTag = tagOf(msg.get('from'));
     if (toTag) {
       const dialog = fromTag ? this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag)) : undefined;
+      if ((!dialog || dialog.terminated) && this.forwardRouted(msg)) return;
       if (!dialog || dialog.terminated) { this.reject(msg, source, 481, 'Call/Transaction Does Not Exist'); return; }
       this.onInDialogRequest(dialog, msg, key, source, bytes);
       return;
@@ -470,7 +478,7 @@ export class EdgeCore {
     const fromTag = tagOf(msg.get('from'));
     if (!toTag || !fromTag) return;
     const dialog = this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag));
-    if (!dialog) return;
+    if (!dialog) { this.forwardRouted(msg); return; }
     const cseq = parseCSeq(msg.get('cseq') as string).seq;
     const pending = dialog.pending2xx;
     if (!pending || pending.cseq !== cseq) { this.counters.retransmissionsAbsorbed++; return; }
@@ -500,6 +508,8 @@ export class EdgeCore {
     cancelTx.respond(this.responseFor(msg, 200, 'OK', inviteTx.toTag));
     inviteTx.cancelled = true;
     inviteTx.respond(this.responseFor(invite, 487, 'Request Terminated', inviteTx.toTag));
+    const proxied = this.proxyByServer.get(inviteTx);
+    if (proxied) { proxied.cancelAll(); return; }
     this.cdr('stop', 'network', msg, 'call-canceled');
     this.sendToApp(inviteTx.owner as AppConnection | null, this.leader('network', bytes, source, inviteTx.id, '', `${local.address}|${local.port}|`), msg.toString());
   }
@@ -510,6 +520,7 @@ export class EdgeCore {
     const branch = via.params.get('branch') ?? '';
     const method = parseCSeq(res.get('cseq') as string).method;
     const tx = this.clientTxByKey.get(this.clientKey(branch, method));
+    if (!tx && branch.startsWith(ROUTED_BRANCH)) { this.forwardRoutedResponse(res); return; }
     if (!tx) {
       if (method === 'INVITE' && res.status >= 200 && res.status < 300) this.onStray2xx(res);
       else this.counters.strayResponses++;
@@ -569,6 +580,8 @@ export class EdgeCore {
       if (res.status >= 200) this.clearGuard(tx);
       else if (res.status > 100) this.armTimerC(tx);
     }
+    const proxied = this.proxyByClient.get(tx);
+    if (proxied) { proxied.onResponse(tx, res, retransmission, source, bytes, stackTime()); return; }
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, retransmission); return; }
     const pending = this.uacPending.get(tx.id);
     if (pending) { this.onInitialInviteResponse(pending, tx, res, retransmission, source, bytes); return; }
@@ -636,6 +649,8 @@ export class EdgeCore {
 
   /** No final response (Timer B/F: 408) or no way to send (503): the app gets that response. */
   private onClientTimeout(tx: ClientTransaction, status = 408, reason = 'Request Timeout'): void {
+    const proxied = this.proxyByClient.get(tx);
+    if (proxied) { proxied.onBranchFailed(tx, status); return; }
     const res = this.responseFor(tx.request, status, reason, null);
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, false); return; }
     const pending = this.uacPending.get(tx.id);
@@ -658,6 +673,7 @@ export class EdgeCore {
         },
         terminated: (t) => {
           this.clearGuard(t);
+          this.proxyByClient.delete(t);
           this.clientTxByKey.delete(t.key);
           this.clientTxById.delete(t.id);
           this.clientTxDialog.delete(t);
@@ -1245,6 +1261,104 @@ export class EdgeCore {
       this.onClientTimeout(tx);
       tx.terminate();
     }, timerB(this.opts.timers));
+  }
+
+  // ───────────────────────────── proxy ─────────────────────────────
+
+  /** The `proxy` command (drachtio-srf's proxyRequest): the request becomes a stateful proxy operation. */
+  onAppProxy(conn: AppConnection, msgId: string, args: string[], sipText: string): void {
+    const [transactionId, remainInDialog, fullResponse, followRedirects, forking, provisional, final, ...destinations] = args;
+    const tx = this.serverTxById.get(transactionId ?? '');
+    if (!tx || tx.finalSent) { conn.respond(msgId, 'NOK', `Unknown transaction id: ${transactionId}`); return; }
+    let headers: Array<{ name: string; value: string }> = [];
+    try {
+      if (sipText.trim()) headers = parseAppMessage(sipText).headers.filter((h) => !EDGE_OWNED_RESPONSE.has(h.name) && h.name !== 'route');
+    } catch { /* a message we cannot read adds no headers */ }
+    const cmd: ProxyCommand = {
+      msgId, transactionId, recordRoute: remainInDialog === 'remainInDialog', fullResponse: fullResponse === 'fullResponse',
+      followRedirects: followRedirects === 'followRedirects', simultaneous: forking === 'simultaneous',
+      provisionalTimeoutMs: parseProxyTimeout(provisional ?? ''), finalTimeoutMs: parseProxyTimeout(final ?? ''),
+      destinations: destinations.filter(Boolean), headers,
+    };
+    this.appAnswered(tx);
+    tx.owner = null;   // the proxy, not the application, owns the request now
+    const op = new ProxyOperation(this.proxyHostFor(conn, msgId), tx, cmd);
+    this.proxyByServer.set(tx, op);
+    this.logger.debug('proxying request', { callId: tx.request.get('call-id'), destinations: cmd.destinations, simultaneous: cmd.simultaneous });
+    void op.start().then((sent) => {
+      if (sent > 0) return;
+      conn.respond(msgId, 'NOK', `error proxying request to ${cmd.destinations.join(',')}`);
+      op.failStart();
+    });
+  }
+
+  private proxyHostFor(conn: AppConnection, msgId: string): ProxyHost {
+    return {
+      logger: this.logger,
+      resolveTarget: (uri) => this.resolveTarget(uri),
+      localFor: (target) => this.transport.localFor(target),
+      viaFor: (local, branch) => this.viaFor(local, branch),
+      recordRouteFor: (local) => `<sip:${this.hostFor(local)}:${local.port}${local.transport === 'tcp' ? ';transport=tcp' : ''};lr>`,
+      isOurUri: (value) => this.isOurUri(value),
+      newBranch,
+      startBranch: (op, req, target, branch) => {
+        const tx = this.startClientTx(req, target, branch);
+        if (tx.state !== 'terminated') this.proxyByClient.set(tx, op);
+        return tx;
+      },
+      cancelBranch: (tx) => { if (tx.state === 'calling' || tx.state === 'proceeding') this.cancelInvite(tx); },
+      sendRaw: (bytes, target) => this.transport.send(bytes, target),
+      reportToApp: (parts) => conn.respond(msgId, ...parts),
+      finished: (op) => this.logger.debug('proxy operation done', { callId: op.server.request.get('call-id') }),
+    };
+  }
+
+  /** True when a URI (or name-addr) names one of the edge's own listening addresses. */
+  private isOurUri(value: string): boolean {
+    try {
+      const uri = value.includes('<') ? parseNameAddr(value).uri : parseUri(value);
+      return this.transport.bound.some((b) => (uri.port ?? 5060) === b.port
+        && (uri.host === b.address || uri.host === this.hostFor(b).replace(/^\[|\]$/g, '')));
+    } catch { return false; }
+  }
+
+  /**
+   * A request inside a dialog the edge record-routed as a proxy (its top Route is the edge): the
+   * route entry is consumed and the request forwarded statelessly to the next hop (§16.4, §16.11).
+   */
+  private forwardRouted(msg: SipMessage): boolean {
+    const routes = msg.getAll('route');
+    if (routes.length === 0 || !this.isOurUri(routes[0])) return false;
+    msg.removeFirst('route');
+    const next = msg.getAll('route')[0];
+    const nextUri = next ? this.uriOf(next) : msg.uri;
+    const mf = msg.get('max-forwards');
+    if (mf !== undefined && Number(mf) <= 1) return true;   // loops end here
+    msg.set('max-forwards', String(mf !== undefined ? Number(mf) - 1 : 70));
+    const topBranch = parseVia(msg.get('via') as string).params.get('branch') ?? '';
+    void this.resolveTarget(nextUri).then((target) => {
+      if (this.closed) return;
+      const local = this.transport.localFor(target);
+      // the same incoming branch gives the same outgoing one, so retransmissions match end to end
+      const branch = `${ROUTED_BRANCH}${Buffer.from(`${topBranch}|${msg.method}`).toString('base64url').slice(0, 40)}`;
+      msg.prepend('via', this.viaFor(local, branch));
+      this.transport.send(msg.toBuffer(), target);
+    }, (err: unknown) => this.logger.info('routed request not forwarded', { uri: nextUri, err: String(err) }));
+    return true;
+  }
+
+  /** A response to a request forwarded statelessly: our Via comes off and it follows the next one. */
+  private forwardRoutedResponse(res: SipMessage): void {
+    res.removeFirst('via');
+    const raw = res.get('via');
+    if (raw === undefined) { this.counters.strayResponses++; return; }
+    let via;
+    try { via = parseVia(raw); } catch { this.counters.strayResponses++; return; }
+    const rport = via.params.get('rport');
+    const transport: TransportName = via.transport === 'TCP' ? 'tcp' : 'udp';
+    this.transport.send(res.toBuffer(), {
+      transport, address: via.params.get('received') ?? via.host, port: rport ? Number(rport) : (via.port ?? 5060),
+    });
   }
 
   close(): void {

@@ -85,6 +85,7 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     sip: (cmd) => core.onAppSip(cmd),
     disconnected: (conn) => core.onAppDisconnected(conn),
     orphans: (ids) => core.orphans.query(ids),
+    proxy: (conn, msgId, args, sipText) => core.onAppProxy(conn, msgId, args, sipText),
     routed: () => undefined,
   }, logger);
   try {
