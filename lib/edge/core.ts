@@ -76,7 +76,7 @@ export interface CoreCounters {
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
   drainRefusals: number; drainByes: number; timerCCancels: number; cancelGiveUps: number;
   sessionRefreshes: number; blacklistRejects: number; blacklistDiscards: number; optionsAnswered: number;
-  unansweredRequests: number; forkByes: number;
+  unansweredRequests: number; forkByes: number; reliableProvisionals: number; pracksAnswered: number; pracksSent: number;
 }
 
 /** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
@@ -86,7 +86,14 @@ export const DEFAULT_TIMER_C_MS = 180_000;
 /** Branch prefix of requests the edge forwards statelessly along a route set it recorded. */
 const ROUTED_BRANCH = 'z9hG4bKtgr';
 
-interface UacPending { tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string }
+interface UacPending {
+  tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string;
+  /** The last reliable provisional (RFC 3262): where the application's PRACK goes, and its CSeq. */
+  early?: { to: string; contact: string; routeSet: string[]; target: Endpoint; lastSeq: number };
+}
+
+/** A reliable provisional response of ours waiting for its PRACK (RFC 3262 §3). */
+interface ReliableProvisional { tx: ServerTransaction; rseq: number; bytes: Buffer; timer: NodeJS.Timeout | null; giveUp: NodeJS.Timeout }
 
 /**
  * The SIP core of the edge: routes network messages to transactions, dialogs and applications,
@@ -113,12 +120,16 @@ export class EdgeCore {
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
     drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0, sessionRefreshes: 0,
     blacklistRejects: 0, blacklistDiscards: 0, optionsAnswered: 0, unansweredRequests: 0, forkByes: 0,
+    reliableProvisionals: 0, pracksAnswered: 0, pracksSent: 0,
   };
   readonly orphans: OrphanRecords;
   private inviteGuards = new Map<ClientTransaction, InviteGuard>();
   /** Stateful proxy operations, by the incoming request's transaction and by each branch's. */
   private proxyByServer = new Map<ServerTransaction, ProxyOperation>();
   private proxyByClient = new Map<ClientTransaction, ProxyOperation>();
+  /** Our reliable provisionals awaiting PRACK, by `<Call-ID>|<To tag>`, and the next RSeq per INVITE. */
+  private reliable1xx = new Map<string, ReliableProvisional>();
+  private rseqByTx = new Map<ServerTransaction, number>();
   /** Requests handed to an application and not answered yet, with their give-up timers. */
   private unanswered = new Map<ServerTransaction, NodeJS.Timeout>();
   /** 2xx of INVITE forks the edge ended (ACK + BYE): their ACK, resent on retransmissions. */
@@ -262,6 +273,8 @@ export class EdgeCore {
         send: (data, target) => this.transport.send(data, target),
         terminated: (t) => {
           this.appAnswered(t);
+          this.stopReliable(t);
+          this.rseqByTx.delete(t);
           this.proxyByServer.delete(t);
           this.serverTxByKey.delete(t.key);
           this.serverTxById.delete(t.id);
@@ -346,6 +359,7 @@ export class EdgeCore {
     if (unsupported.length) { this.reject(msg, source, 420, 'Bad Extension', [['unsupported', unsupported.join(', ')]]); return; }
     const toTag = tagOf(msg.get('to'));
     const fromTag = tagOf(msg.get('from'));
+    if (msg.method === 'PRACK' && toTag && this.onPrack(msg, key, source, toTag)) return;
     if (toTag) {
       const dialog = fromTag ? this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag)) : undefined;
       if ((!dialog || dialog.terminated) && this.forwardRouted(msg)) return;
@@ -602,6 +616,7 @@ export class EdgeCore {
   }
 
   private onInitialInviteResponse(p: UacPending, tx: ClientTransaction, res: SipMessage, retransmission: boolean, source: Endpoint, bytes: number): void {
+    if (res.status > 100 && res.status < 200) this.noteEarly(p, res, tx.target);
     if (res.status >= 200 && res.status < 300) {
       let dialog = this.dialogs.get(p.dialogId);
       if (dialog && tagOf(res.get('to')) !== dialog.remoteTag) { this.endFork(res, tx.request, tx.target); return; }
@@ -635,9 +650,11 @@ export class EdgeCore {
     const routeSet = res.getAll('record-route').reverse();
     const target = routeSet.length ? this.targetFromUriSync(routeSet[0], tx.target) : this.targetFromUriSync(contact, tx.target);
     const cseq = parseCSeq(req.get('cseq') as string).seq;
+    // a PRACK in the early dialog used CSeq numbers after the INVITE's: later requests go above them
+    const localSeq = Math.max(cseq, p.early?.lastSeq ?? cseq);
     const dialog = new Dialog(p.dialogId, 'uac', req.get('call-id') as string, p.fromTag, tagOf(res.get('to')) ?? '',
       req.get('from') as string, res.get('to') as string, contact, target,
-      req.get('contact') ?? this.contactFor(this.transport.localFor(tx.target)), p.owner, cseq, 0, tx.id);
+      req.get('contact') ?? this.contactFor(this.transport.localFor(tx.target)), p.owner, localSeq, 0, tx.id);
     dialog.routeSet = routeSet;
     dialog.localSdp = req.body.length ? req.body : null;
     dialog.localContentType = req.get('content-type') ?? null;
@@ -905,8 +922,12 @@ export class EdgeCore {
       if (inDialog) this.addReinviteSessionExpires(inDialog, req, res);
       else this.negotiateSessionTimer(req, res);
     }
+    const reliable = isInvite && status > 100 && status < 200 && this.wantsReliable(req, app);
+    if (reliable) this.makeReliable(tx, res);
+    if (isInvite && status >= 200) this.stopReliable(tx);
     const bytes = tx.respond(res);
     if (!bytes) { cmd.conn.respond(cmd.msgId, 'NOK', 'response could not be sent'); return; }
+    if (reliable) this.retransmitReliable(tx, bytes);
     let dialogId = inDialog?.id ?? '';
     if (isInvite && !inDialog && status >= 200 && status < 300) {
       const d = this.createUasDialog(tx, res, bytes, local);
@@ -923,6 +944,120 @@ export class EdgeCore {
       }
     }
     this.echo(cmd, res, bytes, tx.responseTarget, tx.id, `${dialogId}||`);
+  }
+
+  // ───────────────────────────── 100rel (RFC 3262) ─────────────────────────────
+
+  /** A provisional goes out reliably when the caller requires it, or supports it and the app asks. */
+  private wantsReliable(req: SipMessage, app: SipMessage): boolean {
+    const tags = (m: SipMessage, h: string) => m.getAll(h).flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase());
+    if (tags(req, 'require').includes('100rel')) return true;
+    return tags(req, 'supported').includes('100rel') && tags(app, 'require').includes('100rel');
+  }
+
+  private makeReliable(tx: ServerTransaction, res: SipMessage): void {
+    const rseq = this.rseqByTx.get(tx) ?? Math.floor(Math.random() * 0x7fffffff / 2) + 1;
+    this.rseqByTx.set(tx, rseq + 1);
+    res.remove('rseq');
+    res.append('rseq', String(rseq));
+    if (!res.getAll('require').some((r) => /\b100rel\b/i.test(r))) res.append('require', '100rel');
+    this.counters.reliableProvisionals++;
+  }
+
+  /**
+   * Retransmits the reliable provisional (UDP) with T1 doubling until its PRACK; with none after
+   * 64*T1 the INVITE is answered 500 (RFC 3262 §3: the UAS SHOULD reject it with a 5xx).
+   */
+  private retransmitReliable(tx: ServerTransaction, bytes: Buffer): void {
+    const key = `${tx.request.get('call-id')}|${tx.toTag}`;
+    this.stopReliable(tx);
+    const rseq = (this.rseqByTx.get(tx) as number) - 1;
+    const entry: ReliableProvisional = {
+      tx, rseq, bytes, timer: null,
+      giveUp: setTimeout(() => {
+        this.stopReliable(tx);
+        if (tx.finalSent || tx.state === 'terminated') return;
+        this.logger.info('no PRACK for a reliable provisional; the INVITE is refused', { callId: tx.request.get('call-id') });
+        tx.respond(this.responseFor(tx.request, 500, 'No PRACK', tx.toTag));
+      }, timerB(this.opts.timers)),
+    };
+    this.reliable1xx.set(key, entry);
+    if (tx.responseTarget.transport !== 'udp') return;
+    const resend = (interval: number): void => {
+      entry.timer = setTimeout(() => {
+        if (this.reliable1xx.get(key) !== entry) return;
+        this.transport.send(bytes, tx.responseTarget);
+        resend(Math.min(interval * 2, this.opts.timers.t2));
+      }, interval);
+    };
+    resend(this.opts.timers.t1);
+  }
+
+  private stopReliable(tx: ServerTransaction): void {
+    const key = `${tx.request.get('call-id')}|${tx.toTag}`;
+    const entry = this.reliable1xx.get(key);
+    if (!entry || entry.tx !== tx) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    clearTimeout(entry.giveUp);
+    this.reliable1xx.delete(key);
+  }
+
+  /**
+   * PRACK for one of our reliable provisionals: matched by Call-ID, To tag and RAck, answered 200
+   * by the edge (the application is not asked). False when it is not about a pending one.
+   */
+  private onPrack(msg: SipMessage, key: string, source: Endpoint, toTag: string): boolean {
+    const entry = this.reliable1xx.get(`${msg.get('call-id')}|${toTag}`);
+    const rack = /^\s*(\d+)\s+(\d+)\s+([A-Za-z]+)\s*$/.exec(msg.get('rack') ?? '');
+    if (!entry) {
+      // a PRACK for a provisional whose PRACK already came (a retransmission of it) gets 200 again via its transaction
+      return false;
+    }
+    const inviteSeq = parseCSeq(entry.tx.request.get('cseq') as string).seq;
+    if (!rack || Number(rack[1]) !== entry.rseq || Number(rack[2]) !== inviteSeq || rack[3].toUpperCase() !== 'INVITE') {
+      this.reject(msg, source, 481, 'Call/Transaction Does Not Exist');
+      return true;
+    }
+    this.stopReliable(entry.tx);
+    this.counters.pracksAnswered++;
+    const tx = this.createServerTx(key, msg, source);
+    tx.respond(this.responseFor(msg, 200, 'OK', null));
+    return true;
+  }
+
+  /** The application's PRACK (drachtio-srf sends it for a 1xx with RSeq) in the early dialog of its INVITE. */
+  private appPrack(cmd: SipCommand, app: SipMessage): boolean {
+    const p = [...this.uacPending.values()].find((x) => x.dialogId === cmd.dialogId);
+    if (!p?.early) return false;
+    const inv = p.tx.request;
+    const e = p.early;
+    const req = SipMessage.request('PRACK', this.uriOf(e.contact));
+    const local = this.transport.localFor(e.target);
+    const branch = newBranch();
+    req.append('via', this.viaFor(local, branch));
+    for (const r of e.routeSet) req.append('route', r);
+    req.append('max-forwards', '70');
+    req.append('from', inv.get('from') as string);
+    req.append('to', e.to);
+    req.append('call-id', inv.get('call-id') as string);
+    e.lastSeq++;
+    req.append('cseq', `${e.lastSeq} PRACK`);
+    this.copyAppHeaders(app, req, DIALOG_OWNED_REQUEST, local);
+    this.setBody(app, req);
+    const tx = this.startClientTx(req, e.target, branch);
+    this.internalTx.add(tx);
+    this.counters.pracksSent++;
+    this.echo(cmd, req, tx.wireBytes, e.target, tx.id, '');
+    return true;
+  }
+
+  /** Keeps what the application's PRACK needs from a reliable provisional to its INVITE. */
+  private noteEarly(p: UacPending, res: SipMessage, fallback: Endpoint): void {
+    if (!res.has('rseq') || !tagOf(res.get('to'))) return;
+    const contact = res.get('contact') ?? p.tx.request.uri;
+    const routeSet = res.getAll('record-route').reverse();
+    const lastSeq = p.early?.lastSeq ?? parseCSeq(p.tx.request.get('cseq') as string).seq;
+    p.early = { to: res.get('to') as string, contact, routeSet, target: this.targetFromUriSync(routeSet[0] ?? contact, fallback), lastSeq };
   }
 
   private negotiateSessionTimer(req: SipMessage, res: SipMessage): void {
@@ -995,6 +1130,7 @@ export class EdgeCore {
 
   private appInDialogRequest(cmd: SipCommand, app: SipMessage): void {
     const d = this.dialogs.get(cmd.dialogId);
+    if ((!d || d.terminated) && app.method === 'PRACK' && this.appPrack(cmd, app)) return;
     if (!d || d.terminated) {
       if (app.method === 'ACK') cmd.conn.respond(cmd.msgId, 'NOK', 'ACK for non-success final response is automatically generated by server');
       else cmd.conn.respond(cmd.msgId, 'NOK', 'unable to find dialog for dialog id provided');
@@ -1368,6 +1504,7 @@ export class EdgeCore {
     for (const tx of [...this.inviteGuards.keys()]) this.clearGuard(tx);
     for (const t of this.unanswered.values()) clearTimeout(t);
     this.unanswered.clear();
+    for (const r of [...this.reliable1xx.values()]) this.stopReliable(r.tx);
     this.graceTimers.clear();
     for (const d of this.dialogs.values()) { d.timers.clear(); if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer); }
     for (const tx of [...this.serverTxById.values()]) tx.terminate();

@@ -342,3 +342,84 @@ describe('SIP edge UDP socket buffers', () => {
     } finally { await edge.close(); }
   });
 });
+
+describe('SIP edge 100rel (RFC 3262): reliable provisionals and PRACK', function () {
+  this.timeout(20_000);
+  let edge: EdgeServer;
+  let srf: Srf;
+  let peer: RawPeer;
+  const edgePort = () => edge.sipAddresses[0].port;
+  let onInvite: (req: Srf.SrfRequest, res: Srf.SrfResponse) => void = (_req, res) => res.send(500);
+  before(async () => {
+    edge = await startEdge({
+      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }], control: { address: '127.0.0.1', port: 0, secret: 'rel' },
+      timers: { t1: 50, t2: 400, t4: 500 },
+    }, silentLogger());
+    srf = new Srf();
+    srf.invite((req, res) => onInvite(req, res));
+    await connectApp(srf, edge.controlPort, 'rel');
+    peer = await RawPeer.open();
+  });
+  after(async () => { peer.close(); srf.disconnect(); await edge.close(); });
+
+  it('an INVITE that requires 100rel gets its 183 reliably: RSeq, retransmitted until the PRACK, which the edge answers', async () => {
+    let release: () => void = () => undefined;
+    const prackSeen = new Promise<void>((r) => { release = r; });
+    onInvite = (_req, res) => {
+      res.send(183, { body: 'v=0\r\n' });
+      void prackSeen.then(() => res.send(486));
+    };
+    const callId = `rel-${Date.now()}`;
+    peer.send(request('INVITE', peer.port, edgePort(), callId, ['Require: 100rel', 'Supported: 100rel']), edgePort());
+    const is183 = (m: SipMessage) => !m.isRequest && m.get('call-id') === callId && m.status === 183;
+    const first = await peer.next(is183);
+    assert.match(first.get('require') as string, /100rel/);
+    const rseq = Number(first.get('rseq'));
+    assert.ok(rseq > 0);
+    const end = Date.now() + 3000;
+    while (peer.received.filter(is183).length < 2 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(peer.received.filter(is183).length >= 2, 'the reliable 183 was not retransmitted');
+    const prack = (rack: string, cseq: number) => [`PRACK sip:svc@127.0.0.1:${edgePort()} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${peer.port};branch=z9hG4bKprack${cseq};rport`, 'Max-Forwards: 70', 'From: <sip:peer@127.0.0.1>;tag=p1',
+      `To: ${first.get('to')}`, `Call-ID: ${callId}`, `CSeq: ${cseq} PRACK`, `RAck: ${rack}`, 'Content-Length: 0', '', ''].join('\r\n');
+    peer.send(prack(`${rseq + 7} 1 INVITE`, 2), edgePort());
+    assert.equal((await peer.next((m) => !m.isRequest && m.get('cseq') === '2 PRACK')).status, 481, 'a PRACK for another RSeq');
+    peer.send(prack(`${rseq} 1 INVITE`, 3), edgePort());
+    assert.equal((await peer.next((m) => !m.isRequest && m.get('cseq') === '3 PRACK')).status, 200);
+    assert.equal(edge.counters().pracksAnswered, 1);
+    release();
+    assert.equal((await peer.next((m) => !m.isRequest && m.get('call-id') === callId && m.get('cseq') === '1 INVITE' && m.status >= 300)).status, 486);
+  });
+
+  it('a reliable provisional never PRACKed: the INVITE is refused 500 after 64*T1 (RFC 3262 §3)', async () => {
+    onInvite = (_req, res) => { res.send(180); };
+    const callId = `noprack-${Date.now()}`;
+    const started = Date.now();
+    peer.send(request('INVITE', peer.port, edgePort(), callId, ['Require: 100rel']), edgePort());
+    const final = await peer.next((m) => !m.isRequest && m.get('call-id') === callId && m.status >= 200, 8000);
+    assert.equal(final.status, 500);
+    assert.ok(Date.now() - started >= 64 * 50 - 100, `refused after ${Date.now() - started} ms`);
+  });
+
+  it("createUAC toward a peer sending a reliable 183: drachtio-srf's PRACK goes out in the early dialog, later requests use higher CSeqs", async () => {
+    const call = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: 'v=0\r\n', headers: { Supported: '100rel' } });
+    const invite = await peer.next((m) => m.isRequest && m.method === 'INVITE' && (m.get('supported') ?? '').includes('100rel'));
+    const inviteSeq = Number((invite.get('cseq') as string).split(' ')[0]);
+    peer.send(answerWith(invite, 183, 'early1', peer.port, ['Require: 100rel', 'RSeq: 42']), edgePort());
+    const prack = await peer.next((m) => m.isRequest && m.method === 'PRACK');
+    assert.equal(prack.get('rack'), `42 ${inviteSeq} INVITE`);
+    assert.match(prack.get('to') as string, /tag=early1/);
+    assert.match(prack.uri, /^sip:early1@127\.0\.0\.1:/);
+    const prackSeq = Number((prack.get('cseq') as string).split(' ')[0]);
+    assert.ok(prackSeq > inviteSeq);
+    peer.send(answerWith(prack, 200, 'early1', peer.port).replace(/;tag=early1;tag=early1/, ';tag=early1'), edgePort());
+    peer.send(answerWith(invite, 200, 'early1', peer.port), edgePort());
+    const dlg = await call;
+    const bye = dlg.destroy();
+    const byeReq = await peer.next((m) => m.isRequest && m.method === 'BYE');
+    assert.ok(Number((byeReq.get('cseq') as string).split(' ')[0]) > prackSeq, 'BYE CSeq not above the PRACK');
+    peer.send(answerWith(byeReq, 200, 'early1', peer.port).replace(/;tag=early1;tag=early1/, ';tag=early1'), edgePort());
+    await bye;
+    assert.equal(edge.counters().pracksSent, 1);
+  });
+});
