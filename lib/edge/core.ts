@@ -11,6 +11,8 @@ import { parseProxyTimeout, ProxyOperation, type ProxyCommand, type ProxyHost } 
 import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
 import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
+import { DEFAULT_TIMER_C_MS, InviteGuards } from './transaction/invite-guards';
+import { ReliableProvisionals } from './transaction/reliable-provisionals';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
 import type { Endpoint, TransportLayer, TransportName } from './transport/transport';
 
@@ -79,10 +81,7 @@ export interface CoreCounters {
   unansweredRequests: number; forkByes: number; reliableProvisionals: number; pracksAnswered: number; pracksSent: number;
 }
 
-/** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
-interface InviteGuard { timerC: NodeJS.Timeout | null; giveUp: NodeJS.Timeout | null }
-
-export const DEFAULT_TIMER_C_MS = 180_000;
+export { DEFAULT_TIMER_C_MS } from './transaction/invite-guards';
 /** Branch prefix of requests the edge forwards statelessly along a route set it recorded. */
 const ROUTED_BRANCH = 'z9hG4bKtgr';
 
@@ -92,8 +91,7 @@ interface UacPending {
   early?: { to: string; contact: string; routeSet: string[]; target: Endpoint; lastSeq: number };
 }
 
-/** A reliable provisional response of ours waiting for its PRACK (RFC 3262 §3). */
-interface ReliableProvisional { tx: ServerTransaction; rseq: number; bytes: Buffer; timer: NodeJS.Timeout | null; giveUp: NodeJS.Timeout }
+
 
 /**
  * The SIP core of the edge: routes network messages to transactions, dialogs and applications,
@@ -123,13 +121,11 @@ export class EdgeCore {
     reliableProvisionals: 0, pracksAnswered: 0, pracksSent: 0,
   };
   readonly orphans: OrphanRecords;
-  private inviteGuards = new Map<ClientTransaction, InviteGuard>();
+  private guards: InviteGuards;
   /** Stateful proxy operations, by the incoming request's transaction and by each branch's. */
   private proxyByServer = new Map<ServerTransaction, ProxyOperation>();
   private proxyByClient = new Map<ClientTransaction, ProxyOperation>();
-  /** Our reliable provisionals awaiting PRACK, by `<Call-ID>|<To tag>`, and the next RSeq per INVITE. */
-  private reliable1xx = new Map<string, ReliableProvisional>();
-  private rseqByTx = new Map<ServerTransaction, number>();
+  private reliable1xx: ReliableProvisionals;
   /** Requests handed to an application and not answered yet, with their give-up timers. */
   private unanswered = new Map<ServerTransaction, NodeJS.Timeout>();
   /** 2xx of INVITE forks the edge ended (ACK + BYE): their ACK, resent on retransmissions. */
@@ -143,6 +139,14 @@ export class EdgeCore {
     private readonly logger: Logger,
   ) {
     this.orphans = new OrphanRecords(opts.orphanRetentionMs);
+    this.guards = new InviteGuards(opts.timers.timerC ?? DEFAULT_TIMER_C_MS, timerB(opts.timers), {
+      cancel: (tx, reason) => this.cancelInvite(tx, reason),
+      giveUp: (tx) => { this.onClientTimeout(tx); tx.terminate(); },
+    }, this.counters, logger);
+    this.reliable1xx = new ReliableProvisionals(opts.timers, {
+      send: (bytes, target) => this.transport.send(bytes, target),
+      noPrack: (tx) => tx.respond(this.responseFor(tx.request, 500, 'No PRACK', tx.toTag)),
+    }, this.counters, logger);
     this.orphanPruner = setInterval(() => this.orphans.prune(), Math.min(60_000, Math.max(1000, opts.orphanRetentionMs))).unref();
   }
 
@@ -273,8 +277,7 @@ export class EdgeCore {
         send: (data, target) => this.transport.send(data, target),
         terminated: (t) => {
           this.appAnswered(t);
-          this.stopReliable(t);
-          this.rseqByTx.delete(t);
+          this.reliable1xx.forget(t);
           this.proxyByServer.delete(t);
           this.serverTxByKey.delete(t.key);
           this.serverTxById.delete(t.id);
@@ -591,8 +594,8 @@ export class EdgeCore {
     const source = meta._source ?? tx.target;
     const bytes = meta._bytes ?? res.toBuffer().length;
     if (tx.isInvite) {
-      if (res.status >= 200) this.clearGuard(tx);
-      else if (res.status > 100) this.armTimerC(tx);
+      if (res.status >= 200) this.guards.clear(tx);
+      else if (res.status > 100) this.guards.armTimerC(tx);
     }
     const proxied = this.proxyByClient.get(tx);
     if (proxied) { proxied.onResponse(tx, res, retransmission, source, bytes, stackTime()); return; }
@@ -689,7 +692,7 @@ export class EdgeCore {
           this.onClientTimeout(t, 503, 'Service Unavailable');
         },
         terminated: (t) => {
-          this.clearGuard(t);
+          this.guards.clear(t);
           this.proxyByClient.delete(t);
           this.clientTxByKey.delete(t.key);
           this.clientTxById.delete(t.id);
@@ -701,7 +704,7 @@ export class EdgeCore {
     this.clientTxByKey.set(tx.key, tx);
     this.clientTxById.set(tx.id, tx);
     tx.start();
-    if (tx.isInvite && tx.state !== 'terminated') this.armTimerC(tx);
+    if (tx.isInvite && tx.state !== 'terminated') this.guards.armTimerC(tx);
     return tx;
   }
 
@@ -922,12 +925,12 @@ export class EdgeCore {
       if (inDialog) this.addReinviteSessionExpires(inDialog, req, res);
       else this.negotiateSessionTimer(req, res);
     }
-    const reliable = isInvite && status > 100 && status < 200 && this.wantsReliable(req, app);
-    if (reliable) this.makeReliable(tx, res);
-    if (isInvite && status >= 200) this.stopReliable(tx);
+    const reliable = isInvite && status > 100 && status < 200 && this.reliable1xx.wanted(req, app);
+    if (reliable) this.reliable1xx.mark(tx, res);
+    if (isInvite && status >= 200) this.reliable1xx.stop(tx);
     const bytes = tx.respond(res);
     if (!bytes) { cmd.conn.respond(cmd.msgId, 'NOK', 'response could not be sent'); return; }
-    if (reliable) this.retransmitReliable(tx, bytes);
+    if (reliable) this.reliable1xx.sent(tx, bytes);
     let dialogId = inDialog?.id ?? '';
     if (isInvite && !inDialog && status >= 200 && status < 300) {
       const d = this.createUasDialog(tx, res, bytes, local);
@@ -948,80 +951,12 @@ export class EdgeCore {
 
   // ───────────────────────────── 100rel (RFC 3262) ─────────────────────────────
 
-  /** A provisional goes out reliably when the caller requires it, or supports it and the app asks. */
-  private wantsReliable(req: SipMessage, app: SipMessage): boolean {
-    const tags = (m: SipMessage, h: string) => m.getAll(h).flatMap((v) => v.split(',')).map((t) => t.trim().toLowerCase());
-    if (tags(req, 'require').includes('100rel')) return true;
-    return tags(req, 'supported').includes('100rel') && tags(app, 'require').includes('100rel');
-  }
-
-  private makeReliable(tx: ServerTransaction, res: SipMessage): void {
-    const rseq = this.rseqByTx.get(tx) ?? Math.floor(Math.random() * 0x7fffffff / 2) + 1;
-    this.rseqByTx.set(tx, rseq + 1);
-    res.remove('rseq');
-    res.append('rseq', String(rseq));
-    if (!res.getAll('require').some((r) => /\b100rel\b/i.test(r))) res.append('require', '100rel');
-    this.counters.reliableProvisionals++;
-  }
-
-  /**
-   * Retransmits the reliable provisional (UDP) with T1 doubling until its PRACK; with none after
-   * 64*T1 the INVITE is answered 500 (RFC 3262 §3: the UAS SHOULD reject it with a 5xx).
-   */
-  private retransmitReliable(tx: ServerTransaction, bytes: Buffer): void {
-    const key = `${tx.request.get('call-id')}|${tx.toTag}`;
-    this.stopReliable(tx);
-    const rseq = (this.rseqByTx.get(tx) as number) - 1;
-    const entry: ReliableProvisional = {
-      tx, rseq, bytes, timer: null,
-      giveUp: setTimeout(() => {
-        this.stopReliable(tx);
-        if (tx.finalSent || tx.state === 'terminated') return;
-        this.logger.info('no PRACK for a reliable provisional; the INVITE is refused', { callId: tx.request.get('call-id') });
-        tx.respond(this.responseFor(tx.request, 500, 'No PRACK', tx.toTag));
-      }, timerB(this.opts.timers)),
-    };
-    this.reliable1xx.set(key, entry);
-    if (tx.responseTarget.transport !== 'udp') return;
-    const resend = (interval: number): void => {
-      entry.timer = setTimeout(() => {
-        if (this.reliable1xx.get(key) !== entry) return;
-        this.transport.send(bytes, tx.responseTarget);
-        resend(Math.min(interval * 2, this.opts.timers.t2));
-      }, interval);
-    };
-    resend(this.opts.timers.t1);
-  }
-
-  private stopReliable(tx: ServerTransaction): void {
-    const key = `${tx.request.get('call-id')}|${tx.toTag}`;
-    const entry = this.reliable1xx.get(key);
-    if (!entry || entry.tx !== tx) return;
-    if (entry.timer) clearTimeout(entry.timer);
-    clearTimeout(entry.giveUp);
-    this.reliable1xx.delete(key);
-  }
-
-  /**
-   * PRACK for one of our reliable provisionals: matched by Call-ID, To tag and RAck, answered 200
-   * by the edge (the application is not asked). False when it is not about a pending one.
-   */
+  /** An incoming PRACK for one of our reliable provisionals is answered by the edge; the app is not asked. */
   private onPrack(msg: SipMessage, key: string, source: Endpoint, toTag: string): boolean {
-    const entry = this.reliable1xx.get(`${msg.get('call-id')}|${toTag}`);
-    const rack = /^\s*(\d+)\s+(\d+)\s+([A-Za-z]+)\s*$/.exec(msg.get('rack') ?? '');
-    if (!entry) {
-      // a PRACK for a provisional whose PRACK already came (a retransmission of it) gets 200 again via its transaction
-      return false;
-    }
-    const inviteSeq = parseCSeq(entry.tx.request.get('cseq') as string).seq;
-    if (!rack || Number(rack[1]) !== entry.rseq || Number(rack[2]) !== inviteSeq || rack[3].toUpperCase() !== 'INVITE') {
-      this.reject(msg, source, 481, 'Call/Transaction Does Not Exist');
-      return true;
-    }
-    this.stopReliable(entry.tx);
-    this.counters.pracksAnswered++;
-    const tx = this.createServerTx(key, msg, source);
-    tx.respond(this.responseFor(msg, 200, 'OK', null));
+    const outcome = this.reliable1xx.prack(msg, toTag);
+    if (outcome === 'none') return false;
+    if (outcome === 'mismatch') { this.reject(msg, source, 481, 'Call/Transaction Does Not Exist'); return true; }
+    this.createServerTx(key, msg, source).respond(this.responseFor(msg, 200, 'OK', null));
     return true;
   }
 
@@ -1349,54 +1284,8 @@ export class EdgeCore {
     const branch = parseVia(inv.get('via') as string).params.get('branch') ?? newBranch();
     const tx = this.startClientTx(cancel, inviteTx.target, branch);
     this.internalTx.add(tx);
-    this.armGiveUp(inviteTx);
+    this.guards.cancelled(inviteTx);
     return tx;
-  }
-
-  private guardOf(tx: ClientTransaction): InviteGuard {
-    let g = this.inviteGuards.get(tx);
-    if (!g) { g = { timerC: null, giveUp: null }; this.inviteGuards.set(tx, g); }
-    return g;
-  }
-
-  private clearGuard(tx: ClientTransaction): void {
-    const g = this.inviteGuards.get(tx);
-    if (!g) return;
-    if (g.timerC) clearTimeout(g.timerC);
-    if (g.giveUp) clearTimeout(g.giveUp);
-    this.inviteGuards.delete(tx);
-  }
-
-  /** Timer C (RFC 3261 §16.6 item 11, §16.7 step 2): armed at send, reset by each 101–199. */
-  private armTimerC(tx: ClientTransaction): void {
-    const g = this.guardOf(tx);
-    if (g.giveUp) return;   // already cancelled: the give-up bounds it now
-    if (g.timerC) clearTimeout(g.timerC);
-    g.timerC = setTimeout(() => {
-      g.timerC = null;
-      if (g.giveUp || (tx.state !== 'calling' && tx.state !== 'proceeding')) return;
-      this.counters.timerCCancels++;
-      this.logger.info('Timer C fired: no final response, cancelling the INVITE', { txId: tx.id, callId: tx.request.get('call-id') });
-      this.cancelInvite(tx, 'SIP;cause=408;text="no final response (Timer C)"');
-    }, this.opts.timers.timerC ?? DEFAULT_TIMER_C_MS);
-  }
-
-  /**
-   * After CANCEL the INVITE gets 64*T1 to reach a final response (§9.1); then the edge ends the
-   * transaction and the application gets 408, so no INVITE waits for ever on a vanished callee.
-   */
-  private armGiveUp(tx: ClientTransaction): void {
-    const g = this.guardOf(tx);
-    if (g.timerC) { clearTimeout(g.timerC); g.timerC = null; }
-    if (g.giveUp) return;
-    g.giveUp = setTimeout(() => {
-      g.giveUp = null;
-      if (tx.state !== 'calling' && tx.state !== 'proceeding') return;
-      this.counters.cancelGiveUps++;
-      this.logger.info('no final response after CANCEL, giving up the INVITE', { txId: tx.id, callId: tx.request.get('call-id') });
-      this.onClientTimeout(tx);
-      tx.terminate();
-    }, timerB(this.opts.timers));
   }
 
   // ───────────────────────────── proxy ─────────────────────────────
@@ -1501,10 +1390,10 @@ export class EdgeCore {
     this.closed = true;
     for (const id of this.orphans.openIds()) this.orphans.ended(id, 'edge-stop');
     clearInterval(this.orphanPruner);
-    for (const tx of [...this.inviteGuards.keys()]) this.clearGuard(tx);
+    this.guards.clearAll();
     for (const t of this.unanswered.values()) clearTimeout(t);
     this.unanswered.clear();
-    for (const r of [...this.reliable1xx.values()]) this.stopReliable(r.tx);
+    this.reliable1xx.clearAll();
     this.graceTimers.clear();
     for (const d of this.dialogs.values()) { d.timers.clear(); if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer); }
     for (const tx of [...this.serverTxById.values()]) tx.terminate();
