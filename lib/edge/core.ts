@@ -5,9 +5,10 @@ import type { Logger } from '../common/logger';
 import { AppConnection, type SipCommand } from './control/control-server';
 import { Dialog, dialogLookupKey } from './dialog/dialog';
 import { OrphanRecords, type OrphanEnd } from './dialog/orphans';
+import { negotiateSessionExpires, reinviteSessionExpires, SessionTimers, type SessionTimerOptions } from './dialog/session-timers';
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
-import { parseProxyTimeout, ProxyOperation, type ProxyCommand, type ProxyHost } from './proxy/proxy';
+import { ProxyBridge, ROUTED_BRANCH } from './proxy/proxy-bridge';
 import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
 import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
@@ -16,7 +17,7 @@ import { ReliableProvisionals } from './transaction/reliable-provisionals';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
 import type { Endpoint, TransportLayer, TransportName } from './transport/transport';
 
-export interface SessionTimerOptions { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }
+export type { SessionTimerOptions } from './dialog/session-timers';
 
 /** A User-Agent the edge refuses (drachtio's spammer list): answered `status`, or dropped unanswered. */
 export interface UserAgentRule { pattern: RegExp; action: 'reject' | 'discard'; status: number }
@@ -82,8 +83,6 @@ export interface CoreCounters {
 }
 
 export { DEFAULT_TIMER_C_MS } from './transaction/invite-guards';
-/** Branch prefix of requests the edge forwards statelessly along a route set it recorded. */
-const ROUTED_BRANCH = 'z9hG4bKtgr';
 
 interface UacPending {
   tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string;
@@ -122,10 +121,9 @@ export class EdgeCore {
   };
   readonly orphans: OrphanRecords;
   private guards: InviteGuards;
-  /** Stateful proxy operations, by the incoming request's transaction and by each branch's. */
-  private proxyByServer = new Map<ServerTransaction, ProxyOperation>();
-  private proxyByClient = new Map<ClientTransaction, ProxyOperation>();
+  private proxies: ProxyBridge;
   private reliable1xx: ReliableProvisionals;
+  private sessionTimers: SessionTimers;
   /** Requests handed to an application and not answered yet, with their give-up timers. */
   private unanswered = new Map<ServerTransaction, NodeJS.Timeout>();
   /** 2xx of INVITE forks the edge ended (ACK + BYE): their ACK, resent on retransmissions. */
@@ -143,6 +141,30 @@ export class EdgeCore {
       cancel: (tx, reason) => this.cancelInvite(tx, reason),
       giveUp: (tx) => { this.onClientTimeout(tx); tx.terminate(); },
     }, this.counters, logger);
+    this.proxies = new ProxyBridge({
+      logger,
+      isClosed: () => this.closed,
+      serverTx: (id) => this.serverTxById.get(id),
+      handOver: (tx) => { this.appAnswered(tx); tx.owner = null; },
+      resolveTarget: (uri) => this.resolveTarget(uri),
+      localFor: (target) => this.transport.localFor(target),
+      viaFor: (local, branch) => this.viaFor(local, branch),
+      hostFor: (local) => this.hostFor(local),
+      bound: () => this.transport.bound,
+      newBranch,
+      startClientTx: (req, target, branch) => this.startClientTx(req, target, branch),
+      cancelInvite: (tx) => { this.cancelInvite(tx); },
+      send: (bytes, target) => this.transport.send(bytes, target),
+      strayResponse: () => { this.counters.strayResponses++; },
+    });
+    this.sessionTimers = new SessionTimers({
+      refresh: (d) => this.sendRefresh(d),
+      expired: (d) => {
+        this.counters.sessionTimerByes++;
+        this.logger.info('session timer expired, ending the call', { dialogId: d.id });
+        this.byeFromEdge(d, 'SIP ;cause=408 ;text="session timer expired"', true, 'session-timer');
+      },
+    });
     this.reliable1xx = new ReliableProvisionals(opts.timers, {
       send: (bytes, target) => this.transport.send(bytes, target),
       noPrack: (tx) => tx.respond(this.responseFor(tx.request, 500, 'No PRACK', tx.toTag)),
@@ -278,7 +300,7 @@ export class EdgeCore {
         terminated: (t) => {
           this.appAnswered(t);
           this.reliable1xx.forget(t);
-          this.proxyByServer.delete(t);
+          this.proxies.serverEnded(t);
           this.serverTxByKey.delete(t.key);
           this.serverTxById.delete(t.id);
           this.serverTxDialog.delete(t.id);
@@ -365,7 +387,7 @@ export class EdgeCore {
     if (msg.method === 'PRACK' && toTag && this.onPrack(msg, key, source, toTag)) return;
     if (toTag) {
       const dialog = fromTag ? this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag)) : undefined;
-      if ((!dialog || dialog.terminated) && this.forwardRouted(msg)) return;
+      if ((!dialog || dialog.terminated) && this.proxies.forwardRouted(msg)) return;
       if (!dialog || dialog.terminated) { this.reject(msg, source, 481, 'Call/Transaction Does Not Exist'); return; }
       this.onInDialogRequest(dialog, msg, key, source, bytes);
       return;
@@ -471,7 +493,7 @@ export class EdgeCore {
       }
       const contact = msg.get('contact');
       if (contact) { try { dialog.remoteTarget = parseNameAddr(contact).uri ? contact : dialog.remoteTarget; } catch { /* keep */ } }
-      this.refreshSessionTimer(dialog, msg, 'incoming');
+      this.sessionTimers.update(dialog, msg, 'incoming');
     }
     if (msg.method === 'BYE') {
       this.endDialog(dialog, 'bye-received');
@@ -495,14 +517,14 @@ export class EdgeCore {
     const fromTag = tagOf(msg.get('from'));
     if (!toTag || !fromTag) return;
     const dialog = this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag));
-    if (!dialog) { this.forwardRouted(msg); return; }
+    if (!dialog) { this.proxies.forwardRouted(msg); return; }
     const cseq = parseCSeq(msg.get('cseq') as string).seq;
     const pending = dialog.pending2xx;
     if (!pending || pending.cseq !== cseq) { this.counters.retransmissionsAbsorbed++; return; }
     dialog.pending2xx = null;
     dialog.confirmed = true;
     dialog.timers.clear();
-    this.armSessionTimer(dialog);
+    this.sessionTimers.arm(dialog);
     if (msg.body.length) dialog.localSdp = dialog.localSdp ?? null;
     this.sendToApp(dialog.owner, this.leader('network', bytes, source, pending.txId, dialog.id), msg.toString());
   }
@@ -525,8 +547,7 @@ export class EdgeCore {
     cancelTx.respond(this.responseFor(msg, 200, 'OK', inviteTx.toTag));
     inviteTx.cancelled = true;
     inviteTx.respond(this.responseFor(invite, 487, 'Request Terminated', inviteTx.toTag));
-    const proxied = this.proxyByServer.get(inviteTx);
-    if (proxied) { proxied.cancelAll(); return; }
+    if (this.proxies.cancelled(inviteTx)) return;
     this.cdr('stop', 'network', msg, 'call-canceled');
     this.sendToApp(inviteTx.owner as AppConnection | null, this.leader('network', bytes, source, inviteTx.id, '', `${local.address}|${local.port}|`), msg.toString());
   }
@@ -537,7 +558,7 @@ export class EdgeCore {
     const branch = via.params.get('branch') ?? '';
     const method = parseCSeq(res.get('cseq') as string).method;
     const tx = this.clientTxByKey.get(this.clientKey(branch, method));
-    if (!tx && branch.startsWith(ROUTED_BRANCH)) { this.forwardRoutedResponse(res); return; }
+    if (!tx && branch.startsWith(ROUTED_BRANCH)) { this.proxies.forwardRoutedResponse(res); return; }
     if (!tx) {
       if (method === 'INVITE' && res.status >= 200 && res.status < 300) this.onStray2xx(res);
       else this.counters.strayResponses++;
@@ -597,8 +618,7 @@ export class EdgeCore {
       if (res.status >= 200) this.guards.clear(tx);
       else if (res.status > 100) this.guards.armTimerC(tx);
     }
-    const proxied = this.proxyByClient.get(tx);
-    if (proxied) { proxied.onResponse(tx, res, retransmission, source, bytes, stackTime()); return; }
+    if (this.proxies.clientResponse(tx, res, retransmission, source, bytes, stackTime())) return;
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, retransmission); return; }
     const pending = this.uacPending.get(tx.id);
     if (pending) { this.onInitialInviteResponse(pending, tx, res, retransmission, source, bytes); return; }
@@ -609,7 +629,7 @@ export class EdgeCore {
         dialog.awaitingAck = { cseq: parseCSeq(res.get('cseq') as string).seq, txId: tx.id };
         const contact = res.get('contact');
         if (contact) dialog.remoteTarget = contact;
-        this.refreshSessionTimer(dialog, res, 'response');
+        this.sessionTimers.update(dialog, res, 'response');
       }
       dialog.outgoingInvite = null;
     }
@@ -663,14 +683,13 @@ export class EdgeCore {
     dialog.localContentType = req.get('content-type') ?? null;
     dialog.awaitingAck = { cseq, txId: tx.id };
     this.addDialog(dialog);
-    this.refreshSessionTimer(dialog, res, 'response');
+    this.sessionTimers.update(dialog, res, 'response');
     return dialog;
   }
 
   /** No final response (Timer B/F: 408) or no way to send (503): the app gets that response. */
   private onClientTimeout(tx: ClientTransaction, status = 408, reason = 'Request Timeout'): void {
-    const proxied = this.proxyByClient.get(tx);
-    if (proxied) { proxied.onBranchFailed(tx, status); return; }
+    if (this.proxies.clientFailed(tx, status)) return;
     const res = this.responseFor(tx.request, status, reason, null);
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, false); return; }
     const pending = this.uacPending.get(tx.id);
@@ -693,7 +712,7 @@ export class EdgeCore {
         },
         terminated: (t) => {
           this.guards.clear(t);
-          this.proxyByClient.delete(t);
+          this.proxies.clientEnded(t);
           this.clientTxByKey.delete(t.key);
           this.clientTxById.delete(t.id);
           this.clientTxDialog.delete(t);
@@ -790,56 +809,18 @@ export class EdgeCore {
       if (retransmission) return;
       this.counters.sessionRefreshes++;
       dialog.outgoingInvite = null;
-      this.refreshSessionTimer(dialog, res, 'response');
+      this.sessionTimers.update(dialog, res, 'response');
       return;
     }
     dialog.outgoingInvite = null;
-    if (res.status === 491) { this.armSessionTimer(dialog, 1); return; }
+    if (res.status === 491) { this.sessionTimers.arm(dialog, 1); return; }
     this.counters.sessionTimerByes++;
     this.byeFromEdge(dialog, 'SIP ;cause=408 ;text="session refresh failed"', true, 'session-timer');
   }
 
-  // ───────────────────────────── session timers (RFC 4028) ─────────────────────────────
-
   /** Reads Session-Expires from a request or response and (re)arms the dialog's timer. */
-  private refreshSessionTimer(d: Dialog, msg: SipMessage, kind: 'incoming' | 'response' | 'sent'): void {
-    const se = msg.get('session-expires');
-    if (!se) {
-      if (d.sessionTimer) this.armSessionTimer(d);
-      return;
-    }
-    const parts = se.split(';');
-    const interval = Number(parts[0]);
-    if (!Number.isFinite(interval) || interval <= 0) return;
-    const refresherParam = /refresher\s*=\s*(uac|uas)/i.exec(se)?.[1]?.toLowerCase() ?? null;
-    // the UAC of the transaction carrying the header: us when we sent the request
-    let weRefresh: boolean;
-    if (kind === 'incoming') weRefresh = refresherParam === 'uas';
-    else if (kind === 'response') weRefresh = refresherParam === null || refresherParam === 'uac';
-    else weRefresh = refresherParam === 'uas';
-    d.sessionTimer = { interval, weRefresh, timer: d.sessionTimer?.timer ?? null };
-    if (d.confirmed || d.role === 'uac' || kind !== 'sent') this.armSessionTimer(d);
-  }
-
-  private armSessionTimer(d: Dialog, overrideSeconds?: number): void {
-    const st = d.sessionTimer;
-    if (!st || d.terminated) return;
-    if (st.timer) clearTimeout(st.timer);
-    const seconds = overrideSeconds ?? (st.weRefresh ? st.interval / 2 : st.interval - Math.min(32, st.interval / 3));
-    st.timer = setTimeout(() => {
-      st.timer = null;
-      if (d.terminated) return;
-      if (st.weRefresh) this.sendRefresh(d);
-      else {
-        this.counters.sessionTimerByes++;
-        this.logger.info('session timer expired, ending the call', { dialogId: d.id });
-        this.byeFromEdge(d, 'SIP ;cause=408 ;text="session timer expired"', true, 'session-timer');
-      }
-    }, seconds * 1000);
-  }
-
   private sendRefresh(d: Dialog): void {
-    if (d.outgoingInvite || d.incomingInvite) { this.armSessionTimer(d, 1); return; }
+    if (d.outgoingInvite || d.incomingInvite) { this.sessionTimers.arm(d, 1); return; }
     const { req, branch } = this.buildInDialogRequest(d, 'INVITE', null);
     req.append('contact', d.localContact);
     req.append('session-expires', `${d.sessionTimer?.interval ?? this.opts.sessionTimer.interval};refresher=uac`);
@@ -922,8 +903,8 @@ export class EdgeCore {
     this.setBody(app, res);
     const inDialog = this.serverTxDialog.get(tx.id);
     if (isInvite && status >= 200 && status < 300) {
-      if (inDialog) this.addReinviteSessionExpires(inDialog, req, res);
-      else this.negotiateSessionTimer(req, res);
+      if (inDialog) reinviteSessionExpires(inDialog, req, res);
+      else negotiateSessionExpires(this.opts.sessionTimer, req, res);
     }
     const reliable = isInvite && status > 100 && status < 200 && this.reliable1xx.wanted(req, app);
     if (reliable) this.reliable1xx.mark(tx, res);
@@ -995,29 +976,6 @@ export class EdgeCore {
     p.early = { to: res.get('to') as string, contact, routeSet, target: this.targetFromUriSync(routeSet[0] ?? contact, fallback), lastSeq };
   }
 
-  private negotiateSessionTimer(req: SipMessage, res: SipMessage): void {
-    if (res.has('session-expires')) return;
-    const st = this.opts.sessionTimer;
-    const reqSe = req.get('session-expires');
-    if (!st.enabled && !(reqSe && /refresher/i.test(reqSe))) return;
-    const supported = req.getAll('supported').some((s) => s.toLowerCase() === 'timer');
-    let interval = st.interval;
-    let refresher: 'uac' | 'uas' = supported ? st.refresher : 'uas';
-    if (reqSe) {
-      interval = Math.max(st.minSE, Number(reqSe.split(';')[0]) || st.interval);
-      const r = /refresher\s*=\s*(uac|uas)/i.exec(reqSe)?.[1]?.toLowerCase();
-      if (r === 'uac' || r === 'uas') refresher = r;
-    }
-    res.append('session-expires', `${interval};refresher=${refresher}`);
-    if (refresher === 'uac' && supported) res.append('require', 'timer');
-  }
-
-  private addReinviteSessionExpires(d: Dialog, req: SipMessage, res: SipMessage): void {
-    if (!d.sessionTimer || res.has('session-expires')) return;
-    const se = req.get('session-expires');
-    if (se) res.append('session-expires', se.includes('refresher') ? se : `${se};refresher=uac`);
-  }
-
   private createUasDialog(tx: ServerTransaction, res: SipMessage, bytes: Buffer, local: Endpoint): Dialog {
     const req = tx.request;
     const callId = req.get('call-id') as string;
@@ -1035,7 +993,7 @@ export class EdgeCore {
     d.localSdp = res.body.length ? res.body : null;
     d.localContentType = res.get('content-type') ?? null;
     this.addDialog(d);
-    this.refreshSessionTimer(d, res, 'sent');
+    this.sessionTimers.update(d, res, 'sent');
     this.start2xxRetransmission(d, cseq, bytes, tx.id, tx.responseTarget);
     return d;
   }
@@ -1288,102 +1246,9 @@ export class EdgeCore {
     return tx;
   }
 
-  // ───────────────────────────── proxy ─────────────────────────────
-
-  /** The `proxy` command (drachtio-srf's proxyRequest): the request becomes a stateful proxy operation. */
+  /** The `proxy` command (drachtio-srf's proxyRequest). */
   onAppProxy(conn: AppConnection, msgId: string, args: string[], sipText: string): void {
-    const [transactionId, remainInDialog, fullResponse, followRedirects, forking, provisional, final, ...destinations] = args;
-    const tx = this.serverTxById.get(transactionId ?? '');
-    if (!tx || tx.finalSent) { conn.respond(msgId, 'NOK', `Unknown transaction id: ${transactionId}`); return; }
-    let headers: Array<{ name: string; value: string }> = [];
-    try {
-      if (sipText.trim()) headers = parseAppMessage(sipText).headers.filter((h) => !EDGE_OWNED_RESPONSE.has(h.name) && h.name !== 'route');
-    } catch { /* a message we cannot read adds no headers */ }
-    const cmd: ProxyCommand = {
-      msgId, transactionId, recordRoute: remainInDialog === 'remainInDialog', fullResponse: fullResponse === 'fullResponse',
-      followRedirects: followRedirects === 'followRedirects', simultaneous: forking === 'simultaneous',
-      provisionalTimeoutMs: parseProxyTimeout(provisional ?? ''), finalTimeoutMs: parseProxyTimeout(final ?? ''),
-      destinations: destinations.filter(Boolean), headers,
-    };
-    this.appAnswered(tx);
-    tx.owner = null;   // the proxy, not the application, owns the request now
-    const op = new ProxyOperation(this.proxyHostFor(conn, msgId), tx, cmd);
-    this.proxyByServer.set(tx, op);
-    this.logger.debug('proxying request', { callId: tx.request.get('call-id'), destinations: cmd.destinations, simultaneous: cmd.simultaneous });
-    void op.start().then((sent) => {
-      if (sent > 0) return;
-      conn.respond(msgId, 'NOK', `error proxying request to ${cmd.destinations.join(',')}`);
-      op.failStart();
-    });
-  }
-
-  private proxyHostFor(conn: AppConnection, msgId: string): ProxyHost {
-    return {
-      logger: this.logger,
-      resolveTarget: (uri) => this.resolveTarget(uri),
-      localFor: (target) => this.transport.localFor(target),
-      viaFor: (local, branch) => this.viaFor(local, branch),
-      recordRouteFor: (local) => `<sip:${this.hostFor(local)}:${local.port}${local.transport === 'tcp' ? ';transport=tcp' : ''};lr>`,
-      isOurUri: (value) => this.isOurUri(value),
-      newBranch,
-      startBranch: (op, req, target, branch) => {
-        const tx = this.startClientTx(req, target, branch);
-        if (tx.state !== 'terminated') this.proxyByClient.set(tx, op);
-        return tx;
-      },
-      cancelBranch: (tx) => { if (tx.state === 'calling' || tx.state === 'proceeding') this.cancelInvite(tx); },
-      sendRaw: (bytes, target) => this.transport.send(bytes, target),
-      reportToApp: (parts) => conn.respond(msgId, ...parts),
-      finished: (op) => this.logger.debug('proxy operation done', { callId: op.server.request.get('call-id') }),
-    };
-  }
-
-  /** True when a URI (or name-addr) names one of the edge's own listening addresses. */
-  private isOurUri(value: string): boolean {
-    try {
-      const uri = value.includes('<') ? parseNameAddr(value).uri : parseUri(value);
-      return this.transport.bound.some((b) => (uri.port ?? 5060) === b.port
-        && (uri.host === b.address || uri.host === this.hostFor(b).replace(/^\[|\]$/g, '')));
-    } catch { return false; }
-  }
-
-  /**
-   * A request inside a dialog the edge record-routed as a proxy (its top Route is the edge): the
-   * route entry is consumed and the request forwarded statelessly to the next hop (§16.4, §16.11).
-   */
-  private forwardRouted(msg: SipMessage): boolean {
-    const routes = msg.getAll('route');
-    if (routes.length === 0 || !this.isOurUri(routes[0])) return false;
-    msg.removeFirst('route');
-    const next = msg.getAll('route')[0];
-    const nextUri = next ? this.uriOf(next) : msg.uri;
-    const mf = msg.get('max-forwards');
-    if (mf !== undefined && Number(mf) <= 1) return true;   // loops end here
-    msg.set('max-forwards', String(mf !== undefined ? Number(mf) - 1 : 70));
-    const topBranch = parseVia(msg.get('via') as string).params.get('branch') ?? '';
-    void this.resolveTarget(nextUri).then((target) => {
-      if (this.closed) return;
-      const local = this.transport.localFor(target);
-      // the same incoming branch gives the same outgoing one, so retransmissions match end to end
-      const branch = `${ROUTED_BRANCH}${Buffer.from(`${topBranch}|${msg.method}`).toString('base64url').slice(0, 40)}`;
-      msg.prepend('via', this.viaFor(local, branch));
-      this.transport.send(msg.toBuffer(), target);
-    }, (err: unknown) => this.logger.info('routed request not forwarded', { uri: nextUri, err: String(err) }));
-    return true;
-  }
-
-  /** A response to a request forwarded statelessly: our Via comes off and it follows the next one. */
-  private forwardRoutedResponse(res: SipMessage): void {
-    res.removeFirst('via');
-    const raw = res.get('via');
-    if (raw === undefined) { this.counters.strayResponses++; return; }
-    let via;
-    try { via = parseVia(raw); } catch { this.counters.strayResponses++; return; }
-    const rport = via.params.get('rport');
-    const transport: TransportName = via.transport === 'TCP' ? 'tcp' : 'udp';
-    this.transport.send(res.toBuffer(), {
-      transport, address: via.params.get('received') ?? via.host, port: rport ? Number(rport) : (via.port ?? 5060),
-    });
+    this.proxies.command(conn, msgId, args, sipText);
   }
 
   close(): void {
