@@ -177,8 +177,10 @@ export function parseNameAddr(text: string): NameAddr {
   if (lt >= 0) {
     if (displayName === null) {
       const dn = t.slice(0, lt).trim();
-      // an unquoted display name is tokens (RFC 3261 §25.1); separators mean it needed quotes
-      if (/[,;"<>\\()@:?={}[\]/]/.test(dn)) throw new SyntaxError('unquoted display name with separators');
+      // an unquoted display name is tokens (RFC 3261 §25.1): a comma, semicolon, quote or angle
+      // bracket in it makes the header ambiguous (RFC 4475 §3.1.2.15); other stray characters
+      // seen in the wild are tolerated
+      if (/[,;"<>\\]/.test(dn)) throw new SyntaxError('unquoted display name with separators');
       displayName = dn || null;
     } else if (t.slice(i, lt).trim() !== '') throw new SyntaxError('junk after display name');
     const gt = t.indexOf('>', lt);
