@@ -1,7 +1,6 @@
 import { randomUUID, randomBytes } from 'node:crypto';
-import dns from 'node:dns';
-import net from 'node:net';
 import type { Logger } from '../common/logger';
+import { AppBridge, stackTime } from './control/app-bridge';
 import { AppConnection, type SipCommand } from './control/control-server';
 import { Dialog, dialogLookupKey } from './dialog/dialog';
 import { OrphanRecords, type OrphanEnd } from './dialog/orphans';
@@ -9,12 +8,13 @@ import { negotiateSessionExpires, reinviteSessionExpires, SessionTimers, type Se
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
 import { ProxyBridge, ROUTED_BRANCH } from './proxy/proxy-bridge';
-import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
+import { parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
 import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
 import { DEFAULT_TIMER_C_MS, InviteGuards } from './transaction/invite-guards';
 import { ReliableProvisionals } from './transaction/reliable-provisionals';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
+import { Addressing } from './transport/addressing';
 import type { Endpoint, TransportLayer, TransportName } from './transport/transport';
 
 export type { SessionTimerOptions } from './dialog/session-timers';
@@ -68,12 +68,6 @@ function uniqueToken(): string { idCounter = (idCounter + 1) % 0x7fffffff; retur
 function newBranch(): string { return `z9hG4bK${uniqueToken()}`; }
 function newTag(): string { return uniqueToken(); }
 
-function stackTime(): string {
-  const d = new Date();
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}000`;
-}
-
 export interface CoreCounters {
   strayResponses: number; retransmissionsAbsorbed: number; rejected: number; appRequests: number;
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
@@ -107,7 +101,6 @@ export class EdgeCore {
   private uacPending = new Map<string, UacPending>();  // by transaction id
   private dialogs = new Map<string, Dialog>();
   private dialogsByKey = new Map<string, Dialog>();
-  private rr = new Map<string, number>();
   private graceTimers = new TimerSet();
   private closed = false;
   /** Set by drain(): new INVITEs are refused with 503 from then on. */
@@ -122,6 +115,8 @@ export class EdgeCore {
   readonly orphans: OrphanRecords;
   private guards: InviteGuards;
   private proxies: ProxyBridge;
+  private readonly addr: Addressing;
+  private readonly apps: AppBridge;
   private reliable1xx: ReliableProvisionals;
   private sessionTimers: SessionTimers;
   /** Requests handed to an application and not answered yet, with their give-up timers. */
@@ -137,6 +132,8 @@ export class EdgeCore {
     private readonly logger: Logger,
   ) {
     this.orphans = new OrphanRecords(opts.orphanRetentionMs);
+    this.addr = new Addressing(transport, opts.publicAddress);
+    this.apps = new AppBridge(connections, opts.cdrEvents);
     this.guards = new InviteGuards(opts.timers.timerC ?? DEFAULT_TIMER_C_MS, timerB(opts.timers), {
       cancel: (tx, reason) => this.cancelInvite(tx, reason),
       giveUp: (tx) => { this.onClientTimeout(tx); tx.terminate(); },
@@ -146,10 +143,10 @@ export class EdgeCore {
       isClosed: () => this.closed,
       serverTx: (id) => this.serverTxById.get(id),
       handOver: (tx) => { this.appAnswered(tx); tx.owner = null; },
-      resolveTarget: (uri) => this.resolveTarget(uri),
+      resolveTarget: (uri) => this.addr.resolveTarget(uri),
       localFor: (target) => this.transport.localFor(target),
-      viaFor: (local, branch) => this.viaFor(local, branch),
-      hostFor: (local) => this.hostFor(local),
+      viaFor: (local, branch) => this.addr.viaFor(local, branch),
+      hostFor: (local) => this.addr.hostFor(local),
       bound: () => this.transport.bound,
       newBranch,
       startClientTx: (req, target, branch) => this.startClientTx(req, target, branch),
@@ -180,25 +177,6 @@ export class EdgeCore {
 
   private reliable(t: TransportName): boolean { return t === 'tcp'; }
 
-  private hostFor(local: Endpoint): string {
-    const addr = this.opts.publicAddress
-      ?? (local.address === '0.0.0.0' || local.address === '::' ? '127.0.0.1' : local.address);
-    return formatHost(addr);
-  }
-
-  private contactFor(local: Endpoint): string {
-    const t = local.transport === 'tcp' ? ';transport=tcp' : '';
-    return `<sip:${this.hostFor(local)}:${local.port}${t}>`;
-  }
-
-  private viaFor(local: Endpoint, branch: string): string {
-    return `SIP/2.0/${local.transport.toUpperCase()} ${this.hostFor(local)}:${local.port};branch=${branch};rport`;
-  }
-
-  private replaceLocalhost(value: string, local: Endpoint): string {
-    return value.replace(/@localhost(?::\d+)?(?=[;>\s]|$)/g, `@${this.hostFor(local)}:${local.port}`);
-  }
-
   private serverKey(msg: SipMessage, methodOverride?: string): string {
     const via = parseVia(msg.get('via') as string);
     const method = methodOverride ?? (msg.method === 'ACK' ? 'INVITE' : msg.method);
@@ -210,59 +188,6 @@ export class EdgeCore {
   }
 
   private clientKey(branch: string, method: string): string { return `${branch}|${method}`; }
-
-  private leader(source: 'network' | 'application', bytes: number, ep: Endpoint, txId: string, dialogId: string, extra = ''): string {
-    return `${randomUUID()}|sip|${source}|${bytes}|${ep.transport}|${ep.address}|${ep.port}|${stackTime()}|${txId}|${dialogId}|${extra}`;
-  }
-
-  private sendToApp(conn: AppConnection | null, leader: string, msgText: string): void {
-    if (!conn || conn.closed) return;
-    conn.send(`${leader}\r\n${msgText}`);
-  }
-
-  private echo(cmd: SipCommand, msg: SipMessage, bytes: Buffer, target: Endpoint, txId: string, dialogPart: string): void {
-    cmd.conn.respond(cmd.msgId, 'OK', 'application', String(bytes.length), target.transport, target.address,
-      String(target.port), stackTime(), txId, `${dialogPart}Msg sent:|\r\n${bytes.toString('utf8')}`);
-  }
-
-  private pickApp(method: string): AppConnection | null {
-    const candidates: AppConnection[] = [];
-    for (const c of this.connections()) if (c.authenticated && !c.closed && c.routes.has(method)) candidates.push(c);
-    if (candidates.length === 0) return null;
-    const i = (this.rr.get(method) ?? 0) % candidates.length;
-    this.rr.set(method, i + 1);
-    return candidates[i];
-  }
-
-  private cdr(event: 'attempt' | 'start' | 'stop', source: 'network' | 'application', msg: SipMessage, extra?: string): void {
-    if (!this.opts.cdrEvents) return;
-    const conn = this.pickApp(`cdr:${event}`);
-    if (!conn) return;
-    const leader = `${randomUUID()}|cdr:${event}|${source}|${stackTime()}${extra !== undefined ? `|${extra}` : ''}`;
-    conn.send(`${leader}\r\n${msg.toString()}`);
-  }
-
-  /** Where responses to a request go (RFC 3261 §18.2.2 with rport, RFC 3581). */
-  private responseTarget(msg: SipMessage, source: Endpoint): Endpoint {
-    if (source.transport === 'tcp') return source;
-    const via = parseVia(msg.get('via') as string);
-    if (via.params.has('rport')) return source;
-    return { transport: 'udp', address: via.params.get('received') ?? source.address, port: via.port ?? 5060 };
-  }
-
-  private stampVia(msg: SipMessage, source: Endpoint): void {
-    const raw = msg.get('via') as string;
-    const via = parseVia(raw);
-    let changed = false;
-    if (via.host !== source.address) { via.params.set('received', source.address); changed = true; }
-    if (via.params.has('rport') && via.params.get('rport') === null) { via.params.set('rport', String(source.port)); changed = true; }
-    if (!changed) return;
-    let params = '';
-    for (const [k, v] of via.params) params += v === null ? `;${k}` : `;${k}=${v}`;
-    const updated = `${via.protocol} ${formatHost(via.host)}${via.port !== null ? `:${via.port}` : ''}${params}`;
-    const idx = msg.headers.findIndex((h) => h.name === 'via');
-    msg.headers[idx] = { name: 'via', value: updated };
-  }
 
   /** A response built from a request (§8.2.6): Via, From, To, Call-ID, CSeq copied. */
   private responseFor(req: SipMessage, status: number, reason: string, toTag: string | null): SipMessage {
@@ -290,11 +215,11 @@ export class EdgeCore {
     } catch { /* fall back to sending once */ }
     const res = this.responseFor(req, status, reason, status > 100 ? newTag() : null);
     for (const [k, v] of extra) res.append(k, v);
-    if (tx) tx.respond(res); else this.transport.send(res.toBuffer(), this.responseTarget(req, source));
+    if (tx) tx.respond(res); else this.transport.send(res.toBuffer(), this.addr.responseTarget(req, source));
   }
 
   private createServerTx(key: string, req: SipMessage, source: Endpoint): ServerTransaction {
-    const tx = new ServerTransaction(randomUUID(), key, req, source, this.responseTarget(req, source),
+    const tx = new ServerTransaction(randomUUID(), key, req, source, this.addr.responseTarget(req, source),
       this.reliable(source.transport), this.opts.timers, {
         send: (data, target) => this.transport.send(data, target),
         terminated: (t) => {
@@ -311,37 +236,6 @@ export class EdgeCore {
     return tx;
   }
 
-  private async resolveTarget(uriText: string, preferred?: TransportName): Promise<Endpoint> {
-    const uri = parseUri(uriText.replace(/^<|>$/g, ''));
-    if (uri.scheme === 'tel') throw new Error('cannot route a tel: URI without a proxy');
-    // a transport the URI names (or sips:, which means TLS) must be one the edge listens on:
-    // drachtio-server refuses rather than sending the request some other way
-    const named = uri.scheme === 'sips' ? 'tls' : uri.params.get('transport')?.toLowerCase();
-    let transport: TransportName;
-    if (named !== undefined) {
-      if ((named !== 'udp' && named !== 'tcp') || !this.transport.hasTransport(named)) {
-        throw new Error(`requested protocol/transport not available: ${named}`);
-      }
-      transport = named;
-    } else {
-      const wanted = preferred ?? 'udp';
-      transport = this.transport.hasTransport(wanted) ? wanted : (wanted === 'udp' ? 'tcp' : 'udp');
-    }
-    let address = uri.host;
-    if (!net.isIP(address)) address = (await dns.promises.lookup(address)).address;
-    return { transport, address, port: uri.port ?? 5060 };
-  }
-
-  private targetFromUriSync(uriText: string, fallback: Endpoint): Endpoint {
-    try {
-      const na = uriText.includes('<') ? parseNameAddr(uriText).uri : parseUri(uriText);
-      if (!net.isIP(na.host)) return fallback;
-      const tp = na.params.get('transport')?.toLowerCase();
-      const transport: TransportName = tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : fallback.transport;
-      return { transport, address: na.host, port: na.port ?? 5060 };
-    } catch { return fallback; }
-  }
-
   // ───────────────────────────── network side ─────────────────────────────
 
   onBadMessage(err: ParseError, source: Endpoint): void {
@@ -352,7 +246,7 @@ export class EdgeCore {
       const res = this.responseFor(partial, err.status, REFUSAL_REASONS[err.status] ?? 'Bad Request', newTag());
       res.append('warning', `399 tollgate-edge "${err.message.replace(/"/g, "'")}"`);
       let target = source;   // a Via too broken to route by: answer whoever sent it
-      try { target = this.responseTarget(partial, source); } catch { /* keep the source */ }
+      try { target = this.addr.responseTarget(partial, source); } catch { /* keep the source */ }
       this.transport.send(res.toBuffer(), target);
     } catch (e) {
       this.logger.debug('could not answer bad message', { err: String(e) });
@@ -366,7 +260,7 @@ export class EdgeCore {
   }
 
   private onRequest(msg: SipMessage, source: Endpoint, local: Endpoint, bytes: number): void {
-    this.stampVia(msg, source);
+    this.addr.stampVia(msg, source);
     const key = this.serverKey(msg);
     if (msg.method === 'ACK') { this.onAck(msg, key, source, bytes); return; }
     const existing = this.serverTxByKey.get(key);
@@ -427,7 +321,7 @@ export class EdgeCore {
       this.reject(msg, source, 503, 'Service Unavailable', [['retry-after', '30'], ['reason', 'SIP;cause=503;text="edge shutting down"']]);
       return;
     }
-    const app = this.pickApp(msg.method);
+    const app = this.apps.pick(msg.method);
     if (!app) {
       if (msg.method === 'OPTIONS' && this.opts.options.answerWhenUnrouted) { this.answerOptions(msg, source); return; }
       this.reject(msg, source, 503, 'Service Unavailable');
@@ -446,11 +340,11 @@ export class EdgeCore {
     if (msg.method === 'INVITE') {
       tx.toTag = newTag();
       tx.respond(this.responseFor(msg, 100, 'Trying', null));
-      this.cdr('attempt', 'network', msg);
+      this.apps.cdr('attempt', 'network', msg);
     }
     this.counters.appRequests++;
     this.awaitAppAnswer(tx);
-    this.sendToApp(app, this.leader('network', bytes, source, tx.id, '', `${local.address}|${local.port}|`), msg.toString());
+    this.apps.send(app, this.apps.leader('network', bytes, source, tx.id, '', `${local.address}|${local.port}|`), msg.toString());
   }
 
   /** Bounds how long a request waits for the application's first response (drachtio-server: 64 s). */
@@ -497,7 +391,7 @@ export class EdgeCore {
     }
     if (msg.method === 'BYE') {
       this.endDialog(dialog, 'bye-received');
-      this.cdr('stop', 'network', msg, 'normal-release');
+      this.apps.cdr('stop', 'network', msg, 'normal-release');
       if (!dialog.owner || dialog.owner.closed) {
         tx.respond(this.responseFor(msg, 200, 'OK', null));
         return;
@@ -507,7 +401,7 @@ export class EdgeCore {
       return;
     }
     this.awaitAppAnswer(tx);
-    this.sendToApp(dialog.owner, this.leader('network', bytes, source, tx.id, dialog.id), msg.toString());
+    this.apps.send(dialog.owner, this.apps.leader('network', bytes, source, tx.id, dialog.id), msg.toString());
   }
 
   private onAck(msg: SipMessage, key: string, source: Endpoint, bytes: number): void {
@@ -526,7 +420,7 @@ export class EdgeCore {
     dialog.timers.clear();
     this.sessionTimers.arm(dialog);
     if (msg.body.length) dialog.localSdp = dialog.localSdp ?? null;
-    this.sendToApp(dialog.owner, this.leader('network', bytes, source, pending.txId, dialog.id), msg.toString());
+    this.apps.send(dialog.owner, this.apps.leader('network', bytes, source, pending.txId, dialog.id), msg.toString());
   }
 
   private onCancel(msg: SipMessage, source: Endpoint, local: Endpoint, bytes: number): void {
@@ -548,8 +442,8 @@ export class EdgeCore {
     inviteTx.cancelled = true;
     inviteTx.respond(this.responseFor(invite, 487, 'Request Terminated', inviteTx.toTag));
     if (this.proxies.cancelled(inviteTx)) return;
-    this.cdr('stop', 'network', msg, 'call-canceled');
-    this.sendToApp(inviteTx.owner as AppConnection | null, this.leader('network', bytes, source, inviteTx.id, '', `${local.address}|${local.port}|`), msg.toString());
+    this.apps.cdr('stop', 'network', msg, 'call-canceled');
+    this.apps.send(inviteTx.owner as AppConnection | null, this.apps.leader('network', bytes, source, inviteTx.id, '', `${local.address}|${local.port}|`), msg.toString());
   }
 
   private onResponse(res: SipMessage, source: Endpoint, bytes: number): void {
@@ -594,11 +488,11 @@ export class EdgeCore {
     this.counters.forkByes++;
     const contact = res.get('contact') ?? invite.uri;
     const routeSet = res.getAll('record-route').reverse();
-    const target = this.targetFromUriSync(routeSet.length ? routeSet[0] : contact, fallback);
+    const target = this.addr.targetFromUriSync(routeSet.length ? routeSet[0] : contact, fallback);
     const cseq = parseCSeq(invite.get('cseq') as string).seq;
     const fork = new Dialog(`${callId};from-tag=${fromTag};fork=${toTag}`, 'uac', callId, fromTag, toTag,
       invite.get('from') as string, res.get('to') as string, contact, target,
-      invite.get('contact') ?? this.contactFor(this.transport.localFor(fallback)), null, cseq, 0, '');
+      invite.get('contact') ?? this.addr.contactFor(this.transport.localFor(fallback)), null, cseq, 0, '');
     fork.routeSet = routeSet;
     const ack = this.buildInDialogRequest(fork, 'ACK', null, cseq).req.toBuffer();
     this.transport.send(ack, target);
@@ -635,7 +529,7 @@ export class EdgeCore {
     }
     if (dialog && tx.request.method === 'BYE' && res.status >= 200) this.dropDialog(dialog);
     if (retransmission) return;
-    this.sendToApp(tx.owner as AppConnection | null, this.leader('network', bytes, source, tx.id, dialog?.id ?? ''), res.toString());
+    this.apps.send(tx.owner as AppConnection | null, this.apps.leader('network', bytes, source, tx.id, dialog?.id ?? ''), res.toString());
   }
 
   private onInitialInviteResponse(p: UacPending, tx: ClientTransaction, res: SipMessage, retransmission: boolean, source: Endpoint, bytes: number): void {
@@ -659,25 +553,25 @@ export class EdgeCore {
         return;
       }
       if (p.cancelled) dialog.ackThenBye = true;
-      this.cdr('start', 'network', res, 'uac');
+      this.apps.cdr('start', 'network', res, 'uac');
     } else if (res.status >= 300) {
       this.uacPending.delete(tx.id);
-      this.cdr('stop', 'network', res, res.status === 487 ? 'call-canceled' : 'call-rejected');
+      this.apps.cdr('stop', 'network', res, res.status === 487 ? 'call-canceled' : 'call-rejected');
     }
-    this.sendToApp(p.owner, this.leader('network', bytes, source, tx.id, p.dialogId), res.toString());
+    this.apps.send(p.owner, this.apps.leader('network', bytes, source, tx.id, p.dialogId), res.toString());
   }
 
   private createUacDialog(p: UacPending, tx: ClientTransaction, res: SipMessage): Dialog {
     const req = tx.request;
     const contact = res.get('contact') ?? req.uri;
     const routeSet = res.getAll('record-route').reverse();
-    const target = routeSet.length ? this.targetFromUriSync(routeSet[0], tx.target) : this.targetFromUriSync(contact, tx.target);
+    const target = routeSet.length ? this.addr.targetFromUriSync(routeSet[0], tx.target) : this.addr.targetFromUriSync(contact, tx.target);
     const cseq = parseCSeq(req.get('cseq') as string).seq;
     // a PRACK in the early dialog used CSeq numbers after the INVITE's: later requests go above them
     const localSeq = Math.max(cseq, p.early?.lastSeq ?? cseq);
     const dialog = new Dialog(p.dialogId, 'uac', req.get('call-id') as string, p.fromTag, tagOf(res.get('to')) ?? '',
       req.get('from') as string, res.get('to') as string, contact, target,
-      req.get('contact') ?? this.contactFor(this.transport.localFor(tx.target)), p.owner, localSeq, 0, tx.id);
+      req.get('contact') ?? this.addr.contactFor(this.transport.localFor(tx.target)), p.owner, localSeq, 0, tx.id);
     dialog.routeSet = routeSet;
     dialog.localSdp = req.body.length ? req.body : null;
     dialog.localContentType = req.get('content-type') ?? null;
@@ -697,7 +591,7 @@ export class EdgeCore {
     if (pending) this.uacPending.delete(tx.id);
     if (dialog && tx.isInvite) dialog.outgoingInvite = null;
     if (dialog && tx.request.method === 'BYE') this.dropDialog(dialog);
-    this.sendToApp(tx.owner as AppConnection | null, this.leader('network', 0, tx.target, tx.id, pending?.dialogId ?? dialog?.id ?? ''), res.toString());
+    this.apps.send(tx.owner as AppConnection | null, this.apps.leader('network', 0, tx.target, tx.id, pending?.dialogId ?? dialog?.id ?? ''), res.toString());
   }
 
   private startClientTx(req: SipMessage, target: Endpoint, branch: string, id: string = randomUUID()): ClientTransaction {
@@ -758,7 +652,7 @@ export class EdgeCore {
     const req = SipMessage.request(method, targetUri);
     const local = this.transport.localFor(d.target);
     const branch = newBranch();
-    req.append('via', this.viaFor(local, branch));
+    req.append('via', this.addr.viaFor(local, branch));
     for (const r of d.routeSet) req.append('route', r);
     req.append('max-forwards', '70');
     req.append('from', d.role === 'uac' ? d.localParty : d.remoteParty);
@@ -789,10 +683,10 @@ export class EdgeCore {
     this.endDialog(d, how);
     const tx = this.startClientTx(req, d.target, branch);
     this.internalTx.add(tx);
-    this.cdr('stop', 'application', req, 'normal-release');
+    this.apps.cdr('stop', 'application', req, 'normal-release');
     if (tellApp) {
       const text = req.toString();
-      this.sendToApp(d.owner, this.leader('application', Buffer.byteLength(text), d.target, 'unsolicited', d.id), text);
+      this.apps.send(d.owner, this.apps.leader('application', Buffer.byteLength(text), d.target, 'unsolicited', d.id), text);
     }
   }
 
@@ -862,7 +756,7 @@ export class EdgeCore {
     for (const h of from.headers) {
       if (owned.has(h.name)) continue;
       let v = h.name === 'contact' || h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to'
-        ? this.replaceLocalhost(h.value, local) : h.value;
+        ? this.addr.replaceLocalhost(h.value, local) : h.value;
       // drachtio-server writes Contact as name-addr whatever the application wrote
       if (h.name === 'contact') v = toNameAddrForm(v);
       to.headers.push({ name: h.name, value: v });
@@ -899,7 +793,7 @@ export class EdgeCore {
     if (req.method === 'INVITE' && status > 100 && status < 300) for (const rr of req.getAll('record-route')) res.append('record-route', rr);
     this.copyAppHeaders(app, res, EDGE_OWNED_RESPONSE, local);
     const isInvite = req.method === 'INVITE';
-    if (isInvite && status >= 200 && status < 300 && !res.has('contact')) res.append('contact', this.contactFor(local));
+    if (isInvite && status >= 200 && status < 300 && !res.has('contact')) res.append('contact', this.addr.contactFor(local));
     this.setBody(app, res);
     const inDialog = this.serverTxDialog.get(tx.id);
     if (isInvite && status >= 200 && status < 300) {
@@ -916,9 +810,9 @@ export class EdgeCore {
     if (isInvite && !inDialog && status >= 200 && status < 300) {
       const d = this.createUasDialog(tx, res, bytes, local);
       dialogId = d.id;
-      this.cdr('start', 'application', res, 'uas');
+      this.apps.cdr('start', 'application', res, 'uas');
     } else if (isInvite && !inDialog && status >= 300) {
-      this.cdr('stop', 'application', res, 'call-rejected');
+      this.apps.cdr('stop', 'application', res, 'call-rejected');
     }
     if (inDialog && isInvite && status >= 200) {
       inDialog.incomingInvite = null;
@@ -927,7 +821,7 @@ export class EdgeCore {
         this.start2xxRetransmission(inDialog, parseCSeq(req.get('cseq') as string).seq, bytes, tx.id, tx.responseTarget);
       }
     }
-    this.echo(cmd, res, bytes, tx.responseTarget, tx.id, `${dialogId}||`);
+    this.apps.echo(cmd, bytes, tx.responseTarget, tx.id, `${dialogId}||`);
   }
 
   // ───────────────────────────── 100rel (RFC 3262) ─────────────────────────────
@@ -950,7 +844,7 @@ export class EdgeCore {
     const req = SipMessage.request('PRACK', this.uriOf(e.contact));
     const local = this.transport.localFor(e.target);
     const branch = newBranch();
-    req.append('via', this.viaFor(local, branch));
+    req.append('via', this.addr.viaFor(local, branch));
     for (const r of e.routeSet) req.append('route', r);
     req.append('max-forwards', '70');
     req.append('from', inv.get('from') as string);
@@ -963,7 +857,7 @@ export class EdgeCore {
     const tx = this.startClientTx(req, e.target, branch);
     this.internalTx.add(tx);
     this.counters.pracksSent++;
-    this.echo(cmd, req, tx.wireBytes, e.target, tx.id, '');
+    this.apps.echo(cmd, tx.wireBytes, e.target, tx.id, '');
     return true;
   }
 
@@ -973,7 +867,7 @@ export class EdgeCore {
     const contact = res.get('contact') ?? p.tx.request.uri;
     const routeSet = res.getAll('record-route').reverse();
     const lastSeq = p.early?.lastSeq ?? parseCSeq(p.tx.request.get('cseq') as string).seq;
-    p.early = { to: res.get('to') as string, contact, routeSet, target: this.targetFromUriSync(routeSet[0] ?? contact, fallback), lastSeq };
+    p.early = { to: res.get('to') as string, contact, routeSet, target: this.addr.targetFromUriSync(routeSet[0] ?? contact, fallback), lastSeq };
   }
 
   private createUasDialog(tx: ServerTransaction, res: SipMessage, bytes: Buffer, local: Endpoint): Dialog {
@@ -983,11 +877,11 @@ export class EdgeCore {
     const contact = req.get('contact') ?? req.get('from') as string;
     const routeSet = req.getAll('record-route');
     const fallback = tx.responseTarget;
-    let target = routeSet.length ? this.targetFromUriSync(routeSet[0], fallback) : this.targetFromUriSync(contact, fallback);
+    let target = routeSet.length ? this.addr.targetFromUriSync(routeSet[0], fallback) : this.addr.targetFromUriSync(contact, fallback);
     if (target.transport !== fallback.transport) target = fallback;
     const cseq = parseCSeq(req.get('cseq') as string).seq;
     const d = new Dialog(`${callId};from-tag=${fromTag}`, 'uas', callId, tx.toTag ?? '', fromTag,
-      res.get('to') as string, req.get('from') as string, contact, target, res.get('contact') ?? this.contactFor(local),
+      res.get('to') as string, req.get('from') as string, contact, target, res.get('contact') ?? this.addr.contactFor(local),
       tx.owner as AppConnection | null, Math.floor(Math.random() * 10000) + 1, cseq, tx.id);
     d.routeSet = routeSet;
     d.localSdp = res.body.length ? res.body : null;
@@ -1043,7 +937,7 @@ export class EdgeCore {
       d.confirmed = true;
       this.uacPending.delete(awaiting.txId);
       this.transport.send(bytes, d.target);
-      this.echo(cmd, req, bytes, d.target, txId, '');
+      this.apps.echo(cmd, bytes, d.target, txId, '');
       if (d.ackThenBye) this.byeFromEdge(d, 'SIP ;cause=200 ;text="CANCEL crossed 200 OK"', true, 'cancel-after-200');
       return;
     }
@@ -1065,14 +959,14 @@ export class EdgeCore {
       if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer);
       d.pending2xx = null;
       this.orphans.ended(d.id, 'app-bye');
-      this.cdr('stop', 'application', req, 'normal-release');
+      this.apps.cdr('stop', 'application', req, 'normal-release');
     }
     const tx = this.startClientTx(req, d.target, branch, txId);
     tx.owner = cmd.conn;
     this.clientTxDialog.set(tx, d);
     if (app.method === 'INVITE') d.outgoingInvite = tx;
     if (app.method === 'BYE') { d.terminated = true; }
-    this.echo(cmd, req, tx.wireBytes, d.target, tx.id, '');
+    this.apps.echo(cmd, tx.wireBytes, d.target, tx.id, '');
   }
 
   private appCancel(cmd: SipCommand, app: SipMessage): void {
@@ -1085,7 +979,7 @@ export class EdgeCore {
     if (pending) pending.cancelled = true;
     const tx = this.cancelInvite(inviteTx, undefined, app.headers.filter((h) => h.name === 'reason' || h.name.startsWith('x-')));
     const cancel = tx.request;
-    this.echo(cmd, cancel, tx.wireBytes, inviteTx.target, randomUUID(), '');
+    this.apps.echo(cmd, tx.wireBytes, inviteTx.target, randomUUID(), '');
   }
 
   private async appNewRequest(cmd: SipCommand, app: SipMessage): Promise<void> {
@@ -1094,24 +988,24 @@ export class EdgeCore {
     try { uri = parseUri(app.uri); } catch { throw new Error(`invalid request-uri: ${app.uri}`); }
     if (uri.scheme === 'tel' && !routeUrl) throw new Error('requested protocol/transport not available');
     const appRoute = app.get('route');
-    const target = await this.resolveTarget(routeUrl || (appRoute ? this.uriOf(appRoute) : app.uri));
+    const target = await this.addr.resolveTarget(routeUrl || (appRoute ? this.uriOf(appRoute) : app.uri));
     if (this.closed) return;
     const local = this.transport.localFor(target);
     const req = SipMessage.request(app.method, app.uri);
     const branch = newBranch();
-    req.append('via', this.viaFor(local, branch));
+    req.append('via', this.addr.viaFor(local, branch));
     req.append('max-forwards', '70');
     let from = app.get('from');
-    from = from ? this.replaceLocalhost(from, local) : this.contactFor(local);
+    from = from ? this.addr.replaceLocalhost(from, local) : this.addr.contactFor(local);
     let fromTag = tagOf(from);
     if (!fromTag) { fromTag = newTag(); from = `${from};tag=${fromTag}`; }
     req.append('from', from);
-    req.append('to', app.get('to') ? this.replaceLocalhost(app.get('to') as string, local) : `<${app.uri}>`);
+    req.append('to', app.get('to') ? this.addr.replaceLocalhost(app.get('to') as string, local) : `<${app.uri}>`);
     const callId = app.get('call-id') ?? `${randomUUID()}`;
     req.append('call-id', callId);
     req.append('cseq', app.get('cseq') ?? `${Math.floor(Math.random() * 10000) + 1} ${app.method}`);
     this.copyAppHeaders(app, req, new Set([...EDGE_OWNED_REQUEST, 'from', 'to', 'call-id', 'cseq']), local);
-    if ((app.method === 'INVITE' || app.method === 'SUBSCRIBE') && !req.has('contact')) req.append('contact', this.contactFor(local));
+    if ((app.method === 'INVITE' || app.method === 'SUBSCRIBE') && !req.has('contact')) req.append('contact', this.addr.contactFor(local));
     if (app.method === 'INVITE' && this.opts.sessionTimer.enabled && !req.has('session-expires')) {
       req.append('session-expires', String(this.opts.sessionTimer.interval));
       if (!req.has('min-se')) req.append('min-se', String(this.opts.sessionTimer.minSE));
@@ -1123,9 +1017,9 @@ export class EdgeCore {
     tx.owner = cmd.conn;
     if (app.method === 'INVITE') {
       this.uacPending.set(tx.id, { tx, dialogId: `${callId};from-tag=${fromTag}`, owner: cmd.conn, cancelled: false, fromTag });
-      this.cdr('attempt', 'application', req);
+      this.apps.cdr('attempt', 'application', req);
     }
-    this.echo(cmd, req, tx.wireBytes, target, tx.id, '');
+    this.apps.echo(cmd, tx.wireBytes, target, tx.id, '');
   }
 
   // ───────────────────────────── application connections ─────────────────────────────
