@@ -7,7 +7,7 @@ import type { CallQuote, RatingService } from '../../lib/rating';
 import type { TrunkTarget } from '../../lib/vpn';
 import { admit } from '../admission';
 import type { TrunkCallCounter } from './trunk-calls';
-import { CallRejection, type AdmissionContext, type AdmissionStep, type AdmittedCall } from './types';
+import { CallRejection, type AdmissionContext, type AdmissionStep, type AdmittedCall, type StoredCallRecord } from './types';
 
 export enum CallState {
   Admitting = 'admitting',
@@ -402,7 +402,7 @@ export class CallSession {
     this.deps.observer?.answered?.(call.callId);
     try {
       this.answerQuote = this.requote(call);
-      const recovery = { dialogs: this.dialogIds, rating: JSON.stringify({ attributes: call.resolution.attributes }) };
+      const recovery = { dialogs: this.dialogIds, rating: JSON.stringify(this.recoveryRecord(call)) };
       const grant = await this.deps.credit.answer(call.callId, this.answerQuote, recovery);
       this.grant = grant;
       if (this.state !== CallState.Answered || this.lost) return;
@@ -415,6 +415,24 @@ export class CallSession {
     }
     this.timers.checkpoint = setInterval(() => this.checkpoint(), this.deps.config.checkpointSeconds * 1000);
     this.timers.checkpoint.unref();
+  }
+
+  /**
+   * Kept with the reservation at answer: what another instance needs to price this call again and
+   * to write a full CDR for it if this one dies (app/calls/recovered-cdr.ts reads it back).
+   */
+  private recoveryRecord(call: AdmittedCall): StoredCallRecord {
+    const r = call.resolution;
+    const quote = this.answerQuote ?? call.quote;
+    return {
+      attributes: r.attributes,
+      cdr: {
+        sipCallId: call.sipCallId, inviteAt: call.inviteAt.toISOString(), callerDialled: call.callerDialled ?? null, callerE164: r.caller.e164,
+        calleeDialled: call.calleeDialled ?? null, calleeE164: r.callee.e164, presentedCaller: r.presentedCaller ?? null, scope: r.scope,
+        service: r.service, vpnGroup: r.caller.groupCode ?? null, ingressTrunk: call.ingressTrunk?.name ?? null, egressTrunk: this.egress?.name ?? null,
+        ruleId: quote.ruleId ?? null, tariffId: quote.tariffId ?? null, currency: quote.currency ?? null,
+      },
+    };
   }
 
   /** The tariff bound to the answer time; if the rules changed under the call, the INVITE's. */

@@ -1,6 +1,6 @@
 import type Srf from 'drachtio-srf';
 import type { Logger } from '../../lib/common/logger';
-import type { CallQuote } from '../../lib/rating';
+import type { CallQuote, ServiceAttributes } from '../../lib/rating';
 import type { Grant } from '../../lib/prepaid';
 import type { CallResolution, Trunk, TrunkTarget } from '../../lib/vpn';
 
@@ -36,3 +36,17 @@ export interface AdmissionContext {
 export type AdmittedCall = AdmissionContext & Required<Pick<AdmissionContext, 'ingressTrunk' | 'callerUri' | 'resolution' | 'routes' | 'quote' | 'grant'>>;
 
 export type AdmissionStep = (call: AdmissionContext) => void | Promise<void>;
+
+/**
+ * The call as stored with its reservation at answer (RecoveryInfo.rating, opaque to credit
+ * control): the rating attributes to price it again, and the CDR fields a recovering instance
+ * cannot know otherwise.
+ */
+export interface StoredCallRecord {
+  attributes: ServiceAttributes;
+  cdr?: {
+    sipCallId: string; inviteAt: string; callerDialled: string | null; callerE164: string | null; calleeDialled: string | null;
+    calleeE164: string | null; presentedCaller: string | null; scope: string | null; service: string | null; vpnGroup: string | null;
+    ingressTrunk: string | null; egressTrunk: string | null; ruleId: number | null; tariffId: number | null; currency: string | null;
+  };
+}
