@@ -1,0 +1,85 @@
+import { strict as assert } from 'node:assert';
+import { testDatabaseUrl } from '../support/mariadb';
+import { startProduct, type Product } from '../support/product';
+import type { SippProcess } from '../support/sipp';
+import {
+  assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers, type TracedMessage,
+} from '../support/fault-kit';
+
+const CALLS = 4;
+const SESSION_INTERVAL = 4;
+const MIN_SE = 2;
+
+/** Session-Expires headers of each INVITE the vanishing callee received. */
+function sessionExpiresPerInvite(messages: TracedMessage[]): number[] {
+  return messages.filter((m) => m.direction === 'received' && m.method === 'INVITE' && m.cseq?.seq === 1)
+    .map((m) => m.headers.filter((h) => /^(session-expires|x)\s*:/i.test(h)).length);
+}
+
+describe('fault: a callee that answers (200) and then vanishes', function () {
+  this.timeout(120_000);
+  let databaseUrl: string;
+  let answering: SippProcess;
+  let vanishing: SippProcess & { messages(): TracedMessage[] };
+  let product: Product | undefined;
+
+  before(async () => {
+    databaseUrl = await testDatabaseUrl('faults_answer_vanish');
+    answering = await startCallee('uas-answer.xml');
+    // No default behaviours: once gone it answers nothing, not even a BYE.
+    vanishing = await startCallee('uas-answer-then-vanish.xml', { extraArgs: ['-default_behaviors', 'none'] });
+    await seedFaultWorld(databaseUrl, { answer: answering.localPort, vanish: vanishing.localPort });
+  });
+
+  afterEach(async () => {
+    await product?.stop();
+    product = undefined;
+  });
+
+  after(async () => {
+    await vanishing?.stop();
+    await answering?.stop();
+  });
+
+  const modes = [
+    { name: 'on the edge with its own session timers', edge: { enabled: true, interval: SESSION_INTERVAL, minSE: MIN_SE, refresher: 'uas' } },
+    { name: 'on a SIP server that adds no session timers (edge timers off)', edge: { enabled: false, interval: 1800, minSE: 90, refresher: 'uas' } },
+  ];
+  for (const mode of modes) {
+    it(`${mode.name}: the application's session timers end the call within the interval, billed to that end`, async () => {
+      product = await startProduct({
+        databaseUrl,
+        config: faultConfig({
+          edge: { sessionTimer: mode.edge },
+          calls: { sessionTimer: { enabled: true, interval: SESSION_INTERVAL, minSE: MIN_SE, refresher: 'uas' } },
+          prepaid: { grantSeconds: 30 },
+        }),
+      });
+      const seenBefore = vanishing.messages().length;
+      const callers = await startCallers(product.sipPort, { calls: CALLS, dialled: DIAL.vanish, timeoutMs: 40_000 });
+      try {
+        const result = await callers.sipp.done;
+        const farEnd = callers.farEnd();
+        const sipCallIds = [...farEnd.keys()];
+        assert.equal(sipCallIds.length, CALLS);
+        for (const c of farEnd.values()) {
+          assert.ok(c.answeredAt !== undefined, `${c.callId} answered`);
+          assert.equal(c.endedBy, 'network', `${c.callId}: the caller got a BYE`);
+          const talk = (c.endedAt! - c.answeredAt) / 1000;
+          assert.ok(talk <= SESSION_INTERVAL + 1, `${c.callId}: ended ${talk.toFixed(3)} s after the answer (session interval ${SESSION_INTERVAL} s)`);
+        }
+        assert.equal(result.stats.successful, CALLS, result.stdout.slice(-400));
+        const perInvite = sessionExpiresPerInvite(vanishing.messages().slice(seenBefore));
+        assert.equal(perInvite.length, CALLS);
+        assert.ok(perInvite.every((n) => n === 1), `the callee's INVITE asks for one session timer, not two: ${perInvite.join(',')}`);
+
+        const calls = await checkBooks(databaseUrl, { sipCallIds, timeoutMs: 15_000 });
+        for (const c of calls) assert.equal(c.disposition, 'answered');
+        console.log(`      [answer then vanish] release causes: ${[...new Set(calls.map((c) => c.releaseCause))].join(', ')}; Reasons: ${[...new Set([...farEnd.values()].map((c) => c.byeReason))].join(', ')}`);
+        assertTalkTime(calls, farEnd, { label: `callee answers then vanishes, ${mode.name}` });
+      } finally {
+        await callers.stop();
+      }
+    });
+  }
+});
