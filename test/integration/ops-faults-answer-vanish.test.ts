@@ -27,7 +27,7 @@ describe('fault: a callee that answers (200) and then vanishes', function () {
     databaseUrl = await testDatabaseUrl('faults_answer_vanish');
     answering = await startCallee('uas-answer.xml');
     // No default behaviours: once gone it answers nothing, not even a BYE.
-    vanishing = await startCallee('uas-answer-then-vanish.xml', { extraArgs: ['-default_behaviors', 'none'] });
+    vanishing = await startCallee('fault-uas-answer-timer-then-vanish.xml', { extraArgs: ['-default_behaviors', 'none'] });
     await seedFaultWorld(databaseUrl, { answer: answering.localPort, vanish: vanishing.localPort });
   });
 
