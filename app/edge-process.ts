@@ -13,6 +13,7 @@ export function edgeOptions(config: TollgateConfig): EdgeOptions {
     timers: e.timers,
     sessionTimer: e.sessionTimer,
     appDisconnectGraceMs: Math.round(e.appDisconnectGraceSeconds * 1000),
+    orphanRetentionMs: Math.round(e.orphanRetentionSeconds * 1000),
     limits: e.limits,
     cdrEvents: e.cdrEvents,
   };
@@ -32,6 +33,7 @@ export async function runEdge(config: TollgateConfig, logger: Logger): Promise<E
     get sipAddresses() { return edge.sipAddresses; },
     get controlPort() { return edge.controlPort; },
     counters: () => edge.counters(),
+    drain: (timeoutMs: number) => edge.drain(timeoutMs),
     close: async () => {
       await new Promise<void>((resolve) => { listener.close(() => resolve()); listener.closeAllConnections(); });
       await edge.close();

@@ -8,7 +8,7 @@ import { PrepaidRepository } from '../lib/db/prepaid-repository';
 import { RatingRepository } from '../lib/db/rating-repository';
 import { VpnRepository } from '../lib/db/vpn-repository';
 import { openCreditControl, type CreditControl } from '../lib/prepaid';
-import { RatingReloader, type RatingService } from '../lib/rating';
+import { RatingReloader, type RatingService, type ServiceAttributes } from '../lib/rating';
 import { DirectoryReloader, VpnService } from '../lib/vpn';
 import { admissionSteps } from './admission';
 import type { ReloadReport } from './admin/reload';
@@ -90,6 +90,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => reloads.stop());
 
     const p = config.prepaid;
+    // Made before credit control, which asks it when the calls of a lost instance really ended.
+    const sip = new SipApplication(logger.child({ module: 'calls' }), {
+      lostServerWaitMs: config.calls.sipServerLostSeconds * 1000, settleBoundMs: 15_000,
+    });
     const cdrs = new CdrRepository(db);
     // This instance's own folders: its journal and CDR spool are replayed by it after a restart.
     const ownFolder = instanceId.replace(/[^\w.-]/g, '_');
@@ -100,6 +104,8 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
+      orphanEnds: (dialogs) => sip.dialogEnds(dialogs),
+      repricer: (stored, answeredAt) => rating.quote((JSON.parse(stored) as { attributes: ServiceAttributes }).attributes, answeredAt),
       journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
@@ -110,7 +116,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
 
     const trunkCalls = new TrunkCallCounter(vpn);
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
-    const sip = new SipApplication(logger.child({ module: 'calls' }));
+
     const conn = config.drachtio.mode === 'embedded'
       ? { host: config.edge.control.address === '0.0.0.0' ? '127.0.0.1' : config.edge.control.address, port: config.edge.control.port, secret: config.edge.control.secret }
       : { host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret };
@@ -121,7 +127,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer()),
       config: {
         instanceId, onnetCallerDisplay: config.calls.onnetCallerDisplay, noAnswerSeconds: config.calls.noAnswerSeconds,
-        reauthLeadSeconds: p.reauthLeadSeconds, checkpointSeconds: p.checkpointSeconds,
+        reauthLeadSeconds: p.reauthLeadSeconds, checkpointSeconds: p.checkpointSeconds, sessionTimer: config.calls.sessionTimer,
       },
     });
     cleanups.push(() => sip.disconnect());

@@ -1,80 +1,118 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../lib/common/logger';
+import type { TollgateConfig } from './config/schema';
 
 /**
  * `tollgate start` in the embedded mode: the edge and the application as two processes, so both
- * cores work. They start in order (the application connects to the edge) and stop in reverse:
- * SIGINT/SIGTERM go to the application first, which drains and ends its calls with BYEs through
- * the edge, and only once it has exited to the edge. SIGHUP goes to the processes that reload on
- * it. If either dies on its own, the other is stopped too.
+ * cores work. They start in order (the application connects to the edge).
+ *
+ * A process that exits without being told to is started again after a back-off, and the other
+ * keeps running: the edge holds the calls through its grace while the application restarts and
+ * settles them; the application reconnects by itself to a restarted edge.
+ *
+ * SIGINT/SIGTERM, once or many times, to the supervisor alone or to the whole process group: no
+ * more restarts; the processes are stopped in reverse order, each SIGTERMed and waited for (killed
+ * after killAfterSeconds): the application first, which drains and ends its calls with BYEs
+ * through the edge, then the edge. Signals that arrive while stopping change nothing, so a second
+ * Ctrl-C never turns a drain into a kill. SIGHUP goes to the processes that reload on it.
  */
 export interface ChildSpec { name: string; args: string[]; reloadsOnHup?: boolean }
 
-const KILL_AFTER_MS = 60_000;
+export type SupervisorConfig = TollgateConfig['supervisor'];
 
-function alive(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
+enum State { Running, Stopping }
+
+interface Supervised {
+  spec: ChildSpec;
+  /** Unset while the process waits to be started (again). */
+  running?: { child: ChildProcess; exited: Promise<void> };
+  crashesInRow: number;
+  restart?: NodeJS.Timeout;
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  return alive(child) ? new Promise((resolve) => child.once('exit', () => resolve())) : Promise.resolve();
+/** Seconds before a process that crashed `crashesInRow` times in a row (1 for the first) starts again. */
+export function restartDelaySeconds(crashesInRow: number, config: SupervisorConfig): number {
+  return Math.min(config.restartDelaySeconds * 2 ** (crashesInRow - 1), config.maxRestartDelaySeconds);
 }
 
-export async function superviseProcesses(cli: string, specs: ChildSpec[], logger: Logger, env: NodeJS.ProcessEnv): Promise<number> {
-  const started: Array<{ spec: ChildSpec; child: ChildProcess }> = [];
-  let stopping: Promise<void> | undefined;
-  let exitCode = 0;
+/** Runs the processes until SIGINT/SIGTERM; resolves with the exit code (0 after a clean stop). */
+export async function superviseProcesses(cli: string, specs: ChildSpec[], config: SupervisorConfig, logger: Logger, env: NodeJS.ProcessEnv): Promise<number> {
+  let state = State.Running as State; // changed by the signal handlers
+  let clean = true;
+  const processes: Supervised[] = specs.map((spec) => ({ spec, crashesInRow: 0 }));
+  let requestStop = (): void => undefined;
+  const stopRequested = new Promise<void>((resolve) => { requestStop = resolve; });
 
-  /** Last started first; each one is waited for (and killed if it hangs) before the next. */
-  const stopAll = (signal: NodeJS.Signals): Promise<void> => {
-    stopping ??= (async () => {
-      for (const { spec, child } of [...started].reverse()) {
-        if (!alive(child)) continue;
-        logger.info('stopping process', { process: spec.name, signal });
-        child.kill(signal);
-        const killer = setTimeout(() => { if (alive(child)) child.kill('SIGKILL'); }, KILL_AFTER_MS);
-        await exited(child);
-        clearTimeout(killer);
+  const start = (p: Supervised): void => {
+    p.restart = undefined;
+    const name = p.spec.name;
+    const startedAt = Date.now();
+    const child = spawn(process.execPath, [cli, ...p.spec.args], { stdio: 'inherit', env });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
+      child.once('exit', (code, signal) => resolve([code, signal]));
+      child.on('error', (err) => {
+        logger.error('process error', { process: name, error: err.message });
+        if (child.pid === undefined) resolve([null, null]); // never spawned: no 'exit' follows
+      });
+    }).then(([code, signal]) => {
+      const ranSeconds = (Date.now() - startedAt) / 1000;
+      p.running = undefined;
+      if (state === State.Stopping) {
+        if (code !== 0) clean = false;
+        return;
       }
-    })();
-    return stopping;
+      p.crashesInRow = ranSeconds >= config.stableSeconds ? 1 : p.crashesInRow + 1;
+      const delaySeconds = restartDelaySeconds(p.crashesInRow, config);
+      logger.error('process exited unexpectedly; restarting', { process: name, code, signal, ranSeconds, delaySeconds });
+      p.restart = setTimeout(() => start(p), delaySeconds * 1000);
+    });
+    p.running = { child, exited };
+    logger.info('process started', { process: name, pid: child.pid });
   };
 
-  const onSignal = (signal: NodeJS.Signals) => () => {
+  const stopOne = async (p: Supervised): Promise<void> => {
+    if (!p.running) return;
+    const { child, exited } = p.running;
+    logger.info('stopping process', { process: p.spec.name, pid: child.pid });
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => {
+      logger.error('process did not stop in time; killing', { process: p.spec.name, killAfterSeconds: config.killAfterSeconds });
+      child.kill('SIGKILL');
+    }, config.killAfterSeconds * 1000);
+    await exited;
+    clearTimeout(killer);
+    logger.info('process stopped', { process: p.spec.name, code: child.exitCode, signal: child.signalCode });
+  };
+
+  const onStopSignal = (signal: NodeJS.Signals): void => {
+    if (state === State.Stopping) {
+      logger.info('already stopping; signal ignored', { signal });
+      return;
+    }
+    state = State.Stopping;
     logger.info('stopping', { signal });
-    void stopAll(signal);
+    requestStop();
   };
-  const sigint = onSignal('SIGINT');
-  const sigterm = onSignal('SIGTERM');
-  const sighup = () => {
-    for (const { spec, child } of started) if (spec.reloadsOnHup && alive(child)) child.kill('SIGHUP');
+  const onHangup = (): void => {
+    for (const p of processes) if (p.spec.reloadsOnHup && p.running) p.running.child.kill('SIGHUP');
   };
-  process.on('SIGINT', sigint);
-  process.on('SIGTERM', sigterm);
-  process.on('SIGHUP', sighup);
+  process.on('SIGINT', onStopSignal);
+  process.on('SIGTERM', onStopSignal);
+  process.on('SIGHUP', onHangup);
 
-  const exits: Array<Promise<void>> = [];
-  for (const [i, spec] of specs.entries()) {
+  for (const [i, p] of processes.entries()) {
     // The application connects to the edge, so the edge gets a head start.
-    if (i > 0) await new Promise((r) => setTimeout(r, 300));
-    if (stopping) break;
-    const child = spawn(process.execPath, [cli, ...spec.args], { stdio: 'inherit', env });
-    started.push({ spec, child });
-    exits.push(new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
-      .then(([code, signal]) => {
-        if (!stopping) {
-          logger.error('process exited unexpectedly; stopping the others', { process: spec.name, code, signal });
-          exitCode = 1;
-          void stopAll('SIGTERM');
-        } else if (code !== 0 && code !== null) {
-          exitCode = code;
-        }
-      }));
+    if (i > 0) await Promise.race([stopRequested, new Promise((r) => setTimeout(r, 300))]);
+    if (state === State.Stopping) break;
+    start(p);
   }
-  await Promise.all(exits);
-  await stopping;
-  process.off('SIGINT', sigint);
-  process.off('SIGTERM', sigterm);
-  process.off('SIGHUP', sighup);
-  return exitCode;
+  await stopRequested;
+  for (const p of processes) clearTimeout(p.restart);
+  for (const p of [...processes].reverse()) await stopOne(p);
+
+  process.off('SIGINT', onStopSignal);
+  process.off('SIGTERM', onStopSignal);
+  process.off('SIGHUP', onHangup);
+  logger.info('stopped', { clean });
+  return clean ? 0 : 1;
 }

@@ -1,4 +1,5 @@
 import type Srf from 'drachtio-srf';
+import { AppError } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
 import type { CdrDisposition, CdrRecord } from '../../lib/db/cdr-repository';
 import { settleKey, type CreditControl, type Grant, type Settlement } from '../../lib/prepaid';
@@ -25,11 +26,25 @@ const TRANSITIONS: Readonly<Record<CallState, readonly CallState[]>> = {
 };
 
 export type ReleaseCause =
-  | 'caller_bye' | 'callee_bye' | 'credit_exhausted' | 'session_expired' | 'edge_teardown' | 'admin' | 'shutdown'
-  | 'caller_cancel' | 'no_answer' | 'callee_refused' | 'refused' | 'error';
+  | 'caller_bye' | 'callee_bye' | 'credit_exhausted' | 'database_unavailable' | 'session_expired' | 'edge_teardown'
+  | 'sip_server_lost' | 'admin' | 'shutdown' | 'caller_cancel' | 'no_answer' | 'callee_timeout' | 'callee_refused'
+  | 'refused' | 'error';
 
 /** The Reason header sent with the BYEs of a cut-off. */
 export const CREDIT_EXHAUSTED_REASON = 'SIP;cause=402;text="Credit exhausted"';
+
+/** Reasons on the BYEs (or final responses) of calls that we end, by why we end them. */
+const REASONS: Partial<Record<ReleaseCause, string>> = {
+  credit_exhausted: CREDIT_EXHAUSTED_REASON,
+  database_unavailable: 'SIP;cause=503;text="Database unavailable"',
+  shutdown: 'SIP;cause=503;text="Shutting down"',
+  admin: 'SIP;cause=480;text="Ended by the operator"',
+  error: 'SIP;cause=500;text="Internal error"',
+  no_answer: 'SIP;cause=480;text="No answer"',
+  sip_server_lost: 'SIP;cause=503;text="SIP server connection lost"',
+};
+
+export interface SessionTimerConfig { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }
 
 export interface CallSessionConfig {
   instanceId: string;
@@ -38,6 +53,8 @@ export interface CallSessionConfig {
   noAnswerSeconds: number;
   reauthLeadSeconds: number;
   checkpointSeconds: number;
+  /** RFC 4028 timers asked for on both legs by the application itself, whatever the SIP server adds. */
+  sessionTimer?: SessionTimerConfig;
 }
 
 /** What a call tells the outside as it goes (metrics); every method is optional to implement. */
@@ -91,15 +108,19 @@ export class CallSession {
   private egress: TrunkTarget | undefined;
   private releaseTrunk: (() => void) | undefined;
   private callerCancelled = false;
-  /** Ended by us before answer (operator, shutdown): why, and the outbound INVITE to cancel. */
+  /** Ended by us while admission was still running (operator, shutdown, lost SIP server). */
   private abandoned: ReleaseCause | undefined;
   private uacReq: Srf.SrfRequest | undefined;
   private unanswered: Promise<void> | undefined;
   private resolveUnanswered: (() => void) | undefined;
-  private noAnswer = false;
   private finalStatus: { status: number; reason: string } | undefined;
+  /** Set when an extension failed: the cut-off at the end of the grant then says why. */
+  private extensionFailure: ReleaseCause | undefined;
+  /** When the connection to the SIP server dropped under this answered call; it is then never extended. */
+  private lost: Date | undefined;
   private timers: { extend?: NodeJS.Timeout; cutoff?: NodeJS.Timeout; checkpoint?: NodeJS.Timeout; noAnswer?: NodeJS.Timeout } = {};
   private ending: Promise<void> | undefined;
+  private finishing: Promise<void> | undefined;
   private readonly endedHandlers: Array<() => void> = [];
 
   constructor(
@@ -110,14 +131,25 @@ export class CallSession {
     logger: Logger,
   ) {
     this.ctx = {
-      callId, sipCallId: req.get('Call-ID'), inviteAt: new Date(), req, logger: logger.child({ callId }),
+      callId, sipCallId: req.get('Call-ID'), inviteAt: new Date(), req, logger: logger.child({ callId, sipCallId: req.get('Call-ID') }),
       callerDialled: userPart(req.get('From')), calleeDialled: userPart(req.uri),
     };
-    req.on('cancel', () => { this.callerCancelled = true; });
+    req.on('cancel', () => {
+      this.callerCancelled = true;
+      // drachtio-srf has answered 487 and cancels the outbound leg; the call ends now, whatever
+      // the callee does with that CANCEL.
+      if (this.state === CallState.Dialling) void this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
+    });
   }
 
   get callId(): string { return this.ctx.callId; }
   get currentState(): CallState { return this.state; }
+  /** The SIP server's ids of both legs' dialogs, once answered. */
+  get dialogIds(): string[] {
+    return [this.uas, this.uac].map((d) => (d as unknown as { id?: string } | undefined)?.id).filter((id): id is string => typeof id === 'string');
+  }
+  /** When the SIP server connection was lost under this answered call, if it was. */
+  get lostAt(): Date | undefined { return this.lost; }
   onEnded(fn: () => void): void { this.endedHandlers.push(fn); }
 
   view(now = Date.now()): LiveCallView {
@@ -141,6 +173,7 @@ export class CallSession {
   async run(): Promise<void> {
     this.deps.observer?.offered?.(this.ctx.callId);
     try {
+      this.checkSessionInterval();
       await admit(this.deps.steps, this.ctx);
       this.deps.observer?.grant?.('first', this.ctx.grant!);
       if (this.ctx.grant!.lowBalance) this.deps.observer?.lowBalance?.(this.ctx.grant!.accountId, this.ctx.callId);
@@ -148,79 +181,168 @@ export class CallSession {
       await this.refuse(err);
       return;
     }
-    if (this.callerCancelled || this.abandoned) {
-      await this.failedBeforeAnswer(487, 'Request Terminated');
+    if (this.callerCancelled) {
+      await this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
       return;
     }
     this.moveTo(CallState.Dialling);
+    if (this.abandoned) {
+      await this.giveUpDialling(this.abandoned);
+      return;
+    }
     await this.dial(this.ctx as AdmittedCall);
   }
 
-  private async refuse(err: unknown): Promise<void> {
+  /** A refusal with its CDR, without admission (for instance while shutting down). */
+  async refuseNow(rejection: CallRejection, headers: Record<string, string> = {}): Promise<void> {
+    this.deps.observer?.offered?.(this.ctx.callId);
+    await this.refuse(rejection, headers);
+  }
+
+  private async refuse(err: unknown, extraHeaders: Record<string, string> = {}): Promise<void> {
     const rejection = err instanceof CallRejection
       ? err
       : new CallRejection(500, 'INTERNAL_ERROR', 'the call could not be admitted');
     this.deps.observer?.refused?.(rejection.code, rejection.status);
     if (!(err instanceof CallRejection)) this.ctx.logger.error('admission failed', { error: err instanceof Error ? err.stack : String(err) });
-    else this.ctx.logger.info('call refused', { status: rejection.status, code: rejection.code, reason: rejection.reason });
-    if (!this.res.finalResponseSent && !this.callerCancelled) {
-      this.res.send(rejection.status, { headers: { Reason: `SIP;cause=${rejection.status};text="${rejection.reason.replace(/"/g, "'")}"`, 'X-Tollgate-Refusal': rejection.code } });
+    else this.ctx.logger.info('call refused', { status: rejection.status, code: rejection.code, reason: rejection.reason, caller: this.ctx.callerDialled ?? null });
+    if (!this.callerCancelled) {
+      this.respond(rejection.status, undefined, {
+        ...(rejection.headers ?? {}), ...extraHeaders,
+        Reason: `SIP;cause=${rejection.status};text="${rejection.reason.replace(/"/g, "'")}"`, 'X-Tollgate-Refusal': rejection.code,
+      });
     }
     await this.finish('refused', 'refused', { status: rejection.status, reason: rejection.code });
+  }
+
+  /** A final response to the caller, unless one went already; a dead control link is only logged. */
+  private respond(status: number, reason?: string, headers: Record<string, string> = {}): void {
+    if (this.res.finalResponseSent) return;
+    try {
+      if (reason) this.res.send(status, reason, { headers });
+      else this.res.send(status, { headers });
+    } catch (err) {
+      this.ctx.logger.debug('final response not sent', { status, error: String(err) });
+    }
+  }
+
+  // ------------------------------------------------------------------------------ session timers
+
+  /** RFC 4028 §8.1: a Session-Expires below our Min-SE gets 422. */
+  private checkSessionInterval(): void {
+    const st = this.deps.config.sessionTimer;
+    if (!st?.enabled) return;
+    const requested = this.req.has('Session-Expires') ? Number.parseInt(this.req.get('Session-Expires'), 10) : NaN;
+    if (Number.isFinite(requested) && requested < st.minSE) {
+      throw new CallRejection(422, 'SESSION_INTERVAL_TOO_SMALL', `Session-Expires ${requested} is below ${st.minSE}`, { 'Min-SE': String(st.minSE) });
+    }
+  }
+
+  /** Session-Expires for our 200 to the caller: its interval and refresher if it asked, ours if not. */
+  private callerSessionTimer(): Record<string, string> {
+    const st = this.deps.config.sessionTimer;
+    if (!st?.enabled) return {};
+    const asked = this.req.has('Session-Expires') ? this.req.get('Session-Expires') : '';
+    const askedSeconds = Number.parseInt(asked, 10);
+    const minSE = this.req.has('Min-SE') ? Number.parseInt(this.req.get('Min-SE'), 10) || 0 : 0;
+    const interval = Math.max(Number.isFinite(askedSeconds) ? askedSeconds : st.interval, st.minSE, minSE);
+    const supportsTimer = this.req.has('Supported') && /(^|,)\s*timer\s*(,|$)/i.test(this.req.get('Supported'));
+    const askedRefresher = /refresher\s*=\s*(uac|uas)/i.exec(asked)?.[1]?.toLowerCase();
+    // Only a caller that supports timers can be made the refresher; else we refresh (RFC 4028 §9).
+    const refresher = askedRefresher ?? (supportsTimer ? st.refresher : 'uas');
+    const headers: Record<string, string> = { 'Session-Expires': `${interval};refresher=${refresher}` };
+    if (refresher === 'uac') headers.Require = 'timer';
+    return headers;
+  }
+
+  /** What the outbound INVITE carries: the caller's Supported options plus timer, and our interval. */
+  private calleeSessionTimer(): Record<string, string> {
+    const st = this.deps.config.sessionTimer;
+    const callerSupported = this.req.has('Supported') ? this.req.get('Supported').split(',').map((s) => s.trim()).filter(Boolean) : [];
+    if (!st?.enabled) return callerSupported.length ? { Supported: callerSupported.join(', ') } : {};
+    const supported = callerSupported.some((s) => s.toLowerCase() === 'timer') ? callerSupported : [...callerSupported, 'timer'];
+    return { 'Session-Expires': `${st.interval};refresher=uac`, 'Min-SE': String(st.minSE), Supported: supported.join(', ') };
   }
 
   // ------------------------------------------------------------------------------------ dialling
 
   private async dial(call: AdmittedCall): Promise<void> {
     for (const [i, route] of call.routes.entries()) {
-      if (this.callerCancelled || this.abandoned) break;
+      if (this.state !== CallState.Dialling) return;
       this.egress = route;
       this.releaseTrunk?.();
       this.releaseTrunk = this.deps.trunkCalls.take(route.trunkId);
+      let legs: { uas: Srf.Dialog; uac: Srf.Dialog };
       try {
-        const { uas, uac } = await this.deps.srf.createB2BUA(this.req, this.res, this.targetUri(call, route), {
-          headers: this.outboundHeaders(call),
+        const callerTimer = this.callerSessionTimer();
+        legs = await this.deps.srf.createB2BUA(this.req, this.res, this.targetUri(call, route), {
+          headers: { ...this.outboundHeaders(call), ...this.calleeSessionTimer() },
+          responseHeaders: ((uacRes: Srf.SrfResponse) => (uacRes.status >= 200 && uacRes.status < 300 ? callerTimer : {})) as unknown as Record<string, string>,
           passFailure: false,
-          proxyRequestHeaders: ['Supported', 'Allow', 'Content-Type'],
+          proxyRequestHeaders: ['Allow', 'Content-Type'],
         }, {
           cbRequest: ((_err: unknown, uacReq: Srf.SrfRequest) => {
             this.uacReq = uacReq;
-            if (this.abandoned) this.cancelOutbound(uacReq);
-            else this.armNoAnswerTimer(uacReq);
+            // Given up before the INVITE went out: take it back at once.
+            if (this.state !== CallState.Dialling) this.cancelOutbound(uacReq);
+            else this.armNoAnswerTimer();
           }) as unknown as (req: Srf.SrfRequest) => void,
         });
-        clearTimeout(this.timers.noAnswer);
-        await this.connected(call, uas, uac);
-        return;
       } catch (err) {
         clearTimeout(this.timers.noAnswer);
+        if (this.state !== CallState.Dialling) return; // given up already (no answer, shutdown, lost server)
         const failure = err as SipFailure;
         const status = failure.status ?? 500;
         const more = i < call.routes.length - 1;
-        if (!this.callerCancelled && !this.abandoned && !this.noAnswer && more && (status >= 500 || status === 408)) {
+        if (!this.callerCancelled && more && (status >= 500 || status === 408)) {
           call.logger.info('route failed; trying the next', { trunk: route.name, status });
           continue;
         }
         await this.failedBeforeAnswer(status, failure.reason ?? '');
         return;
       }
+      clearTimeout(this.timers.noAnswer);
+      if (this.state !== CallState.Dialling) {
+        // Answered after we gave up on it: the call is already settled, so both legs go at once.
+        for (const leg of [legs.uas, legs.uac]) leg.destroy(undefined, () => undefined);
+        return;
+      }
+      await this.connected(call, legs.uas, legs.uac);
+      return;
     }
-    await this.failedBeforeAnswer(487, 'Request Terminated');
+    if (this.state === CallState.Dialling) await this.failedBeforeAnswer(487, 'Request Terminated');
   }
 
-  private armNoAnswerTimer(uacReq: Srf.SrfRequest): void {
+  /** Ringing is bounded by calls.noAnswerSeconds, whatever the callee does with our CANCEL. */
+  private armNoAnswerTimer(): void {
     clearTimeout(this.timers.noAnswer);
-    this.timers.noAnswer = setTimeout(() => {
-      this.noAnswer = true;
-      this.cancelOutbound(uacReq);
-    }, this.deps.config.noAnswerSeconds * 1000);
+    this.timers.noAnswer = setTimeout(() => void this.giveUpDialling('no_answer'), this.deps.config.noAnswerSeconds * 1000);
   }
 
-  /** CANCEL to the outbound leg; its 487 ends the dialling path, so a failed send is only logged. */
+  /** CANCEL to the outbound leg; the call is already answered and settled, so a failed send is only logged. */
   private cancelOutbound(uacReq: Srf.SrfRequest): void {
-    uacReq.cancel((err: unknown) => {
-      if (err) this.ctx.logger.debug('CANCEL not sent', { error: String(err) });
-    });
+    try {
+      uacReq.cancel((err: unknown) => {
+        if (err) this.ctx.logger.debug('CANCEL not sent', { error: String(err) });
+      });
+    } catch (err) {
+      this.ctx.logger.debug('CANCEL not sent', { error: String(err) });
+    }
+  }
+
+  /**
+   * We end a call that rings (no answer, operator, shutdown, lost SIP server): CANCEL the outbound
+   * INVITE, answer the caller and settle now. Nothing waits for the callee.
+   */
+  private async giveUpDialling(cause: ReleaseCause): Promise<void> {
+    if (this.state !== CallState.Dialling) return;
+    if (this.uacReq) this.cancelOutbound(this.uacReq);
+    const sent = cause === 'no_answer' ? { status: 480, reason: 'No Answer' }
+      : cause === 'shutdown' || cause === 'sip_server_lost' ? { status: 503, reason: 'Service Unavailable' }
+        : { status: 480, reason: 'Temporarily Unavailable' };
+    const reason = REASONS[cause] ?? `SIP;cause=${sent.status};text="call ended by ${cause}"`;
+    this.respond(sent.status, sent.reason, { Reason: reason });
+    await this.finish(cause, cause === 'no_answer' ? 'no_answer' : 'failed', sent);
   }
 
   private async failedBeforeAnswer(status: number, reason: string): Promise<void> {
@@ -228,22 +350,13 @@ export class CallSession {
       await this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
       return;
     }
-    if (this.abandoned) {
-      const sent = this.abandoned === 'shutdown' ? { status: 503, reason: 'Service Unavailable' } : { status: 480, reason: 'Temporarily Unavailable' };
-      if (!this.res.finalResponseSent) this.res.send(sent.status, sent.reason, { headers: { Reason: `SIP;cause=${sent.status};text="call ended by ${this.abandoned}"` } });
-      await this.finish(this.abandoned, 'failed', sent);
-      return;
-    }
-    const sent = this.noAnswer ? { status: 480, reason: 'No Answer' } : { status, reason };
-    if (!this.res.finalResponseSent) {
-      if (sent.reason) this.res.send(sent.status, sent.reason, {});
-      else this.res.send(sent.status);
-    }
-    const disposition: CdrDisposition = this.noAnswer ? 'no_answer'
-      : [486, 600].includes(status) ? 'busy'
-        : [408, 480].includes(status) ? 'no_answer'
-          : 'failed';
-    await this.finish(this.noAnswer ? 'no_answer' : 'callee_refused', disposition, sent);
+    const sent = { status, reason };
+    this.respond(sent.status, sent.reason || undefined);
+    const disposition: CdrDisposition = [486, 600].includes(status) ? 'busy'
+      : [408, 480].includes(status) ? 'no_answer'
+        : 'failed';
+    // A 408 is a timeout (ours or the callee's), not a refusal by the callee.
+    await this.finish(status === 408 ? 'callee_timeout' : 'callee_refused', disposition, sent);
   }
 
   private targetUri(call: AdmittedCall, route: TrunkTarget): string {
@@ -269,25 +382,21 @@ export class CallSession {
     this.uas = uas;
     this.uac = uac;
     this.answerAt = new Date();
+    this.grant = call.grant;
     this.moveTo(CallState.Answered);
     this.wireLegs(uas, uac);
-    if (this.abandoned) {
-      // The 200 crossed our CANCEL: end the call at once, billed for what little ran.
-      this.grant = call.grant;
-      await this.end(this.abandoned);
-      return;
-    }
     call.logger.info('call answered', { trunk: this.egress?.name });
     this.deps.observer?.answered?.(call.callId);
     try {
       this.answerQuote = this.requote(call);
-      const grant = await this.deps.credit.answer(call.callId, this.answerQuote);
-      if (this.state !== CallState.Answered) return;
+      const recovery = { dialogs: this.dialogIds, rating: JSON.stringify({ attributes: call.resolution.attributes }) };
+      const grant = await this.deps.credit.answer(call.callId, this.answerQuote, recovery);
+      this.grant = grant;
+      if (this.state !== CallState.Answered || this.lost) return;
       this.deps.observer?.grant?.('answer', grant);
       this.scheduleGrant(grant);
     } catch (err) {
       call.logger.error('credit control failed at answer; ending the call', { error: String(err) });
-      this.grant = call.grant;
       await this.end('error');
       return;
     }
@@ -330,7 +439,7 @@ export class CallSession {
     clearTimeout(this.timers.extend);
     clearTimeout(this.timers.cutoff);
     const endMs = this.answerAt!.getTime() + grant.grantedSeconds * 1000;
-    this.timers.cutoff = setTimeout(() => void this.end('credit_exhausted'), Math.max(0, endMs - Date.now()));
+    this.timers.cutoff = setTimeout(() => void this.end(this.cutoffCause(grant)), Math.max(0, endMs - Date.now()));
     if (!grant.final) {
       const at = endMs - this.deps.config.reauthLeadSeconds * 1000;
       this.timers.extend = setTimeout(() => void this.extendGrant(), Math.max(0, at - Date.now()));
@@ -338,52 +447,88 @@ export class CallSession {
     this.ctx.logger.debug('grant in force', { seconds: grant.grantedSeconds, final: grant.final });
   }
 
+  /** Why the call ends at the end of its grant: the money, or the database that could not give more. */
+  private cutoffCause(grant: Grant): ReleaseCause {
+    if (this.extensionFailure) return this.extensionFailure;
+    return grant.finalCause === 'database_unavailable' ? 'database_unavailable' : 'credit_exhausted';
+  }
+
   private async extendGrant(): Promise<void> {
     try {
       const grant = await this.deps.credit.extend(this.ctx.callId);
       this.deps.observer?.grant?.('extension', grant);
       if (grant.lowBalance) this.deps.observer?.lowBalance?.(grant.accountId, this.ctx.callId);
-      if (this.state === CallState.Answered) this.scheduleGrant(grant);
+      if (this.state === CallState.Answered && !this.lost) this.scheduleGrant(grant);
     } catch (err) {
       // The cut-off at the end of the current grant stands: a call never runs unpaid.
+      this.extensionFailure = err instanceof AppError && err.code === 'DB_UNAVAILABLE' ? 'database_unavailable' : 'error';
       this.ctx.logger.warn('grant extension failed; the call ends with its grant', { error: String(err) });
     }
   }
 
   private checkpoint(): void {
-    if (this.state !== CallState.Answered || !this.answerAt) return;
+    if (this.state !== CallState.Answered || !this.answerAt || this.lost) return;
     const seconds = Math.floor((Date.now() - this.answerAt.getTime()) / 1000);
     this.deps.credit.checkpoint(this.ctx.callId, seconds).catch((err: unknown) => {
       this.ctx.logger.warn('checkpoint not written', { error: String(err) });
     });
   }
 
-  // ------------------------------------------------------------------------------------ ending
+  // ------------------------------------------------------------------------------ lost SIP server
 
-  /** Ends an answered call (BYE to the legs still up) and settles it; safe to call any number of times. */
-  end(cause: ReleaseCause): Promise<void> {
-    if (this.state === CallState.Admitting || this.state === CallState.Dialling) {
-      // Not answered: cancel the outbound leg; the dialling path answers the caller and writes the
-      // CDR, and this resolves when it has.
-      this.abandoned ??= cause;
-      if (this.uacReq) this.cancelOutbound(this.uacReq);
-      this.unanswered ??= new Promise<void>((resolve) => { this.resolveUnanswered = resolve; });
-      return this.unanswered;
-    }
-    if (this.state === CallState.Ending || this.state === CallState.Ended) return this.ending ?? this.unanswered ?? Promise.resolve();
-    this.ending ??= this.endAnswered(cause);
+  /**
+   * The control connection to the SIP server dropped. A ringing call is given up; an answered
+   * one is frozen: never extended, cut off or checkpointed again, until the application learns
+   * when it really ended (settleLost) or gives up waiting.
+   */
+  sipServerLost(at: Date): void {
+    if (this.state === CallState.Admitting) { this.abandoned ??= 'sip_server_lost'; return; }
+    if (this.state === CallState.Dialling) { void this.giveUpDialling('sip_server_lost'); return; }
+    if (this.state !== CallState.Answered || this.lost) return;
+    this.lost = at;
+    clearTimeout(this.timers.extend);
+    clearTimeout(this.timers.cutoff);
+    clearInterval(this.timers.checkpoint);
+    this.ctx.logger.warn('SIP server connection lost under the call; it is no longer extended', { lostAt: at.toISOString() });
+  }
+
+  /** Settles a call of a lost connection at the moment it really ended (no BYE: the legs are gone). */
+  settleLost(endAt: Date, cause: ReleaseCause = 'sip_server_lost'): Promise<void> {
+    if (this.state !== CallState.Answered) return this.ending ?? Promise.resolve();
+    this.ending ??= this.endAnswered(cause, endAt, false);
     return this.ending;
   }
 
-  private async endAnswered(cause: ReleaseCause): Promise<void> {
-    const endAt = new Date();
+  // ------------------------------------------------------------------------------------ ending
+
+  /** Ends the call (BYE to the legs still up, or CANCEL while it rings) and settles it; safe to call any number of times. */
+  end(cause: ReleaseCause): Promise<void> {
+    if (this.state === CallState.Admitting) {
+      // Admission is deciding on money: it finishes first, then the call is given up (run()).
+      this.abandoned ??= cause;
+      this.unanswered ??= new Promise<void>((resolve) => { this.resolveUnanswered = resolve; });
+      return this.unanswered;
+    }
+    if (this.state === CallState.Dialling) return this.giveUpDialling(cause);
+    if (this.state === CallState.Ending || this.state === CallState.Ended) return this.ending ?? this.finishing ?? Promise.resolve();
+    // A call of a lost connection cannot be reached: it is settled at the moment of the loss.
+    this.ending ??= this.lost ? this.endAnswered(cause, this.lost, false) : this.endAnswered(cause);
+    return this.ending;
+  }
+
+  private async endAnswered(cause: ReleaseCause, endAt = new Date(), sendBye = true): Promise<void> {
     this.clearTimers();
-    const headers = cause === 'credit_exhausted' ? { Reason: CREDIT_EXHAUSTED_REASON } : undefined;
+    const reason = REASONS[cause];
+    const headers = reason && cause !== 'no_answer' ? { Reason: reason } : undefined;
     const byeTo = (leg: Srf.Dialog | undefined, skip: boolean): void => {
-      if (!leg || skip) return;
-      leg.destroy(headers ? { headers } : undefined, (err: unknown) => {
-        if (err) this.ctx.logger.debug('BYE not sent', { error: String(err) });
-      });
+      if (!leg || skip || !sendBye) return;
+      try {
+        leg.destroy(headers ? { headers } : undefined, (err: unknown) => {
+          if (err) this.ctx.logger.debug('BYE not sent', { error: String(err) });
+        });
+      } catch (err) {
+        this.ctx.logger.debug('BYE not sent', { error: String(err) });
+      }
     };
     byeTo(this.uas, cause === 'caller_bye');
     byeTo(this.uac, cause === 'callee_bye');
@@ -406,8 +551,12 @@ export class CallSession {
   }
 
   /** Settles (or releases) the money and writes the CDR: exactly once. */
-  private async finish(cause: ReleaseCause, disposition: CdrDisposition, final: { status: number; reason: string }, endAt = new Date(), billable = 0): Promise<void> {
-    if (this.state === CallState.Ending || this.state === CallState.Ended) return;
+  private finish(cause: ReleaseCause, disposition: CdrDisposition, final: { status: number; reason: string }, endAt = new Date(), billable = 0): Promise<void> {
+    this.finishing ??= this.settleAndRecord(cause, disposition, final, endAt, billable);
+    return this.finishing;
+  }
+
+  private async settleAndRecord(cause: ReleaseCause, disposition: CdrDisposition, final: { status: number; reason: string }, endAt: Date, billable: number): Promise<void> {
     this.moveTo(CallState.Ending);
     this.finalStatus = final;
     this.clearTimers();
@@ -430,7 +579,7 @@ export class CallSession {
       ctx.logger.error('CDR not written', { error: String(err), cdr: { ...cdr, cost: cdr.cost.toString() } });
     }
     ctx.logger.info('call ended', {
-      disposition, cause, status: final.status, caller: cdr.callerE164, callee: cdr.calleeE164, scope: cdr.scope,
+      disposition, cause, status: final.status, caller: cdr.callerE164 ?? cdr.callerDialled, callee: cdr.calleeE164 ?? cdr.calleeDialled, scope: cdr.scope,
       billableSeconds: billable, cost: cdr.cost.toString(), journalled: settlement?.journalled ?? false,
     });
     this.moveTo(CallState.Ended);

@@ -6,7 +6,7 @@ import type { CallResolution, Trunk, TrunkTarget } from '../../lib/vpn';
 
 /** A refusal of a call during admission: a SIP status, a Reason and a code for CDRs and metrics. */
 export class CallRejection extends Error {
-  constructor(readonly status: number, readonly code: string, readonly reason: string) {
+  constructor(readonly status: number, readonly code: string, readonly reason: string, readonly headers?: Record<string, string>) {
     super(`${status} ${code}: ${reason}`);
     this.name = 'CallRejection';
   }

@@ -27,7 +27,7 @@ export const DEFAULT_POOL = { max: 10, min: 0, acquireMs: 10_000, idleMs: 10_000
 
 /** The database: one Sequelize instance and its migrations. The only owner of the connection. */
 export class Database {
-  constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, private readonly logger: Logger) {}
+  constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, readonly logger: Logger) {}
 
   private migrator(): Umzug<QueryInterface> {
     return new Umzug({

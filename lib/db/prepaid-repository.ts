@@ -1,5 +1,6 @@
 import { BaseError, ConnectionError, QueryTypes, Transaction, UniqueConstraintError } from 'sequelize';
 import { AppError } from '../common/errors';
+import type { Logger } from '../common/logger';
 import { formatMoney, parseMoney, type Micros } from '../common/money';
 import { PrepaidError } from '../prepaid/errors';
 import type {
@@ -7,7 +8,7 @@ import type {
 } from '../prepaid/store';
 import type {
   Account, AccountAudit, AccountKind, AccountPatch, AccountStatus, LedgerEntry, LedgerKind, NewAccount, NewLedgerEntry,
-  Reservation, ReservationMode, ReservationState, ReservationStep,
+  RecoveryInfo, Reservation, ReservationMode, ReservationState, ReservationStep,
 } from '../prepaid/types';
 import type { Database } from './database';
 
@@ -35,8 +36,12 @@ export class PrepaidRepository implements PrepaidStore {
   private readonly mysql: boolean;
   private writeQueue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly db: Database) {
+  constructor(private readonly db: Database, private readonly logger: Logger = db.logger) {
     this.mysql = db.dialect === 'mysql';
+  }
+
+  private toReservation(row: Row): Reservation {
+    return toReservation(row, this.logger);
   }
 
   // ------------------------------------------------------------ SQL dialect helpers
@@ -296,7 +301,7 @@ export class PrepaidRepository implements PrepaidStore {
     const reservation: Reservation = {
       id: out, accountId: req.accountId, callId: req.callId, mode: req.mode, state: 'active', amount: req.amount,
       grantedSeconds: req.seconds, answeredAt: null, ownerInstance: req.ownerInstance, checkpointSeconds: 0,
-      checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null, createdAt: req.at, updatedAt: req.at,
+      checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null, recovery: null, createdAt: req.at, updatedAt: req.at,
     };
     const step: ReservationStep = {
       reservationId: out, callId: req.callId, stepKey: 'authorise', requestedSeconds: req.seconds, addedSeconds: req.seconds,
@@ -307,7 +312,7 @@ export class PrepaidRepository implements PrepaidStore {
 
   async findReservation(callId: string): Promise<Reservation | undefined> {
     const rows = await this.read(() => this.select('SELECT * FROM reservations WHERE call_id = $1', [callId]));
-    return rows[0] ? toReservation(rows[0]) : undefined;
+    return rows[0] ? this.toReservation(rows[0]) : undefined;
   }
 
   async findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined> {
@@ -315,12 +320,16 @@ export class PrepaidRepository implements PrepaidStore {
     return rows[0] ? toStep(rows[0]) : undefined;
   }
 
-  async markAnswered(callId: string, at: Date): Promise<void> {
+  async markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void> {
     const when = sqlDate(at);
-    await this.update(
-      "UPDATE reservations SET answered_at = COALESCE(answered_at, $1), updated_at = $1 WHERE call_id = $2 AND state = 'active'",
-      [when, callId],
-    );
+    const bind: unknown[] = [when, callId];
+    if (recovery) bind.push(recoveryText(recovery));
+    // The recovery info rides on the answer's own statement: no extra round trip per call.
+    await this.read(() => this.update(
+      `UPDATE reservations SET ${recovery ? 'recovery = COALESCE(recovery, $3), ' : ''}answered_at = COALESCE(answered_at, $1), updated_at = $1
+       WHERE call_id = $2 AND state = 'active'`,
+      bind,
+    ));
   }
 
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
@@ -328,9 +337,16 @@ export class PrepaidRepository implements PrepaidStore {
     const at = sqlDate(req.at);
     const delta = formatMoney(req.amountDelta);
     const out = await this.tx(async (t) => {
-      const answered = req.answeredAt ? ', answered_at = COALESCE(answered_at, $6)' : '';
       const bind: unknown[] = [delta, req.addedSeconds, at, req.reservationId, formatMoney(req.expectedAmount)];
-      if (req.answeredAt) bind.push(sqlDate(req.answeredAt));
+      let answered = '';
+      if (req.recovery) {
+        bind.push(recoveryText(req.recovery));
+        answered += `, recovery = COALESCE(recovery, $${bind.length})`;
+      }
+      if (req.answeredAt) {
+        bind.push(sqlDate(req.answeredAt));
+        answered += `, answered_at = COALESCE(answered_at, $${bind.length})`;
+      }
       const changed = await this.update(
         `UPDATE reservations SET amount = ${this.r(`amount + ${this.m(1)}`)}, granted_seconds = granted_seconds + $2,
            version = version + 1, updated_at = $3${answered}
@@ -347,7 +363,7 @@ export class PrepaidRepository implements PrepaidStore {
         if (ok === 0) throw new Rollback('refused');
       }
       const rows = await this.select('SELECT * FROM reservations WHERE id = $1', [req.reservationId], t);
-      const reservation = toReservation(rows[0]!);
+      const reservation = this.toReservation(rows[0]!);
       const step: ReservationStep = {
         reservationId: req.reservationId, callId: req.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
         addedSeconds: req.addedSeconds, amountDelta: req.amountDelta, grantedSeconds: reservation.grantedSeconds,
@@ -391,7 +407,7 @@ export class PrepaidRepository implements PrepaidStore {
         [charge, formatMoney(req.expectedAmount), at, req.accountId], t,
       );
       if (req.charge === 0n) return 'closed';
-      const note = `${req.seconds} s${req.state === 'recovered' ? ' (recovered at checkpoint)' : ''}`;
+      const note = req.note ?? `${req.seconds} s${req.state === 'recovered' ? ' (recovered)' : ''}`;
       try {
         // balance_after read from the row this transaction holds locked: one statement, both dialects.
         await this.insert(
@@ -431,24 +447,24 @@ export class PrepaidRepository implements PrepaidStore {
     await this.tx((t) => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW, transaction: t }));
   }
 
-  async listOrphanedReservations(self: string, aliveSince: Date, limit: number): Promise<Reservation[]> {
+  async listOrphanedReservations(self: string, aliveSince: Date, limit: number, afterId = 0): Promise<Reservation[]> {
     const n = Math.max(1, Math.floor(limit));
     const rows = await this.read(() => this.select(
       `SELECT r.* FROM reservations r
-       WHERE r.state = 'active' AND r.owner_instance <> $1
+       WHERE r.state = 'active' AND r.owner_instance <> $1 AND r.id > $3
          AND NOT EXISTS (SELECT 1 FROM app_instances i WHERE i.instance_id = r.owner_instance AND i.heartbeat_at >= $2)
        ORDER BY r.id LIMIT ${n}`,
-      [self, sqlDate(aliveSince)],
+      [self, sqlDate(aliveSince), Math.floor(afterId)],
     ));
-    return rows.map(toReservation);
+    return rows.map((row) => this.toReservation(row));
   }
 
-  async listReservationsOwnedBy(owner: string, limit: number): Promise<Reservation[]> {
+  async listReservationsOwnedBy(owner: string, limit: number, afterId = 0): Promise<Reservation[]> {
     const n = Math.max(1, Math.floor(limit));
     const rows = await this.read(() => this.select(
-      `SELECT * FROM reservations WHERE state = 'active' AND owner_instance = $1 ORDER BY id LIMIT ${n}`, [owner],
+      `SELECT * FROM reservations WHERE state = 'active' AND owner_instance = $1 AND id > $2 ORDER BY id LIMIT ${n}`, [owner, Math.floor(afterId)],
     ));
-    return rows.map(toReservation);
+    return rows.map((row) => this.toReservation(row));
   }
 }
 
@@ -536,14 +552,34 @@ function toEntry(row: Row): LedgerEntry {
   };
 }
 
-function toReservation(row: Row): Reservation {
+function recoveryText(info: RecoveryInfo): string {
+  return JSON.stringify({ dialogs: info.dialogs, rating: info.rating });
+}
+
+/** The stored recovery info, or null (with a warning) when it is not what this code writes. */
+function parseRecovery(v: unknown, callId: string, logger: Logger): RecoveryInfo | null {
+  if (v === null || v === undefined) return null;
+  try {
+    const o = JSON.parse(String(v)) as { dialogs?: unknown; rating?: unknown };
+    if (o && Array.isArray(o.dialogs) && o.dialogs.every((d) => typeof d === 'string') && typeof o.rating === 'string') {
+      return { dialogs: o.dialogs as string[], rating: o.rating };
+    }
+  } catch {
+    // reported below, like any other unreadable value
+  }
+  logger.warn('unreadable recovery info of a reservation ignored', { callId, value: String(v).slice(0, 200) });
+  return null;
+}
+
+function toReservation(row: Row, logger: Logger): Reservation {
   return {
     id: Number(row.id), accountId: Number(row.account_id), callId: String(row.call_id), mode: String(row.mode) as ReservationMode,
     state: String(row.state) as ReservationState, amount: money(row.amount), grantedSeconds: Number(row.granted_seconds),
     answeredAt: dateOrNull(row.answered_at), ownerInstance: String(row.owner_instance), checkpointSeconds: Number(row.checkpoint_seconds),
     checkpointAmount: money(row.checkpoint_amount), checkpointAt: dateOrNull(row.checkpoint_at),
     settledSeconds: row.settled_seconds === null || row.settled_seconds === undefined ? null : Number(row.settled_seconds),
-    charged: moneyOrNull(row.charged), createdAt: date(row.created_at), updatedAt: date(row.updated_at),
+    charged: moneyOrNull(row.charged), recovery: parseRecovery(row.recovery, String(row.call_id), logger),
+    createdAt: date(row.created_at), updatedAt: date(row.updated_at),
   };
 }
 

@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Logger } from '../common/logger';
 import { AppConnection, type SipCommand } from './control/control-server';
 import { Dialog, dialogLookupKey } from './dialog/dialog';
+import { OrphanRecords, type OrphanEnd } from './dialog/orphans';
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
 import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, type SipUri } from './message/uri';
@@ -18,6 +19,7 @@ export interface CoreOptions {
   timers: TimerConfig;
   sessionTimer: SessionTimerOptions;
   appDisconnectGraceMs: number;
+  orphanRetentionMs: number;
   cdrEvents: boolean;
   publicAddress?: string;
 }
@@ -45,7 +47,13 @@ function stackTime(): string {
 export interface CoreCounters {
   strayResponses: number; retransmissionsAbsorbed: number; rejected: number; appRequests: number;
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
+  drainRefusals: number; drainByes: number; timerCCancels: number; cancelGiveUps: number;
 }
+
+/** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
+interface InviteGuard { timerC: NodeJS.Timeout | null; giveUp: NodeJS.Timeout | null }
+
+export const DEFAULT_TIMER_C_MS = 180_000;
 
 interface UacPending { tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string }
 
@@ -67,17 +75,26 @@ export class EdgeCore {
   private rr = new Map<string, number>();
   private graceTimers = new TimerSet();
   private closed = false;
+  /** Set by drain(): new INVITEs are refused with 503 from then on. */
+  private draining = false;
   readonly counters: CoreCounters = {
     strayResponses: 0, retransmissionsAbsorbed: 0, rejected: 0, appRequests: 0,
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
+    drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0,
   };
+  readonly orphans: OrphanRecords;
+  private inviteGuards = new Map<ClientTransaction, InviteGuard>();
+  private orphanPruner: NodeJS.Timeout;
 
   constructor(
     private readonly transport: TransportLayer,
     private readonly connections: () => Iterable<AppConnection>,
     private readonly opts: CoreOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.orphans = new OrphanRecords(opts.orphanRetentionMs);
+    this.orphanPruner = setInterval(() => this.orphans.prune(), Math.min(60_000, Math.max(1000, opts.orphanRetentionMs))).unref();
+  }
 
   // ───────────────────────────── helpers ─────────────────────────────
 
@@ -279,6 +296,11 @@ export class EdgeCore {
   }
 
   private onNewRequest(msg: SipMessage, key: string, source: Endpoint, local: Endpoint, bytes: number): void {
+    if (this.draining && msg.method === 'INVITE') {
+      this.counters.drainRefusals++;
+      this.reject(msg, source, 503, 'Service Unavailable', [['retry-after', '30'], ['reason', 'SIP;cause=503;text="edge shutting down"']]);
+      return;
+    }
     const app = this.pickApp(msg.method);
     if (!app) { this.reject(msg, source, 503, 'Service Unavailable'); return; }
     if (msg.method === 'INVITE' && this.opts.sessionTimer.enabled) {
@@ -324,7 +346,7 @@ export class EdgeCore {
       this.refreshSessionTimer(dialog, msg, 'incoming');
     }
     if (msg.method === 'BYE') {
-      this.endDialog(dialog);
+      this.endDialog(dialog, 'bye-received');
       this.cdr('stop', 'network', msg, 'normal-release');
       if (!dialog.owner || dialog.owner.closed) {
         tx.respond(this.responseFor(msg, 200, 'OK', null));
@@ -365,7 +387,7 @@ export class EdgeCore {
       const dialog = this.dialogs.get(`${invite.get('call-id')};from-tag=${tagOf(invite.get('from'))}`);
       if (dialog && !dialog.confirmed && inviteTx.lastResponse && inviteTx.lastResponse.status < 300) {
         cancelTx.respond(this.responseFor(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
-        this.byeFromEdge(dialog, 'SIP ;cause=200 ;text="CANCEL after 200 OK"', true);
+        this.byeFromEdge(dialog, 'SIP ;cause=200 ;text="CANCEL after 200 OK"', true, 'cancel-after-200');
         return;
       }
       cancelTx.respond(this.responseFor(msg, 200, 'OK', inviteTx.toTag));
@@ -407,6 +429,10 @@ export class EdgeCore {
     const meta = res as SipMessage & { _source?: Endpoint; _bytes?: number };
     const source = meta._source ?? tx.target;
     const bytes = meta._bytes ?? res.toBuffer().length;
+    if (tx.isInvite) {
+      if (res.status >= 200) this.clearGuard(tx);
+      else if (res.status > 100) this.armTimerC(tx);
+    }
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, retransmission); return; }
     const pending = this.uacPending.get(tx.id);
     if (pending) { this.onInitialInviteResponse(pending, tx, res, retransmission, source, bytes); return; }
@@ -434,6 +460,16 @@ export class EdgeCore {
         return;
       }
       if (!dialog) dialog = this.createUacDialog(p, tx, res);
+      if (p.owner.closed) {
+        // answered after its application went away: nobody will ACK or meter it
+        const { req } = this.buildInDialogRequest(dialog, 'ACK', null, dialog.awaitingAck?.cseq);
+        dialog.lastAck = req.toBuffer();
+        dialog.awaitingAck = null;
+        this.uacPending.delete(tx.id);
+        this.transport.send(dialog.lastAck, dialog.target);
+        this.byeFromEdge(dialog, 'SIP ;cause=503 ;text="application disconnected"', false, 'grace-bye');
+        return;
+      }
       if (p.cancelled) dialog.ackThenBye = true;
       this.cdr('start', 'network', res, 'uac');
     } else if (res.status >= 300) {
@@ -484,6 +520,7 @@ export class EdgeCore {
           this.onClientTimeout(t, 503, 'Service Unavailable');
         },
         terminated: (t) => {
+          this.clearGuard(t);
           this.clientTxByKey.delete(t.key);
           this.clientTxById.delete(t.id);
           this.clientTxDialog.delete(t);
@@ -494,6 +531,7 @@ export class EdgeCore {
     this.clientTxByKey.set(tx.key, tx);
     this.clientTxById.set(tx.id, tx);
     tx.start();
+    if (tx.isInvite && tx.state !== 'terminated') this.armTimerC(tx);
     return tx;
   }
 
@@ -505,7 +543,8 @@ export class EdgeCore {
   }
 
   /** Stops timers and marks the dialog ended; it stays findable until dropped. */
-  private endDialog(d: Dialog): void {
+  private endDialog(d: Dialog, how: OrphanEnd): void {
+    this.orphans.ended(d.id, how);
     d.terminated = true;
     d.timers.clear();
     if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer);
@@ -550,12 +589,12 @@ export class EdgeCore {
   }
 
   /** BYE sent by the edge itself; the application is told with an unsolicited BYE. */
-  private byeFromEdge(d: Dialog, reason: string, tellApp: boolean): void {
+  private byeFromEdge(d: Dialog, reason: string, tellApp: boolean, how: OrphanEnd): void {
     if (d.terminated) return;
     this.counters.unsolicitedByes++;
     const { req, branch } = this.buildInDialogRequest(d, 'BYE', null);
     req.append('reason', reason);
-    this.endDialog(d);
+    this.endDialog(d, how);
     const tx = this.startClientTx(req, d.target, branch);
     this.internalTx.add(tx);
     this.cdr('stop', 'application', req, 'normal-release');
@@ -583,7 +622,7 @@ export class EdgeCore {
     dialog.outgoingInvite = null;
     if (res.status === 491) { this.armSessionTimer(dialog, 1); return; }
     this.counters.sessionTimerByes++;
-    this.byeFromEdge(dialog, 'SIP ;cause=408 ;text="session refresh failed"', true);
+    this.byeFromEdge(dialog, 'SIP ;cause=408 ;text="session refresh failed"', true, 'session-timer');
   }
 
   // ───────────────────────────── session timers (RFC 4028) ─────────────────────────────
@@ -620,7 +659,7 @@ export class EdgeCore {
       else {
         this.counters.sessionTimerByes++;
         this.logger.info('session timer expired, ending the call', { dialogId: d.id });
-        this.byeFromEdge(d, 'SIP ;cause=408 ;text="session timer expired"', true);
+        this.byeFromEdge(d, 'SIP ;cause=408 ;text="session timer expired"', true, 'session-timer');
       }
     }, seconds * 1000);
   }
@@ -793,7 +832,7 @@ export class EdgeCore {
       this.counters.timerHByes++;
       this.logger.info('no ACK for 2xx, ending the call', { dialogId: d.id });
       d.pending2xx = null;
-      this.byeFromEdge(d, 'SIP ;cause=408 ;text="ACK timeout"', true);
+      this.byeFromEdge(d, 'SIP ;cause=408 ;text="ACK timeout"', true, 'ack-timeout');
     });
   }
 
@@ -819,7 +858,7 @@ export class EdgeCore {
       this.uacPending.delete(awaiting.txId);
       this.transport.send(bytes, d.target);
       this.echo(cmd, req, bytes, d.target, txId, '');
-      if (d.ackThenBye) this.byeFromEdge(d, 'SIP ;cause=200 ;text="CANCEL crossed 200 OK"', true);
+      if (d.ackThenBye) this.byeFromEdge(d, 'SIP ;cause=200 ;text="CANCEL crossed 200 OK"', true, 'cancel-after-200');
       return;
     }
     const { req, branch } = this.buildInDialogRequest(d, app.method, app.uri);
@@ -839,6 +878,7 @@ export class EdgeCore {
       d.timers.clear();
       if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer);
       d.pending2xx = null;
+      this.orphans.ended(d.id, 'app-bye');
       this.cdr('stop', 'application', req, 'normal-release');
     }
     const tx = this.startClientTx(req, d.target, branch, txId);
@@ -857,12 +897,8 @@ export class EdgeCore {
       return;
     }
     if (pending) pending.cancelled = true;
-    const inv = inviteTx.request;
-    const cancel = sameTransactionRequest(inv, 'CANCEL', inv.get('to') as string);
-    for (const h of app.headers) if (h.name === 'reason' || h.name.startsWith('x-')) cancel.headers.push(h);
-    const branch = parseVia(inv.get('via') as string).params.get('branch') ?? newBranch();
-    const tx = this.startClientTx(cancel, inviteTx.target, branch);
-    this.internalTx.add(tx);
+    const tx = this.cancelInvite(inviteTx, undefined, app.headers.filter((h) => h.name === 'reason' || h.name.startsWith('x-')));
+    const cancel = tx.request;
     this.echo(cmd, cancel, tx.wireBytes, inviteTx.target, randomUUID(), '');
   }
 
@@ -892,7 +928,7 @@ export class EdgeCore {
     if ((app.method === 'INVITE' || app.method === 'SUBSCRIBE') && !req.has('contact')) req.append('contact', this.contactFor(local));
     if (app.method === 'INVITE' && this.opts.sessionTimer.enabled && !req.has('session-expires')) {
       req.append('session-expires', String(this.opts.sessionTimer.interval));
-      req.append('min-se', String(this.opts.sessionTimer.minSE));
+      if (!req.has('min-se')) req.append('min-se', String(this.opts.sessionTimer.minSE));
       if (!req.getAll('supported').some((s) => s.toLowerCase() === 'timer')) req.append('supported', 'timer');
     }
     this.setBody(app, req);
@@ -911,7 +947,14 @@ export class EdgeCore {
   /** An application's connection dropped: after the grace, its calls end with BYE. */
   onAppDisconnected(conn: AppConnection): void {
     const grace = this.opts.appDisconnectGraceMs;
-    this.logger.info('application gone; its calls end after the grace', { conn: conn.id, graceMs: grace });
+    let orphaned = 0;
+    for (const d of this.dialogs.values()) {
+      if (d.owner !== conn || d.terminated) continue;
+      this.orphans.record(d.id, d.callId);
+      orphaned++;
+    }
+    this.orphans.prune();
+    this.logger.info('application gone; its calls end after the grace', { conn: conn.id, graceMs: grace, orphaned });
     this.graceTimers.after(grace, () => this.endCallsOf(conn));
   }
 
@@ -924,7 +967,7 @@ export class EdgeCore {
         this.transport.send(req.toBuffer(), d.target);
         d.awaitingAck = null;
       }
-      this.byeFromEdge(d, 'SIP ;cause=503 ;text="application disconnected"', false);
+      this.byeFromEdge(d, 'SIP ;cause=503 ;text="application disconnected"', false, 'grace-bye');
     }
     for (const tx of [...this.serverTxById.values()]) {
       if (tx.owner === conn && !tx.finalSent && tx.request.method !== 'ACK') {
@@ -933,24 +976,141 @@ export class EdgeCore {
     }
     for (const p of [...this.uacPending.values()]) {
       if (p.owner !== conn) continue;
-      if (p.tx.state === 'calling' || p.tx.state === 'proceeding') {
-        p.cancelled = true;
-        const inv = p.tx.request;
-        const cancel = SipMessage.request('CANCEL', inv.uri);
-        cancel.append('via', inv.get('via') as string);
-        cancel.append('max-forwards', '70');
-        cancel.append('from', inv.get('from') as string);
-        cancel.append('to', inv.get('to') as string);
-        cancel.append('call-id', inv.get('call-id') as string);
-        cancel.append('cseq', `${parseCSeq(inv.get('cseq') as string).seq} CANCEL`);
-        const tx = this.startClientTx(cancel, p.tx.target, parseVia(inv.get('via') as string).params.get('branch') ?? newBranch());
-        this.internalTx.add(tx);
+      if (p.tx.state === 'calling' || p.tx.state === 'proceeding') this.cancelInvite(p.tx, 'SIP;cause=503;text="application disconnected"');
+    }
+  }
+
+  /** Calls still up or being set up: dialogs (ended ones until their BYE completes) and unanswered INVITEs. */
+  private get drainPending(): boolean {
+    if (this.dialogs.size > 0) return true;
+    for (const tx of this.clientTxById.values()) if (tx.isInvite && (tx.state === 'calling' || tx.state === 'proceeding')) return true;
+    for (const tx of this.serverTxById.values()) if (tx.isInvite && !tx.finalSent && tx.state !== 'terminated') return true;
+    return false;
+  }
+
+  /** Edge-initiated requests still waiting for their final response. */
+  private get ownRequestsPending(): boolean {
+    for (const tx of this.clientTxById.values()) if (tx.state === 'calling' || tx.state === 'trying' || tx.state === 'proceeding') return true;
+    return false;
+  }
+
+  /**
+   * Shutdown drain: refuse new INVITEs, let the calls end; at the deadline end the rest from the
+   * edge and give those requests at most 2 s. Bounded whatever the peers do.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.logger.info('edge draining', { dialogs: this.dialogs.size, timeoutMs });
+    const settled = await this.waitFor(() => !this.drainPending, timeoutMs);
+    if (settled || this.closed) return;
+    this.logger.info('drain deadline reached; the edge ends the remaining calls', { dialogs: this.dialogs.size });
+    this.endEverything('SIP;cause=503;text="edge shutting down"', 'edge-stop');
+    await this.waitFor(() => !this.ownRequestsPending, 2000);
+  }
+
+  private waitFor(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (done() || this.closed) { resolve(true); return; }
+        const left = deadline - Date.now();
+        if (left <= 0) { resolve(false); return; }
+        setTimeout(check, Math.min(50, left));
+      };
+      check();
+    });
+  }
+
+  /** BYE every dialog, CANCEL every outgoing INVITE, 503 every incoming one. */
+  private endEverything(reason: string, how: OrphanEnd): void {
+    for (const d of [...this.dialogs.values()]) {
+      if (d.terminated) continue;
+      this.counters.drainByes++;
+      if (d.role === 'uac' && d.awaitingAck) {
+        const { req } = this.buildInDialogRequest(d, 'ACK', null, d.awaitingAck.cseq);
+        this.transport.send(req.toBuffer(), d.target);
+        d.awaitingAck = null;
+      }
+      this.byeFromEdge(d, reason, true, how);
+    }
+    for (const tx of [...this.serverTxById.values()]) {
+      if (tx.isInvite && !tx.finalSent && tx.state !== 'terminated') {
+        const res = this.responseFor(tx.request, 503, 'Service Unavailable', tx.toTag ?? newTag());
+        res.append('retry-after', '30');
+        tx.respond(res);
       }
     }
+    for (const tx of [...this.clientTxById.values()]) {
+      if (tx.isInvite && (tx.state === 'calling' || tx.state === 'proceeding') && !this.internalTx.has(tx)) this.cancelInvite(tx, reason);
+    }
+  }
+
+  /** CANCEL for an outgoing INVITE (§9.1). */
+  private cancelInvite(inviteTx: ClientTransaction, reason?: string, extra: Array<{ name: string; value: string }> = []): ClientTransaction {
+    const pending = this.uacPending.get(inviteTx.id);
+    if (pending) pending.cancelled = true;
+    const inv = inviteTx.request;
+    const cancel = sameTransactionRequest(inv, 'CANCEL', inv.get('to') as string);
+    if (reason) cancel.append('reason', reason);
+    for (const h of extra) cancel.headers.push(h);
+    const branch = parseVia(inv.get('via') as string).params.get('branch') ?? newBranch();
+    const tx = this.startClientTx(cancel, inviteTx.target, branch);
+    this.internalTx.add(tx);
+    this.armGiveUp(inviteTx);
+    return tx;
+  }
+
+  private guardOf(tx: ClientTransaction): InviteGuard {
+    let g = this.inviteGuards.get(tx);
+    if (!g) { g = { timerC: null, giveUp: null }; this.inviteGuards.set(tx, g); }
+    return g;
+  }
+
+  private clearGuard(tx: ClientTransaction): void {
+    const g = this.inviteGuards.get(tx);
+    if (!g) return;
+    if (g.timerC) clearTimeout(g.timerC);
+    if (g.giveUp) clearTimeout(g.giveUp);
+    this.inviteGuards.delete(tx);
+  }
+
+  /** Timer C (RFC 3261 §16.6 item 11, §16.7 step 2): armed at send, reset by each 101–199. */
+  private armTimerC(tx: ClientTransaction): void {
+    const g = this.guardOf(tx);
+    if (g.giveUp) return;   // already cancelled: the give-up bounds it now
+    if (g.timerC) clearTimeout(g.timerC);
+    g.timerC = setTimeout(() => {
+      g.timerC = null;
+      if (g.giveUp || (tx.state !== 'calling' && tx.state !== 'proceeding')) return;
+      this.counters.timerCCancels++;
+      this.logger.info('Timer C fired: no final response, cancelling the INVITE', { txId: tx.id, callId: tx.request.get('call-id') });
+      this.cancelInvite(tx, 'SIP;cause=408;text="no final response (Timer C)"');
+    }, this.opts.timers.timerC ?? DEFAULT_TIMER_C_MS);
+  }
+
+  /**
+   * After CANCEL the INVITE gets 64*T1 to reach a final response (§9.1); then the edge ends the
+   * transaction and the application gets 408, so no INVITE waits for ever on a vanished callee.
+   */
+  private armGiveUp(tx: ClientTransaction): void {
+    const g = this.guardOf(tx);
+    if (g.timerC) { clearTimeout(g.timerC); g.timerC = null; }
+    if (g.giveUp) return;
+    g.giveUp = setTimeout(() => {
+      g.giveUp = null;
+      if (tx.state !== 'calling' && tx.state !== 'proceeding') return;
+      this.counters.cancelGiveUps++;
+      this.logger.info('no final response after CANCEL, giving up the INVITE', { txId: tx.id, callId: tx.request.get('call-id') });
+      this.onClientTimeout(tx);
+      tx.terminate();
+    }, timerB(this.opts.timers));
   }
 
   close(): void {
     this.closed = true;
+    for (const id of this.orphans.openIds()) this.orphans.ended(id, 'edge-stop');
+    clearInterval(this.orphanPruner);
+    for (const tx of [...this.inviteGuards.keys()]) this.clearGuard(tx);
     this.graceTimers.clear();
     for (const d of this.dialogs.values()) { d.timers.clear(); if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer); }
     for (const tx of [...this.serverTxById.values()]) tx.terminate();

@@ -9,9 +9,11 @@ export interface EdgeOptions {
   sip: Array<{ transport: 'udp' | 'tcp'; address: string; port: number }>; // port 0 = any free port
   control: { address: string; port: number; secret: string };          // port 0 = any free port
   publicAddress?: string;            // host to put in Via/Contact when listening on 0.0.0.0
-  timers?: { t1?: number; t2?: number; t4?: number };                      // ms
+  timers?: { t1?: number; t2?: number; t4?: number; timerC?: number };    // ms
   sessionTimer?: { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }; // seconds
   appDisconnectGraceMs?: number;
+  /** How long the edge keeps when each dialog of a lost application ended (for `tollgate:orphans`). */
+  orphanRetentionMs?: number;
   limits?: { maxMessageBytes?: number; maxHeaders?: number; stalledConnectionMs?: number };
   cdrEvents?: boolean;
 }
@@ -20,6 +22,12 @@ export interface EdgeServer {
   readonly sipAddresses: Array<{ transport: 'udp' | 'tcp'; address: string; port: number }>; // as bound
   readonly controlPort: number;
   counters(): Record<string, number>;   // messages in/out, bad messages, live transactions/dialogs…
+  /**
+   * Stops taking new calls (new INVITEs get 503) and waits for the dialogs and pending INVITEs to
+   * end; at `timeoutMs` the edge ends the rest itself (BYE, CANCEL, 503). Resolves within
+   * `timeoutMs` + 2 s whatever the peers do. Call `close()` after it.
+   */
+  drain(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -38,6 +46,7 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     timers,
     sessionTimer: options.sessionTimer ?? DEFAULT_SESSION_TIMER,
     appDisconnectGraceMs: options.appDisconnectGraceMs ?? 5000,
+    orphanRetentionMs: options.orphanRetentionMs ?? 3_600_000,
     cdrEvents: options.cdrEvents ?? false,
     publicAddress: options.publicAddress,
   }, logger);
@@ -46,6 +55,7 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     hostports: () => transport.bound.map((b) => `${b.transport}/${b.address.includes(':') ? `[${b.address}]` : b.address}:${b.port}`).join(','),
     sip: (cmd) => core.onAppSip(cmd),
     disconnected: (conn) => core.onAppDisconnected(conn),
+    orphans: (ids) => core.orphans.query(ids),
     routed: () => undefined,
   }, logger);
   try {
@@ -74,10 +84,13 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
       liveServerTransactions: core.liveServerTransactions,
       liveClientTransactions: core.liveClientTransactions,
       liveDialogs: core.liveDialogs,
+      orphansRecorded: core.orphans.recorded,
+      orphanRecords: core.orphans.size,
       appConnections: ctl.connections.size,
       controlMessagesIn: ctl.messagesIn,
       controlMessagesOut: ctl.messagesOut,
     }),
+    drain: (timeoutMs: number) => core.drain(timeoutMs),
     close: async () => {
       core.close();
       await ctl.close();

@@ -6,7 +6,8 @@ import { isDecision, isUnavailable, PrepaidError } from './errors';
 import { FileSettlementJournal, type JournalRecord, type SettlementJournal } from './journal';
 import type { PrepaidStore } from './store';
 import type {
-  Account, Authorisation, CallPricer, Grant, GrantMode, LedgerEntry, Refusal, Reservation, ReservationStep, Settlement,
+  Account, Authorisation, CallPricer, FinalCause, Grant, GrantMode, LedgerEntry, OrphanEnds, RecoveryInfo, Refusal,
+  Reservation, ReservationStep, Settlement,
 } from './types';
 
 export interface FailurePolicy {
@@ -31,6 +32,11 @@ export interface CreditControlOptions {
   checkpointSeconds: number;
   /** An instance without a heartbeat for this long is dead; default 3 heartbeats. */
   instanceStaleSeconds?: number;
+  /**
+   * How long after its last checkpoint an orphaned call still up on the SIP server (or a server
+   * not reachable yet) is waited for before it is settled at that checkpoint; default 5 minutes.
+   */
+  liveOrphanWaitMs?: number;
 }
 
 export const DEFAULT_CREDIT_CONTROL_OPTIONS: Omit<CreditControlOptions, 'instanceId'> = {
@@ -41,13 +47,18 @@ export const DEFAULT_CREDIT_CONTROL_OPTIONS: Omit<CreditControlOptions, 'instanc
   checkpointSeconds: 30,
 };
 
-/** A reservation settled (answered: up to its checkpoint) or released after its instance was lost. */
+/**
+ * A reservation settled after its instance was lost (answered: to its real end when the SIP server
+ * knew it, else to its last checkpoint) or released (never answered).
+ */
 export interface RecoveredCall {
   reservation: Reservation;
   answered: boolean;
   billableSeconds: number;
   charged: Micros;
   ledgerKey: string | null;
+  /** When the call really ended, as the SIP server saw it; null when settled at the checkpoint or released. */
+  endAt: Date | null;
 }
 
 export interface CreditControlDeps {
@@ -57,6 +68,10 @@ export interface CreditControlDeps {
   clock?: () => Date;
   /** Told of every call recovered from a lost instance (the application writes its CDR). */
   onRecovered?: (call: RecoveredCall) => Promise<void>;
+  /** Asks the SIP server when orphaned dialogs ended; without it orphans are settled at their checkpoint. */
+  orphanEnds?: (dialogs: string[]) => Promise<OrphanEnds>;
+  /** The pricer of a call from its stored rating attributes (may throw). */
+  repricer?: (rating: string, answeredAt: Date) => CallPricer;
 }
 
 export interface CallRequest {
@@ -86,6 +101,17 @@ interface LiveCall {
 const ATTEMPTS = 5;
 const RECOVERY_PAGE = 200;
 const RECOVERY_PAGES = 50;
+const LIVE_ORPHAN_WAIT_MS = 5 * 60_000;
+/** A SIP server that does not answer in this time is treated as not connected (asked again next pass). */
+const ORPHAN_ENDS_TIMEOUT_MS = 5_000;
+/** Recovery info longer than this is not stored (the column is TEXT); the call recovers at checkpoints. */
+const MAX_RECOVERY_CHARS = 60_000;
+
+/** How a recovery pass settles one answered orphan. */
+type OrphanVerdict =
+  | { kind: 'real-end'; endAt: Date }
+  | { kind: 'wait'; why: string }
+  | { kind: 'checkpoint'; why: string };
 
 /**
  * Real-time credit control for one application instance: authorise → answer → extend* → settle,
@@ -100,11 +126,16 @@ export class CreditControl {
   private readonly logger: Logger;
   private readonly clock: () => Date;
   private readonly onRecovered: CreditControlDeps['onRecovered'];
+  private readonly orphanEnds: CreditControlDeps['orphanEnds'];
+  private readonly repricer: CreditControlDeps['repricer'];
   private readonly calls = new Map<string, LiveCall>();
+  /** Reservations of this instance id opened before this process existed are its previous life's. */
+  private readonly startedAt: Date;
   private timer: NodeJS.Timeout | undefined;
   private beats = 0;
   private replaying: Promise<JournalReplay> | undefined;
   private ownLeftoversDone = false;
+  private recovering = false;
 
   constructor(deps: CreditControlDeps, readonly options: CreditControlOptions) {
     this.store = deps.store;
@@ -112,6 +143,9 @@ export class CreditControl {
     this.logger = deps.logger ?? silentLogger();
     this.clock = deps.clock ?? (() => new Date());
     this.onRecovered = deps.onRecovered;
+    this.orphanEnds = deps.orphanEnds;
+    this.repricer = deps.repricer;
+    this.startedAt = this.clock();
     this.accounts = new AccountService(this.store, this.clock);
     if (!Number.isInteger(options.grantSeconds) || options.grantSeconds < 1) throw new RangeError('grantSeconds must be a positive whole number');
     if (!Number.isInteger(options.failurePolicy.graceSeconds) || options.failurePolicy.graceSeconds < 0) throw new RangeError('graceSeconds must be a whole number >= 0');
@@ -147,14 +181,21 @@ export class CreditControl {
       return;
     }
     if (this.journal.pending().length > 0) await this.replayJournal();
-    if (!this.ownLeftoversDone) {
-      await this.recoverOwnLeftovers()
-        .then(() => { this.ownLeftoversDone = true; })
-        .catch((err: unknown) => this.logger.warn('prepaid recovery of own reservations failed', { error: String(err) }));
-    }
-    if (this.beats++ % 3 === 0) {
-      const stale = (this.options.instanceStaleSeconds ?? 3 * this.options.heartbeatSeconds) * 1000;
-      await this.recoverDeadInstances(stale).catch((err: unknown) => this.logger.warn('prepaid recovery failed', { error: String(err) }));
+    // A recovery pass may wait on the SIP server; the next beat still heartbeats but does not start another.
+    if (this.recovering) return;
+    this.recovering = true;
+    try {
+      if (!this.ownLeftoversDone) {
+        await this.recoverOwnLeftovers()
+          .then((pass) => { this.ownLeftoversDone = pass.waiting === 0; })
+          .catch((err: unknown) => this.logger.warn('prepaid recovery of own reservations failed', { error: String(err) }));
+      }
+      if (this.beats++ % 3 === 0) {
+        const stale = (this.options.instanceStaleSeconds ?? 3 * this.options.heartbeatSeconds) * 1000;
+        await this.recoverDeadInstances(stale).catch((err: unknown) => this.logger.warn('prepaid recovery failed', { error: String(err) }));
+      }
+    } finally {
+      this.recovering = false;
     }
   }
 
@@ -289,7 +330,7 @@ export class CreditControl {
     const seconds = this.options.grantSeconds;
     const grant: Grant = {
       callId: req.callId, accountId: req.accountId, reservationId: null, mode: 'offline', grantedSeconds: seconds,
-      addedSeconds: seconds, reserved: 0n, final: true, replay: false, lowBalance: false,
+      addedSeconds: seconds, reserved: 0n, final: true, finalCause: 'database_unavailable', replay: false, lowBalance: false,
     };
     this.calls.set(req.callId, {
       callId: req.callId, accountId: req.accountId, reservationId: null, mode: 'offline', pricer: req.pricer,
@@ -304,8 +345,10 @@ export class CreditControl {
   /**
    * At 200 OK: re-price the granted seconds under the tariff bound to the answer time, setting aside
    * the difference or, when the money is not there, shortening the grant to what is reserved.
+   * `recovery` (the call's SIP dialogs and rating) is stored with the answer, so that if this
+   * instance dies the call can be settled to its real end.
    */
-  async answer(callId: string, pricer: CallPricer): Promise<Grant> {
+  async answer(callId: string, pricer: CallPricer, recovery?: RecoveryInfo): Promise<Grant> {
     const call = this.live(callId);
     if (call.answered && call.answerGrant) return { ...call.answerGrant, replay: true };
     if (pricer.currency !== call.pricer.currency) throw new PrepaidError('CURRENCY_MISMATCH', `call ${callId}: the answer tariff is in ${pricer.currency}`);
@@ -313,28 +356,41 @@ export class CreditControl {
     call.answered = true;
     let grant: Grant;
     if (call.mode === 'offline') {
-      grant = this.liveGrant(call, 0, call.first.final, false);
+      grant = this.liveGrant(call, 0, call.first.finalCause, false);
     } else {
       try {
-        grant = await this.reprice(call, pricer);
+        grant = await this.reprice(call, pricer, this.storableRecovery(callId, recovery));
       } catch (err) {
         if (!isUnavailable(err)) throw err;
         // The money set aside at INVITE still backs the grant; settle prices under the answer tariff.
         this.logger.warn('answer not recorded: database unavailable', { callId });
-        grant = this.liveGrant(call, 0, false, false);
+        grant = this.liveGrant(call, 0, null, false);
       }
     }
     call.answerGrant = grant;
     return grant;
   }
 
-  private async reprice(call: LiveCall, pricer: CallPricer): Promise<Grant> {
+  /** Recovery info as it can be stored, or undefined (logged) when it cannot. */
+  private storableRecovery(callId: string, recovery: RecoveryInfo | undefined): RecoveryInfo | undefined {
+    if (!recovery) return undefined;
+    const wellFormed = Array.isArray(recovery.dialogs) && recovery.dialogs.every((d) => typeof d === 'string' && d !== '')
+      && typeof recovery.rating === 'string';
+    const size = wellFormed ? recovery.rating.length + recovery.dialogs.reduce((n, d) => n + d.length + 3, 0) : 0;
+    if (!wellFormed || size > MAX_RECOVERY_CHARS) {
+      this.logger.warn('recovery info not stored: a crash would settle the call at its checkpoint', { callId, wellFormed, size });
+      return undefined;
+    }
+    return { dialogs: [...recovery.dialogs], rating: recovery.rating };
+  }
+
+  private async reprice(call: LiveCall, pricer: CallPricer, recovery: RecoveryInfo | undefined): Promise<Grant> {
     const at = this.clock();
     if (call.mode !== 'reserved' || pricer.price(call.grantedSeconds) === call.reserved) {
       // The usual case: the answer tariff prices the grant exactly as reserved. Nothing to move,
-      // so one idempotent update records the answer instead of a step transaction.
-      await this.store.markAnswered(call.callId, at);
-      return this.liveGrant(call, 0, call.first.final, false, call.first.lowBalance);
+      // so one idempotent update records the answer (and its recovery info) instead of a step transaction.
+      await this.store.markAnswered(call.callId, at, recovery);
+      return this.liveGrant(call, 0, call.first.finalCause, false, call.first.lowBalance);
     }
     let shortOfMoney = false;
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
@@ -352,7 +408,7 @@ export class CreditControl {
       const outcome = await this.store.applyStep({
         reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, stepKey: 'answer',
         requestedSeconds: call.grantedSeconds, expectedAmount: call.reserved, amountDelta: target - call.reserved,
-        addedSeconds: seconds - call.grantedSeconds, final, answeredAt: at, at,
+        addedSeconds: seconds - call.grantedSeconds, final, answeredAt: at, recovery, at,
       });
       if (outcome.status === 'refused') shortOfMoney = true;
       const done = await this.afterStep(call, outcome);
@@ -372,7 +428,7 @@ export class CreditControl {
           const account = await this.store.getAccount(call.accountId);
           low = account !== undefined && account.balance + account.creditLimit - account.reserved < call.lowBalanceThreshold;
         }
-        return this.liveGrant(call, outcome.step.addedSeconds, outcome.step.final, false, low);
+        return this.liveGrant(call, outcome.step.addedSeconds, outcome.step.final ? 'credit_exhausted' : null, false, low);
       }
       case 'exists':
         return { ...stepGrant({ id: call.reservationId!, accountId: call.accountId, callId: call.callId }, outcome.step, call.mode, true, false) };
@@ -403,7 +459,8 @@ export class CreditControl {
     if (n <= call.extensions) {
       const step = call.mode === 'offline' ? undefined : await this.store.findStep(callId, `extend:${n}`);
       if (step) return stepGrant({ id: call.reservationId!, accountId: call.accountId, callId }, step, call.mode, true, false);
-      return this.liveGrant(call, 0, true, true);
+      // No step was stored for it: that extension was decided while the database was unreachable.
+      return this.liveGrant(call, 0, 'database_unavailable', true);
     }
     if (n > call.extensions + 1) throw new PrepaidError('ILLEGAL_STATE', `call ${callId}: extension ${n} before ${call.extensions + 1}`);
     let grant: Grant;
@@ -455,12 +512,12 @@ export class CreditControl {
     const left = policy.liveCalls === 'grace' ? policy.graceSeconds - call.graceGranted : 0;
     if (left <= 0) {
       this.logger.warn('no extension: database unavailable', { callId: call.callId });
-      return this.liveGrant(call, 0, true, false);
+      return this.liveGrant(call, 0, 'database_unavailable', false);
     }
     call.graceGranted += left;
     call.grantedSeconds += left;
     this.logger.warn('grace granted: database unavailable', { callId: call.callId, seconds: left });
-    return this.liveGrant(call, left, true, false);
+    return this.liveGrant(call, left, 'database_unavailable', false);
   }
 
   // ---------------------------------------------------------------- checkpoint
@@ -687,47 +744,174 @@ export class CreditControl {
   /**
    * After a restart under the same instance id: reservations this id owns that this process does
    * not know are left from its previous life (journalled ones are settled by the replay first).
+   * Some may wait for the SIP server; the pass is repeated at each heartbeat until none waits.
    */
-  private async recoverOwnLeftovers(): Promise<number> {
-    const leftovers = (await this.store.listReservationsOwnedBy(this.options.instanceId, RECOVERY_PAGE * RECOVERY_PAGES))
-      .filter((r) => !this.calls.has(r.callId));
-    let recovered = 0;
-    for (const r of leftovers) if (await this.recoverReservation(r)) recovered++;
-    return recovered;
-  }
-
-  private async recoverReservation(r: Reservation): Promise<boolean> {
-    const answered = r.answeredAt !== null || r.checkpointSeconds > 0;
-    const outcome = await this.store.closeReservation({
-      reservationId: r.id, callId: r.callId, accountId: r.accountId, state: answered ? 'recovered' : 'released',
-      seconds: answered ? r.checkpointSeconds : 0, charge: answered ? r.checkpointAmount : 0n,
-      expectedAmount: r.amount, ledgerKey: settleKey(r.callId), at: this.clock(),
-    });
-    if (outcome.status !== 'closed') return false;
-    if (this.onRecovered) {
-      const seconds = answered ? r.checkpointSeconds : 0;
-      await this.onRecovered({ reservation: r, answered, billableSeconds: seconds, charged: answered ? r.checkpointAmount : 0n, ledgerKey: answered ? settleKey(r.callId) : null })
-        .catch((err: unknown) => this.logger.error('recovered call not reported', { callId: r.callId, error: String(err) }));
+  private async recoverOwnLeftovers(): Promise<RecoveryPass> {
+    const pass: RecoveryPass = { recovered: 0, waiting: 0 };
+    let afterId = 0;
+    for (let page = 0; page < RECOVERY_PAGES; page++) {
+      const listed = await this.store.listReservationsOwnedBy(this.options.instanceId, RECOVERY_PAGE, afterId);
+      if (listed.length === 0) break;
+      afterId = listed[listed.length - 1]!.id;
+      const leftovers = listed.filter((r) => !this.calls.has(r.callId) && r.createdAt <= this.startedAt);
+      addPass(pass, await this.recoverPage(leftovers));
+      if (listed.length < RECOVERY_PAGE) break;
     }
-    this.logger.warn('reservation of a dead instance recovered', { callId: r.callId, owner: r.ownerInstance, seconds: answered ? r.checkpointSeconds : 0, charged: formatMoney(answered ? r.checkpointAmount : 0n) });
-    return true;
+    return pass;
   }
 
   /**
-   * Settle the reservations of instances without a recent heartbeat up to their last checkpoint
-   * (answered calls) or release them (unanswered). Safe to run on several instances at once.
+   * Settle the reservations of instances without a recent heartbeat (answered calls to their real
+   * end, or their last checkpoint; unanswered ones released). Safe to run on several instances at once.
    */
   async recoverDeadInstances(staleAfterMs: number): Promise<number> {
     const aliveSince = new Date(this.clock().getTime() - staleAfterMs);
     let recovered = 0;
+    let afterId = 0;
     for (let page = 0; page < RECOVERY_PAGES; page++) {
-      const orphans = await this.store.listOrphanedReservations(this.options.instanceId, aliveSince, RECOVERY_PAGE);
-      let closed = 0;
-      for (const r of orphans) if (await this.recoverReservation(r)) closed++;
-      recovered += closed;
-      if (orphans.length < RECOVERY_PAGE || closed === 0) break;
+      const orphans = await this.store.listOrphanedReservations(this.options.instanceId, aliveSince, RECOVERY_PAGE, afterId);
+      if (orphans.length === 0) break;
+      afterId = orphans[orphans.length - 1]!.id;
+      recovered += (await this.recoverPage(orphans)).recovered;
+      if (orphans.length < RECOVERY_PAGE) break;
     }
     return recovered;
+  }
+
+  /** One page of orphans: one question to the SIP server for all their dialogs, then each settled. */
+  private async recoverPage(page: Reservation[]): Promise<RecoveryPass> {
+    const pass: RecoveryPass = { recovered: 0, waiting: 0 };
+    if (page.length === 0) return pass;
+    const ends = await this.askOrphanEnds(page);
+    for (const r of page) {
+      const outcome = await this.recoverReservation(r, ends);
+      if (outcome === 'recovered') pass.recovered++;
+      else if (outcome === 'waiting') pass.waiting++;
+    }
+    return pass;
+  }
+
+  private async askOrphanEnds(page: Reservation[]): Promise<OrphanEnds | undefined> {
+    if (!this.orphanEnds) return undefined;
+    const dialogs = [...new Set(page.filter((r) => isAnswered(r) && r.recovery).flatMap((r) => r.recovery!.dialogs))];
+    if (dialogs.length === 0) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<OrphanEnds>((resolve) => {
+      timer = setTimeout(() => {
+        this.logger.warn('SIP server did not say when orphaned calls ended in time', { dialogs: dialogs.length, timeoutMs: ORPHAN_ENDS_TIMEOUT_MS });
+        resolve({ status: 'retry' });
+      }, ORPHAN_ENDS_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([this.orphanEnds(dialogs), timeout]);
+    } catch (err) {
+      this.logger.warn('SIP server not asked when orphaned calls ended', { dialogs: dialogs.length, error: String(err) });
+      return { status: 'retry' };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Settle, release or leave for a later pass one reservation of a lost instance. */
+  private async recoverReservation(r: Reservation, ends: OrphanEnds | undefined): Promise<'recovered' | 'waiting' | 'gone'> {
+    const answered = isAnswered(r);
+    let seconds = 0;
+    let charge = 0n;
+    let endAt: Date | null = null;
+    let why = 'never answered';
+    if (answered) {
+      const verdict = this.orphanVerdict(r, ends);
+      if (verdict.kind === 'wait') {
+        this.logger.debug('orphaned call left for a later recovery pass', { callId: r.callId, why: verdict.why });
+        return 'waiting';
+      }
+      seconds = r.checkpointSeconds;
+      charge = r.checkpointAmount;
+      why = verdict.kind === 'checkpoint' ? verdict.why : 'real end';
+      if (verdict.kind === 'real-end') {
+        const priced = this.priceToRealEnd(r, verdict.endAt);
+        if ('why' in priced) {
+          why = priced.why;
+        } else {
+          ({ seconds, charge } = priced);
+          endAt = verdict.endAt;
+        }
+      }
+    }
+    const basis = !answered ? 'released' : endAt ? 'real end' : 'checkpoint';
+    const outcome = await this.store.closeReservation({
+      reservationId: r.id, callId: r.callId, accountId: r.accountId, state: answered ? 'recovered' : 'released',
+      seconds, charge, expectedAmount: r.amount, ledgerKey: settleKey(r.callId),
+      note: `${seconds} s (recovered ${endAt ? 'to its real end' : 'at checkpoint'})`, at: this.clock(),
+    });
+    if (outcome.status !== 'closed') return 'gone';
+    if (this.onRecovered) {
+      await this.onRecovered({ reservation: r, answered, billableSeconds: seconds, charged: charge, ledgerKey: answered ? settleKey(r.callId) : null, endAt })
+        .catch((err: unknown) => this.logger.error('recovered call not reported', { callId: r.callId, error: String(err) }));
+    }
+    this.logger.warn('reservation of a dead instance recovered', {
+      callId: r.callId, owner: r.ownerInstance, basis, why, seconds, charged: formatMoney(charge), endAt: endAt?.toISOString(),
+    });
+    return 'recovered';
+  }
+
+  /** Settle an answered orphan to its real end, at its checkpoint, or not yet. */
+  private orphanVerdict(r: Reservation, ends: OrphanEnds | undefined): OrphanVerdict {
+    if (!r.recovery) return { kind: 'checkpoint', why: 'no recovery info stored with the answer' };
+    if (!this.orphanEnds || !this.repricer) return { kind: 'checkpoint', why: 'no SIP server or repricer to settle to the real end' };
+    if (!r.answeredAt) return { kind: 'checkpoint', why: 'no answer time' };
+    if (r.recovery.dialogs.length === 0) return { kind: 'checkpoint', why: 'no SIP dialogs recorded' };
+    if (!ends) return this.waitOrFallBack(r, 'the SIP server was not asked');
+    switch (ends.status) {
+      case 'unknown':
+        return { kind: 'checkpoint', why: 'the SIP server cannot tell when orphaned calls ended' };
+      case 'retry':
+        return this.waitOrFallBack(r, 'the SIP server is not connected');
+      case 'known': {
+        let earliest: Date | undefined;
+        let up = false;
+        for (const dialog of r.recovery.dialogs) {
+          if (!ends.ends.has(dialog)) continue;
+          const end = ends.ends.get(dialog);
+          if (end === null || end === undefined) up = true;
+          else if (!earliest || end < earliest) earliest = end;
+        }
+        // The first leg to end ends the call.
+        if (earliest) return { kind: 'real-end', endAt: earliest };
+        if (up) return this.waitOrFallBack(r, 'the call is still up on the SIP server');
+        return { kind: 'checkpoint', why: 'the SIP server does not know its dialogs' };
+      }
+    }
+  }
+
+  /** Waits are bounded: after liveOrphanWaitMs since its last checkpoint the call settles there. */
+  private waitOrFallBack(r: Reservation, why: string): OrphanVerdict {
+    const since = r.checkpointAt ?? r.answeredAt ?? r.updatedAt;
+    const waited = this.clock().getTime() - since.getTime();
+    if (waited < (this.options.liveOrphanWaitMs ?? LIVE_ORPHAN_WAIT_MS)) return { kind: 'wait', why };
+    return { kind: 'checkpoint', why: `${why} ${Math.round(waited / 1000)} s after the last checkpoint` };
+  }
+
+  /**
+   * The seconds from answer to the real end, never fewer than the checkpoint nor more than the
+   * grant, priced by the call's own tariff; the charge never below the checkpoint's nor above the
+   * money reserved.
+   */
+  private priceToRealEnd(r: Reservation, endAt: Date): { seconds: number; charge: Micros } | { why: string } {
+    const elapsed = Math.ceil((endAt.getTime() - r.answeredAt!.getTime()) / 1000);
+    const seconds = Math.min(Math.max(elapsed, r.checkpointSeconds), r.grantedSeconds);
+    let price: unknown;
+    try {
+      price = this.repricer!(r.recovery!.rating, r.answeredAt!).price(seconds);
+    } catch (err) {
+      return { why: `the call cannot be priced again: ${String(err)}` };
+    }
+    if (typeof price !== 'bigint' || price < 0n) return { why: `the call's tariff priced ${String(price)}` };
+    let charge = price;
+    // Postpaid reservations hold no money: their charge is not capped by it.
+    if (r.mode === 'reserved' && charge > r.amount) charge = r.amount;
+    if (charge < r.checkpointAmount) charge = r.checkpointAmount;
+    return { seconds, charge };
   }
 
   // ---------------------------------------------------------------- helpers
@@ -739,10 +923,12 @@ export class CreditControl {
     return call;
   }
 
-  private liveGrant(call: LiveCall, added: number, final: boolean, replay: boolean, lowBalance = false): Grant {
+  /** `finalCause` null: more may be granted; else the grant is final for that reason. */
+  private liveGrant(call: LiveCall, added: number, finalCause: FinalCause | null, replay: boolean, lowBalance = false): Grant {
     return {
       callId: call.callId, accountId: call.accountId, reservationId: call.reservationId, mode: call.mode,
-      grantedSeconds: call.grantedSeconds, addedSeconds: added, reserved: call.reserved, final, replay, lowBalance,
+      grantedSeconds: call.grantedSeconds, addedSeconds: added, reserved: call.reserved, final: finalCause !== null,
+      finalCause, replay, lowBalance,
     };
   }
 }
@@ -751,6 +937,21 @@ export interface JournalReplay {
   applied: number;
   remaining: number;
   failed: number;
+}
+
+interface RecoveryPass {
+  recovered: number;
+  /** Answered orphans left for a later pass (still up on the SIP server, or the server not reachable). */
+  waiting: number;
+}
+
+function addPass(into: RecoveryPass, pass: RecoveryPass): void {
+  into.recovered += pass.recovered;
+  into.waiting += pass.waiting;
+}
+
+function isAnswered(r: Reservation): boolean {
+  return r.answeredAt !== null || r.checkpointSeconds > 0;
 }
 
 /** Open the file journal under `journalDir` and build a CreditControl on it. */
@@ -788,7 +989,8 @@ function stepGrant(
   return {
     callId: r.callId, accountId: r.accountId, reservationId: r.id, mode,
     grantedSeconds: step?.grantedSeconds ?? 0, addedSeconds: step?.addedSeconds ?? 0, reserved: step?.reservedAfter ?? 0n,
-    final: step?.final ?? false, replay, lowBalance,
+    // A stored step is final only when the money ran short (outages store no step).
+    final: step?.final ?? false, finalCause: step?.final ? 'credit_exhausted' : null, replay, lowBalance,
   };
 }
 

@@ -4,7 +4,7 @@ import type {
   ApplyStep, CloseOutcome, CloseReservation, OpenOutcome, OpenReservation, PrepaidStore, StepOutcome,
 } from './store';
 import type {
-  Account, AccountAudit, AccountPatch, LedgerEntry, NewAccount, NewLedgerEntry, Reservation, ReservationStep,
+  Account, AccountAudit, AccountPatch, LedgerEntry, NewAccount, NewLedgerEntry, RecoveryInfo, Reservation, ReservationStep,
 } from './types';
 
 /**
@@ -124,7 +124,7 @@ export class MemoryPrepaidStore implements PrepaidStore {
       id: this.nextId.reservation++, accountId: a.id, callId: req.callId, mode: req.mode, state: 'active',
       amount: req.amount, grantedSeconds: req.seconds, answeredAt: null, ownerInstance: req.ownerInstance,
       checkpointSeconds: 0, checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null,
-      createdAt: req.at, updatedAt: req.at,
+      recovery: null, createdAt: req.at, updatedAt: req.at,
     };
     this.reservations.set(r.callId, r);
     const step: ReservationStep = {
@@ -147,11 +147,12 @@ export class MemoryPrepaidStore implements PrepaidStore {
     return s ? { ...s } : undefined;
   }
 
-  async markAnswered(callId: string, at: Date): Promise<void> {
+  async markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void> {
     this.up();
     const r = this.reservations.get(callId);
-    if (r && r.state === 'active' && r.answeredAt === null) {
-      r.answeredAt = at;
+    if (r && r.state === 'active') {
+      if (r.answeredAt === null) r.answeredAt = at;
+      if (recovery && r.recovery === null) r.recovery = copyRecovery(recovery);
       r.updatedAt = at;
     }
   }
@@ -168,7 +169,8 @@ export class MemoryPrepaidStore implements PrepaidStore {
     a.updatedAt = req.at;
     r.amount += req.amountDelta;
     r.grantedSeconds += req.addedSeconds;
-    if (req.answeredAt) r.answeredAt = req.answeredAt;
+    if (req.answeredAt && r.answeredAt === null) r.answeredAt = req.answeredAt;
+    if (req.recovery && r.recovery === null) r.recovery = copyRecovery(req.recovery);
     r.updatedAt = req.at;
     const step: ReservationStep = {
       reservationId: r.id, callId: r.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
@@ -201,7 +203,7 @@ export class MemoryPrepaidStore implements PrepaidStore {
     if (req.charge !== 0n) {
       entry = {
         id: this.nextId.entry++, accountId: a.id, kind: 'charge', amount: -req.charge, balanceAfter: a.balance,
-        idempotencyKey: req.ledgerKey, callId: r.callId, note: null, createdAt: req.at,
+        idempotencyKey: req.ledgerKey, callId: r.callId, note: req.note ?? null, createdAt: req.at,
       };
       this.entries.push(entry);
       this.entryByKey.set(entry.idempotencyKey, entry);
@@ -224,22 +226,28 @@ export class MemoryPrepaidStore implements PrepaidStore {
     this.heartbeats.set(instanceId, at);
   }
 
-  async listOrphanedReservations(self: string, aliveSince: Date, limit: number): Promise<Reservation[]> {
+  async listOrphanedReservations(self: string, aliveSince: Date, limit: number, afterId = 0): Promise<Reservation[]> {
     this.up();
     const out: Reservation[] = [];
-    for (const r of this.reservations.values()) {
+    for (const r of [...this.reservations.values()].sort((x, y) => x.id - y.id)) {
       if (out.length >= limit) break;
-      if (r.state !== 'active' || r.ownerInstance === self) continue;
+      if (r.state !== 'active' || r.ownerInstance === self || r.id <= afterId) continue;
       const beat = this.heartbeats.get(r.ownerInstance);
       if (!beat || beat < aliveSince) out.push({ ...r });
     }
     return out;
   }
 
-  async listReservationsOwnedBy(owner: string, limit: number): Promise<Reservation[]> {
+  async listReservationsOwnedBy(owner: string, limit: number, afterId = 0): Promise<Reservation[]> {
     this.up();
-    return [...this.reservations.values()].filter((r) => r.state === 'active' && r.ownerInstance === owner).slice(0, limit).map((r) => ({ ...r }));
+    return [...this.reservations.values()]
+      .filter((r) => r.state === 'active' && r.ownerInstance === owner && r.id > afterId)
+      .sort((x, y) => x.id - y.id).slice(0, limit).map((r) => ({ ...r }));
   }
+}
+
+function copyRecovery(info: RecoveryInfo): RecoveryInfo {
+  return { dialogs: [...info.dialogs], rating: info.rating };
 }
 
 function stepId(callId: string, stepKey: string): string {

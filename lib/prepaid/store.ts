@@ -1,6 +1,6 @@
 import type { Micros } from '../common/money';
 import type {
-  Account, AccountAudit, AccountPatch, LedgerEntry, NewAccount, NewLedgerEntry, Reservation,
+  Account, AccountAudit, AccountPatch, LedgerEntry, NewAccount, NewLedgerEntry, RecoveryInfo, Reservation,
   ReservationMode, ReservationState, ReservationStep,
 } from './types';
 
@@ -36,17 +36,23 @@ export interface PrepaidStore {
   findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined>;
   /** Change an active reservation by amountDelta (conditional when positive) and record the step. */
   applyStep(req: ApplyStep): Promise<StepOutcome>;
-  /** Record the answer time of an active reservation whose money does not change (idempotent). */
-  markAnswered(callId: string, at: Date): Promise<void>;
+  /**
+   * Record the answer time (and the recovery info, when given) of an active reservation whose money
+   * does not change, in one statement (idempotent: the first answer wins).
+   */
+  markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void>;
   /** Settle, release or recover an active reservation; a charge posts one ledger entry. */
   closeReservation(req: CloseReservation): Promise<CloseOutcome>;
   checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean>;
 
   heartbeat(instanceId: string, at: Date): Promise<void>;
-  /** Active reservations whose owner is not `self` and has no heartbeat at or after `aliveSince`. */
-  listOrphanedReservations(self: string, aliveSince: Date, limit: number): Promise<Reservation[]>;
-  /** Active reservations owned by `owner` (a restarted instance finds those of its previous life). */
-  listReservationsOwnedBy(owner: string, limit: number): Promise<Reservation[]>;
+  /**
+   * Active reservations whose owner is not `self` and has no heartbeat at or after `aliveSince`,
+   * by id, those with an id above `afterId` (a page).
+   */
+  listOrphanedReservations(self: string, aliveSince: Date, limit: number, afterId?: number): Promise<Reservation[]>;
+  /** Active reservations owned by `owner` (a restarted instance finds those of its previous life), by id, above `afterId`. */
+  listReservationsOwnedBy(owner: string, limit: number, afterId?: number): Promise<Reservation[]>;
 }
 
 export interface OpenReservation {
@@ -78,6 +84,8 @@ export interface ApplyStep {
   addedSeconds: number;
   final: boolean;
   answeredAt?: Date;
+  /** Stored with the answer (the 'answer' step), by the same statement. */
+  recovery?: RecoveryInfo;
   at: Date;
 }
 
@@ -96,6 +104,8 @@ export interface CloseReservation {
   charge: Micros;
   expectedAmount: Micros;
   ledgerKey: string;
+  /** Note of the charge's ledger entry (default: the seconds). */
+  note?: string;
   at: Date;
 }
 

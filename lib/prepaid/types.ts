@@ -107,9 +107,32 @@ export interface Reservation {
   checkpointAt: Date | null;
   settledSeconds: number | null;
   charged: Micros | null;
+  /** What a recovery needs to settle the call to its real end; null when not recorded (or unreadable). */
+  recovery: RecoveryInfo | null;
   createdAt: Date;
   updatedAt: Date;
 }
+
+/**
+ * Kept with an answered reservation so that, if this instance dies, another can ask the SIP server
+ * when the call really ended and price it again.
+ */
+export interface RecoveryInfo {
+  /** The SIP server's dialog ids of both legs (`<Call-ID>;from-tag=<tag>`). */
+  dialogs: string[];
+  /** The call's rating attributes (opaque to credit control), turned back into a pricer by the application. */
+  rating: string;
+}
+
+/**
+ * What the SIP server says about orphaned dialogs. known: a dialog with a Date ended then, with null
+ * is still up (in the server's grace), absent is unknown to it; unknown: the server cannot tell
+ * (it keeps no record, or restarted); retry: not connected right now.
+ */
+export type OrphanEnds =
+  | { status: 'known'; ends: Map<string, Date | null> }
+  | { status: 'unknown' }
+  | { status: 'retry' };
 
 /** One change to a reservation (authorise, answer, extend n), kept so a replay returns the first result. */
 export interface ReservationStep {
@@ -157,11 +180,15 @@ export interface Grant {
   reserved: Micros;
   /** No further extension will be granted: the call ends when the grant ends. */
   final: boolean;
+  /** Why the grant is final (null when it is not): the money ran out, or the database could not be reached. */
+  finalCause: FinalCause | null;
   /** True when this result is the stored result of an earlier identical request. */
   replay: boolean;
   /** Available money after this operation fell below the account's low-balance threshold. */
   lowBalance: boolean;
 }
+
+export type FinalCause = 'credit_exhausted' | 'database_unavailable';
 
 export type Authorisation = { granted: true; grant: Grant } | { granted: false; refusal: Refusal };
 

@@ -94,8 +94,11 @@ describe('graceful shutdown on SIGTERM', function () {
       }
       const charged = [...books.charges.values()].reduce((s, v) => s + v, 0n) - [...before.charges.values()].reduce((s, v) => s + v, 0n);
       assert.equal(charged, total, 'nothing else was charged');
+      // The call offered during the drain is a refusal like any other: a CDR with its code, no money.
       const refusedCdrs = [...books.cdrs.values()].filter((c) => c.disposition === 'refused');
-      assert.equal(refusedCdrs.length, 0, 'the call refused with 503 never reached admission');
+      assert.equal(refusedCdrs.length, 1, 'one CDR for the call refused during the drain');
+      assert.equal(refusedCdrs[0]!.cost, 0n);
+      assert.equal(refusedCdrs[0]!.releaseCause, 'refused');
     } finally {
       await callers.stop();
     }

@@ -58,6 +58,7 @@ export function definePrepaidModels(sequelize: Sequelize): PrepaidModels {
     checkpointAt: { type: DataTypes.DATE(3), allowNull: true },
     settledSeconds: { type: DataTypes.INTEGER, allowNull: true },
     charged: { type: money(), allowNull: true },
+    recovery: { type: DataTypes.TEXT, allowNull: true },
     version: { type: DataTypes.INTEGER, allowNull: false },
     createdAt: { type: DataTypes.DATE(3), allowNull: false },
     updatedAt: { type: DataTypes.DATE(3), allowNull: false },

@@ -41,9 +41,13 @@ export interface ControlServerHooks {
   sip(cmd: SipCommand): void;
   disconnected(conn: AppConnection): void;
   routed(conn: AppConnection): void;
+  /** `tollgate:orphans`: when each asked dialog of a lost application ended (all known when none asked). */
+  orphans(dialogIds: string[]): unknown;
 }
 
 export const EDGE_PROTOCOL_VERSION = 'v0.9.2-tollgate-edge';
+/** Control-link verb of this edge only (drachtio-server does not know it): orphan end times. */
+export const ORPHANS_VERB = 'tollgate:orphans';
 
 /** The TCP control listener: drachtio framing, authentication, route/remove_route, ping, sip. */
 export class ControlServer {
@@ -148,6 +152,13 @@ export class ControlServer {
           sipText: crlf < 0 ? '' : body.slice(crlf + 2),
         });
         return true;
+      case ORPHANS_VERB: {
+        // The body after the leader lists dialog ids, one a line; the answer is a drachtio
+        // response whose text after the CRLF is JSON, so drachtio-srf hands it over as rawMsg.
+        const ids = crlf < 0 ? [] : body.slice(crlf + 2).split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+        conn.send(`${randomUUID()}|response|${msgId}|OK\r\n${JSON.stringify(this.hooks.orphans(ids))}`);
+        return true;
+      }
       case 'proxy':
         conn.respond(msgId, 'NOK', 'proxy is not supported by this server');
         return true;

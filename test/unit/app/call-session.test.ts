@@ -42,7 +42,7 @@ const ROUTES: TrunkTarget[] = [
 ];
 
 function grant(seconds: number, final: boolean): Grant {
-  return { callId: 'c1', accountId: 7, reservationId: 1, mode: 'reserved', grantedSeconds: seconds, addedSeconds: seconds, reserved: BigInt(seconds) * 1000n, final, replay: false, lowBalance: false };
+  return { callId: 'c1', accountId: 7, reservationId: 1, mode: 'reserved', grantedSeconds: seconds, addedSeconds: seconds, reserved: BigInt(seconds) * 1000n, final, finalCause: final ? 'credit_exhausted' : null, replay: false, lowBalance: false };
 }
 
 interface World {
