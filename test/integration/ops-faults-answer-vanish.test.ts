@@ -12,7 +12,8 @@ const MIN_SE = 2;
 
 /** Session-Expires headers of each INVITE the vanishing callee received. */
 function sessionExpiresPerInvite(messages: TracedMessage[]): number[] {
-  return messages.filter((m) => m.direction === 'received' && m.method === 'INVITE' && m.cseq?.seq === 1)
+  const initial = (m: TracedMessage) => !m.headers.some((h) => /^(to|t)\s*:.*;\s*tag=/i.test(h));
+  return messages.filter((m) => m.direction === 'received' && m.method === 'INVITE' && initial(m))
     .map((m) => m.headers.filter((h) => /^(session-expires|x)\s*:/i.test(h)).length);
 }
 

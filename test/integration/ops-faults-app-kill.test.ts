@@ -53,6 +53,7 @@ describe('fault: the application (tollgate app) is killed (kill -9) during live 
       const calls = await checkBooks(databaseUrl, { sipCallIds, timeoutMs: 20_000 });
       for (const c of calls) assert.deepEqual([c.disposition, c.releaseCause], ['answered', 'instance_lost'], c.sipCallId);
       assertTalkTime(calls, farEnd, { label: 'kill -9 of tollgate app' });
+      assert.deepEqual(calls.filter((c) => !c.cdrNamesSipCallId).map((c) => c.sipCallId), [], "the recovered CDRs name the caller's Call-ID");
     } finally {
       await callers.stop();
     }

@@ -67,6 +67,7 @@ describe('fault: the application child of tollgate start is killed (kill -9) dur
       const calls = await checkBooks(databaseUrl, { sipCallIds, timeoutMs: 20_000 });
       for (const c of calls) assert.deepEqual([c.disposition, c.releaseCause], ['answered', 'instance_lost'], c.sipCallId);
       assertTalkTime(calls, farEnd, { label: 'kill -9 of the application under tollgate start' });
+      assert.deepEqual(calls.filter((c) => !c.cdrNamesSipCallId).map((c) => c.sipCallId), [], "the recovered CDRs name the caller's Call-ID");
     } finally {
       await callers.stop();
     }

@@ -222,6 +222,8 @@ export interface BilledCall {
   /** The caller leg's Call-ID (the SIPp caller's). */
   sipCallId: string;
   callId: string;
+  /** The CDR itself names the caller's Call-ID (else the call was found through its reservation's recovery info). */
+  cdrNamesSipCallId: boolean;
   billableSeconds: number;
   cost: Micros;
   releaseCause: string | null;
@@ -232,12 +234,22 @@ export interface BilledCall {
 
 interface CdrRow { call_id: string; sip_call_id: string | null; billable_seconds: number; cost: string; release_cause: string | null; disposition: string; sip_status: number | null; sip_reason: string | null }
 
-async function readCdrs(databaseUrl: string): Promise<CdrRow[]> {
+/** Caller Call-ID → call id, from the dialogs a reservation's recovery info names (`<Call-ID>;from-tag=…`). */
+type RecoveryDialogs = Map<string, string>;
+
+async function readCdrs(databaseUrl: string): Promise<{ cdrs: CdrRow[]; dialogs: RecoveryDialogs }> {
   const u = new URL(databaseUrl);
   const conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username) || 'root', password: decodeURIComponent(u.password), database: u.pathname.slice(1), supportBigNumbers: true, bigNumberStrings: true });
   try {
     const [rows] = await conn.query('SELECT call_id, sip_call_id, billable_seconds, CAST(cost AS CHAR) AS cost, release_cause, disposition, sip_status, sip_reason FROM cdrs') as unknown as [CdrRow[]];
-    return rows;
+    const [res] = await conn.query('SELECT call_id, recovery FROM reservations WHERE recovery IS NOT NULL') as unknown as [Array<{ call_id: string; recovery: string }>];
+    const dialogs: RecoveryDialogs = new Map();
+    for (const r of res) {
+      try {
+        for (const d of (JSON.parse(r.recovery) as { dialogs?: string[] }).dialogs ?? []) dialogs.set(d.split(';')[0]!, r.call_id);
+      } catch { /* not JSON: no dialogs to map */ }
+    }
+    return { cdrs: rows, dialogs };
   } finally {
     await conn.end();
   }
@@ -247,13 +259,20 @@ async function readCdrs(databaseUrl: string): Promise<CdrRow[]> {
  * Waits (bounded) until everything is settled, then asserts the books: every balance = its ledger,
  * no active reservation and nothing reserved, exactly one CDR per call (by call id, and one per
  * caller Call-ID given), every CDR's cost = its ledger charge and no charge without a CDR.
- * Returns the billed figures of the given calls, in their order.
+ * Returns the billed figures of the given calls, in their order. A CDR is found by the caller's
+ * Call-ID it names, else through the dialogs of its reservation's recovery info (`cdrNamesSipCallId`
+ * says which; tests assert it after the talk time, so the figures print either way).
  */
 export async function checkBooks(databaseUrl: string, opts: { sipCallIds: string[]; timeoutMs?: number }): Promise<BilledCall[]> {
   const settled = async () => {
-    const [books, cdrs] = await Promise.all([readBooks(databaseUrl), readCdrs(databaseUrl)]);
-    const done = books.openReservations === 0 && books.reservedTotal === 0n && opts.sipCallIds.every((id) => cdrs.some((c) => c.sip_call_id === id));
-    return { books, cdrs, done };
+    const [books, { cdrs, dialogs }] = await Promise.all([readBooks(databaseUrl), readCdrs(databaseUrl)]);
+    const cdrsOf = (sipCallId: string) => {
+      const named = cdrs.filter((c) => c.sip_call_id === sipCallId);
+      const viaRecovery = dialogs.get(sipCallId);
+      return named.length > 0 || viaRecovery === undefined ? { rows: named, named: true } : { rows: cdrs.filter((c) => c.call_id === viaRecovery), named: false };
+    };
+    const done = books.openReservations === 0 && books.reservedTotal === 0n && opts.sipCallIds.every((id) => cdrsOf(id).rows.length > 0);
+    return { books, cdrs, cdrsOf, done };
   };
   let state = await settled();
   try {
@@ -264,7 +283,7 @@ export async function checkBooks(databaseUrl: string, opts: { sipCallIds: string
   } catch {
     state = await settled(); // assert below says what is missing
   }
-  const { books, cdrs } = state;
+  const { books, cdrs, cdrsOf } = state;
   const problems: string[] = [...books.unbalanced.map((u) => `unbalanced ${u}`)];
   if (books.openReservations !== 0) problems.push(`${books.openReservations} reservations still active`);
   if (books.reservedTotal !== 0n) problems.push(`reserved total ${books.reservedTotal} micro-units`);
@@ -279,11 +298,11 @@ export async function checkBooks(databaseUrl: string, opts: { sipCallIds: string
   for (const id of books.charges.keys()) if (!byCallId.has(id)) problems.push(`call ${id}: ledger charge ${books.charges.get(id)} without a CDR`);
   const calls: BilledCall[] = [];
   for (const sipCallId of opts.sipCallIds) {
-    const rows = cdrs.filter((c) => c.sip_call_id === sipCallId);
+    const { rows, named } = cdrsOf(sipCallId);
     if (rows.length !== 1) { problems.push(`Call-ID ${sipCallId}: ${rows.length} CDRs`); continue; }
     const r = rows[0]!;
     calls.push({
-      sipCallId, callId: r.call_id, billableSeconds: Number(r.billable_seconds), cost: parseMoney(r.cost),
+      sipCallId, callId: r.call_id, cdrNamesSipCallId: named, billableSeconds: Number(r.billable_seconds), cost: parseMoney(r.cost),
       releaseCause: r.release_cause, disposition: r.disposition, sipStatus: r.sip_status === null ? null : Number(r.sip_status), sipReason: r.sip_reason,
     });
   }
