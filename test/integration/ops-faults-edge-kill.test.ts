@@ -52,6 +52,8 @@ describe('fault: the edge is killed (kill -9) during live calls and restarted', 
       for (const c of calls) assert.equal(c.disposition, 'answered', `${c.sipCallId}: ${c.releaseCause}`);
       console.log(`      [edge kill] release causes: ${[...new Set(calls.map((c) => c.releaseCause))].join(', ')}`);
       assertTalkTime(calls, callers.farEnd(), { label: 'kill -9 of the edge', realEnd: () => killedAt });
+      const byes = [...callers.farEnd().values()].filter((c) => c.endedAt !== undefined).length;
+      console.log(`      [edge kill] callers that got a BYE after the restart: ${byes} of ${LIVE_CALLS} (the others wait for their own session timers)`);
       const live = await both.api.call('GET', '/calls');
       assert.equal(live.json.count, 0, 'the application runs none of the lost calls');
     } finally {

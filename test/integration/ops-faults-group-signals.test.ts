@@ -58,6 +58,8 @@ describe('fault: SIGINT or SIGTERM to the whole process group of tollgate start,
         assert.ok(!isAlive(edgePid) && !isAlive(appPid), 'edge and application have exited');
         const logs = product.logs;
         assert.ok(logs.some((l) => l.message === 'application stopped'), 'the application finished its drain');
+        const stopped = logs.filter((l) => l.message === 'process stopped').map((l) => `${String(l.process)} ${String(l.code)} ${String(l.signal)}`).sort();
+        assert.deepEqual(stopped, ['app 0 null', 'edge 0 null'], 'edge and application exit 0, neither killed by a signal');
         assert.deepEqual(logs.filter((l) => l.level === 'error').map((l) => l.message), [], 'nothing went wrong on the way down');
 
         const result = await callers.sipp.done;
