@@ -1,9 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { testDatabaseUrl } from '../support/mariadb';
+import { adminClient, eventually } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
 import type { SippProcess } from '../support/sipp';
 import {
-  assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers, type TracedMessage,
+  assertTalkTime, checkBooks, DIAL, faultConfig, readMessageTrace, seedFaultWorld, startCallee, startCallers, type TracedMessage,
 } from '../support/fault-kit';
 
 const CALLS = 4;
@@ -83,4 +84,30 @@ describe('fault: a callee that answers (200) and then vanishes', function () {
       }
     });
   }
+
+  it('a healthy call under the same session timers outlives two intervals: only a vanished leg ends early', async () => {
+    const sessionTimer = { enabled: true, interval: SESSION_INTERVAL, minSE: MIN_SE, refresher: 'uas' };
+    product = await startProduct({ databaseUrl, config: faultConfig({ edge: { sessionTimer: { ...sessionTimer, enabled: false } }, calls: { sessionTimer }, prepaid: { grantSeconds: 30 } }) });
+    const api = adminClient(`http://127.0.0.1:${product.adminPort}`, product.adminToken);
+    const callers = await startCallers(product.sipPort, { calls: 2, dialled: DIAL.answer, timeoutMs: 40_000 });
+    try {
+      const sipCallIds = await callers.answered(2);
+      const answeredAt = Math.max(...sipCallIds.map((id) => callers.farEnd().get(id)!.answeredAt!));
+      // Two intervals of refreshes, watched: a call that expired would show its BYE in the trace.
+      await eventually('two session intervals passed', async () => Date.now() - answeredAt > 2 * SESSION_INTERVAL * 1000 || undefined, 3 * SESSION_INTERVAL * 1000, 200);
+      assert.deepEqual([...callers.farEnd().values()].filter((c) => c.endedAt !== undefined).map((c) => c.callId), [], 'no healthy call ended by its session timer');
+      const refreshes = readMessageTrace(callers.traceFile).filter((m) => m.direction === 'received' && (m.method === 'UPDATE' || m.method === 'INVITE'));
+      for (const id of sipCallIds) assert.ok(refreshes.filter((m) => m.callId === id).length >= 2, `${id}: the application refreshed the caller's session`);
+      const live = (await api.call('GET', '/calls')).json.calls as Array<{ callId: string }>;
+      assert.equal(live.length, 2);
+      for (const c of live) assert.equal((await api.call('DELETE', `/calls/${encodeURIComponent(c.callId)}`)).status, 200);
+      const result = await callers.sipp.done;
+      assert.equal(result.stats.successful, 2, result.stdout.slice(-400));
+      const calls = await checkBooks(databaseUrl, { sipCallIds, timeoutMs: 15_000 });
+      for (const c of calls) assert.deepEqual([c.disposition, c.releaseCause], ['answered', 'admin']);
+      assertTalkTime(calls, callers.farEnd(), { label: 'healthy call under short session timers, ended by the operator' });
+    } finally {
+      await callers.stop();
+    }
+  });
 });
