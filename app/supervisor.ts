@@ -64,7 +64,7 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
       p.crashesInRow = ranSeconds >= config.stableSeconds ? 1 : p.crashesInRow + 1;
       const delaySeconds = restartDelaySeconds(p.crashesInRow, config);
       logger.error('process exited unexpectedly; restarting', { process: name, code, signal, ranSeconds, delaySeconds });
-      p.restart = setTimeout(() => start(p), delaySeconds * 1000);
+      p.restart = setTimeout(() => { if (state === State.Running) start(p); }, delaySeconds * 1000);
     });
     p.running = { child, exited };
     logger.info('process started', { process: name, pid: child.pid });

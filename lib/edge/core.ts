@@ -48,6 +48,7 @@ export interface CoreCounters {
   strayResponses: number; retransmissionsAbsorbed: number; rejected: number; appRequests: number;
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
   drainRefusals: number; drainByes: number; timerCCancels: number; cancelGiveUps: number;
+  sessionRefreshes: number;
 }
 
 /** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
@@ -80,7 +81,7 @@ export class EdgeCore {
   readonly counters: CoreCounters = {
     strayResponses: 0, retransmissionsAbsorbed: 0, rejected: 0, appRequests: 0,
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
-    drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0,
+    drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0, sessionRefreshes: 0,
   };
   readonly orphans: OrphanRecords;
   private inviteGuards = new Map<ClientTransaction, InviteGuard>();
@@ -615,6 +616,7 @@ export class EdgeCore {
       dialog.lastAck = bytes;
       this.transport.send(bytes, dialog.target);
       if (retransmission) return;
+      this.counters.sessionRefreshes++;
       dialog.outgoingInvite = null;
       this.refreshSessionTimer(dialog, res, 'response');
       return;

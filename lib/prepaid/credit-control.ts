@@ -874,6 +874,8 @@ export class CreditControl {
           if (!ends.ends.has(dialog)) continue;
           const end = ends.ends.get(dialog);
           if (end === null || end === undefined) up = true;
+          // An end that is not a time is as good as none.
+          else if (!(end instanceof Date) || Number.isNaN(end.getTime())) continue;
           else if (!earliest || end < earliest) earliest = end;
         }
         // The first leg to end ends the call.

@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { QueryTypes } from 'sequelize';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { testDatabaseUrl } from '../support/mariadb';
 
@@ -64,6 +65,16 @@ describe('migrations', function () {
     const b = await schemaOf(lite);
     assert.ok(Object.keys(a).includes('cdrs') && Object.keys(a).includes('app_instances'));
     assert.deepEqual(b, a);
+  });
+
+  it('end with the reservations\' recovery info: a nullable text column on both dialects', async () => {
+    const names = (await maria.sequelize.query<{ name: string }>('SELECT name FROM schema_migrations ORDER BY name', { type: QueryTypes.SELECT })).map((r) => r.name);
+    assert.equal(names[names.length - 1], '0005-reservation-recovery');
+    for (const db of [maria, lite]) {
+      const cols = await db.sequelize.getQueryInterface().describeTable('reservations');
+      assert.ok(cols.recovery, `${db.dialect}: reservations.recovery exists`);
+      assert.deepEqual([typeClass(cols.recovery!.type), cols.recovery!.allowNull], ['text', true], db.dialect);
+    }
   });
 
   it('keep money columns as exact decimals on MariaDB', async () => {

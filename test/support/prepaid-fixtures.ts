@@ -7,8 +7,8 @@ import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { PrepaidRepository } from '../../lib/db/prepaid-repository';
 import { testDatabaseUrl } from './mariadb';
 import {
-  CreditControl, DEFAULT_CREDIT_CONTROL_OPTIONS, MemorySettlementJournal, type Account, type CreditControlOptions,
-  type NewAccount, type SettlementJournal,
+  CreditControl, DEFAULT_CREDIT_CONTROL_OPTIONS, MemorySettlementJournal, type Account, type CreditControlDeps,
+  type CreditControlOptions, type NewAccount, type SettlementJournal,
 } from '../../lib/prepaid';
 import { prng } from './random';
 export { prng };
@@ -90,10 +90,10 @@ export async function openPrepaidDb(backend: Backend): Promise<PrepaidDb> {
 
 export function creditControl(
   repo: PrepaidRepository, instanceId: string, opts: Partial<CreditControlOptions> = {},
-  deps: { journal?: SettlementJournal; clock?: () => Date } = {},
+  deps: { journal?: SettlementJournal; clock?: () => Date } & Pick<CreditControlDeps, 'orphanEnds' | 'repricer' | 'onRecovered'> = {},
 ): CreditControl {
   return new CreditControl(
-    { store: repo, journal: deps.journal ?? new MemorySettlementJournal(), clock: deps.clock },
+    { ...deps, store: repo, journal: deps.journal ?? new MemorySettlementJournal(), clock: deps.clock },
     { ...DEFAULT_CREDIT_CONTROL_OPTIONS, instanceId, ...opts },
   );
 }
