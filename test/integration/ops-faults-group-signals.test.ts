@@ -52,14 +52,19 @@ describe('fault: SIGINT or SIGTERM to the whole process group of tollgate start,
         const signalledAt = Date.now();
         process.kill(-group, signal);
         await new Promise((r) => setTimeout(r, 200)); // the second press, as an impatient operator gives it
-        try { process.kill(-group, signal); } catch { /* the group is already gone: the assertions below say how it went */ }
+        let secondDelivered = true;
+        try { process.kill(-group, signal); } catch { secondDelivered = false; }
+        assert.ok(secondDelivered, 'the group was still draining when the second signal came');
         const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
         assert.equal(code, 0, `tollgate start exits 0 (${signal} twice to the group)`);
         assert.ok(!isAlive(edgePid) && !isAlive(appPid), 'edge and application have exited');
         const logs = product.logs;
         assert.ok(logs.some((l) => l.message === 'application stopped'), 'the application finished its drain');
-        const stopped = logs.filter((l) => l.message === 'process stopped').map((l) => `${String(l.process)} ${String(l.code)} ${String(l.signal)}`).sort();
-        assert.deepEqual(stopped, ['app 0 null', 'edge 0 null'], 'edge and application exit 0, neither killed by a signal');
+        // The supervisor counts a child that exits non-zero or by a signal as unclean (a child that ends
+        // its own drain first is not logged as stopped, only counted).
+        const why = logs.filter((l) => /stop|exit|signal/i.test(l.message)).map((l) => JSON.stringify(l)).join('\n');
+        assert.ok(logs.some((l) => l.message === 'stopped' && l.clean === true), `edge and application exit 0, neither killed by a signal:\n${why}`);
+        assert.ok(logs.filter((l) => l.message === 'process stopped').every((l) => l.code === 0 && l.signal === null), why);
         assert.deepEqual(logs.filter((l) => l.level === 'error').map((l) => l.message), [], 'nothing went wrong on the way down');
 
         const result = await callers.sipp.done;
