@@ -7,6 +7,10 @@ import { registerRunCommands } from './cli/run';
 import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
+import { registerCdrCommands } from './cli/cdr';
+
+/** Whether commander has already written the message of the error it is about to throw. */
+const reported = new WeakSet<Command>();
 
 /** The `tollgate` command line. Every subcommand area registers itself here. */
 export function buildProgram(argv: string[]): Command {
@@ -14,6 +18,9 @@ export function buildProgram(argv: string[]): Command {
     .description('Tollgate: SIP B2BUA for enterprise VPN numbering and real-time prepaid charging')
     .option('-c, --config <file>', 'JSON config file merged over config/default.json (or $TOLLGATE_CONFIG)')
     .showHelpAfterError()
+    .configureOutput({
+      outputError: (text, write) => { reported.add(program); write(text); },
+    })
     .exitOverride();
   const configFile = peekOption(argv, ['-c', '--config']);
   const command = argv.find((a) => !a.startsWith('-') && a !== configFile);
@@ -24,6 +31,7 @@ export function buildProgram(argv: string[]): Command {
   registerTariffCommands(program, ctx);
   registerVpnCommands(program, ctx);
   registerAccountCommands(program, ctx);
+  registerCdrCommands(program, ctx);
   return program;
 }
 
@@ -37,18 +45,29 @@ function peekOption(argv: string[], names: string[]): string | undefined {
   return undefined;
 }
 
-async function main(): Promise<void> {
-  const program = buildProgram(process.argv.slice(2));
+/**
+ * Runs the command line; resolves to the exit code. Every failure is printed once: commander's own
+ * parse errors by commander, everything else here (an InvalidArgumentError raised inside an
+ * action, a typed AppError, any other error), and it exits non-zero.
+ */
+export async function runCli(argv: string[], stderr: (text: string) => void = (t) => process.stderr.write(t)): Promise<number> {
+  const program = buildProgram(argv.slice(2));
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      process.exitCode = err.exitCode;
-      return;
+      const quiet = reported.has(program) || ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code);
+      if (!quiet) stderr(`error: ${err.message.replace(/^error: /, '')}\n`);
+      return err.exitCode === 0 && !quiet ? 1 : err.exitCode;
     }
-    process.stderr.write(`error: ${err instanceof AppError || err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    stderr(`error: ${err instanceof AppError || err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
   }
+}
+
+async function main(): Promise<void> {
+  process.exitCode = await runCli(process.argv);
 }
 
 if (require.main === module) void main();

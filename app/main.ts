@@ -19,6 +19,7 @@ import { TrunkCallCounter } from './calls/trunk-calls';
 import { CdrSpool } from './calls/cdr-spool';
 import { recoveredCdr } from './calls/recovered-cdr';
 import type { TollgateConfig } from './config/schema';
+import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
 
 /**
@@ -41,11 +42,20 @@ export interface RunningApplication {
   stop(reason: string): Promise<void>;
 }
 
+/**
+ * The embedded default: SQLite in its own file inside dataDir, no database.url. Only its first
+ * run is seeded with demo data; any other database gets demo data only from `tollgate db seed`.
+ */
+export function isEmbeddedDefaultDatabase(config: TollgateConfig): boolean {
+  const d = config.database;
+  return d.dialect === 'sqlite' && d.url === null && d.storage === path.join(config.dataDir, EMBEDDED_SQLITE_FILE);
+}
+
 export async function prepareDatabase(config: TollgateConfig, logger: Logger): Promise<Database> {
   const db = await openDatabase(config.database, logger);
   try {
     const applied = await db.migrate();
-    if (applied[0] === '0001-core' && config.database.dialect === 'sqlite') {
+    if (applied.includes('0001-core') && isEmbeddedDefaultDatabase(config) && db.dialect === 'sqlite') {
       // First run on the embedded default: make it callable at once.
       const { seedDemoData } = await import('./seed');
       await seedDemoData(db, config, logger);
@@ -104,13 +114,14 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
-      orphanEnds: (dialogs) => sip.dialogEnds(dialogs),
+      orphanEnds: (dialogs) => sip.endOrphanedDialogs(dialogs),
       repricer: (stored, answeredAt) => rating.quote((JSON.parse(stored) as { attributes: ServiceAttributes }).attributes, answeredAt),
       journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
       heartbeatSeconds: p.heartbeatSeconds, checkpointSeconds: p.checkpointSeconds, instanceStaleSeconds: p.instanceStaleSeconds,
     });
+    metrics.observeCreditControl(credit);
     await credit.start();
     cleanups.push(() => credit.stop());
 
@@ -152,13 +163,13 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     } else {
       admin = await startAdminServer({
         instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
-        rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
+        cdrs, rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
         moneyIn: (accountId) => lowBalance.rearm(accountId),
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;
       cleanups.push(() => server.close());
     }
-    logger.info('application started', { instanceId, database: config.database.dialect, sipServer: `${conn.host}:${conn.port}` });
+    logger.info('application started', { instanceId, database: db.dialect, sipServer: `${conn.host}:${conn.port}` });
 
     return {
       db, rating, vpn, credit, sip, instanceId, metrics, admin, reload,

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../lib/common/logger';
 import type { Micros } from '../lib/common/money';
@@ -32,6 +34,44 @@ export interface QueryHookTarget {
 
 export type ReloadArea = 'rating' | 'vpn';
 
+/** The credit-control operations that are timed; authorise, answer and extend are the grants. */
+export const CREDIT_OPERATIONS = ['authorise', 'answer', 'extend', 'settle', 'release'] as const;
+export type CreditOperation = (typeof CREDIT_OPERATIONS)[number];
+
+/** Release causes of answered calls that we ended ourselves (a cut-off), not a party hanging up. */
+const CUTOFF_CAUSES: ReadonlySet<string> = new Set(['credit_exhausted', 'database_unavailable', 'session_expired', 'edge_teardown', 'sip_server_lost', 'admin', 'shutdown', 'error']);
+
+/** Trunk names come from the database; past this many distinct ones a label reads "other", so a bad row cannot blow up the series. */
+export const MAX_TRUNK_LABELS = 64;
+/** Calls whose admission is being timed; more than this in flight is a leak, not traffic. */
+const MAX_PENDING_SETUPS = 100_000;
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const DURATION_BUCKETS = [5, 15, 30, 60, 120, 300, 600, 1200, 3600];
+const ANSWER_DELAY_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60];
+
+/** A label whose values are capped: the first `max` distinct values pass, the rest read "other". */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max: number) {}
+
+  of(value: string | null | undefined): string {
+    if (value === null || value === undefined || value === '') return 'none';
+    if (this.seen.has(value)) return value;
+    if (this.seen.size >= this.max) return 'other';
+    this.seen.add(value);
+    return value;
+  }
+}
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** Edge counters that are levels, not running totals. */
 const EDGE_LEVELS = new Set(['tcpConnections', 'liveServerTransactions', 'liveClientTransactions', 'liveDialogs', 'appConnections']);
 
@@ -48,13 +88,23 @@ export class TollgateMetrics {
   private readonly billedSeconds: Counter;
   private readonly dbQuery: Histogram;
   private readonly reloads: Counter<'area' | 'outcome'>;
+  private readonly cutoffsByCause: Counter<'cause'>;
+  private readonly setup: Histogram<'outcome'>;
+  private readonly answerDelay: Histogram<'trunk'>;
+  private readonly duration: Histogram<'trunk'>;
+  private readonly trunkCalls: Counter<'side' | 'trunk' | 'disposition'>;
+  private readonly creditLatency: Histogram<'operation' | 'outcome'>;
+  private readonly trunkLabel = new BoundedLabel(MAX_TRUNK_LABELS);
+  /** When each call being admitted was offered (ms, monotonic). */
+  private readonly setupStarted = new Map<string, number>();
   /** Money reserved per live call on this instance, from its latest grant. */
   private readonly reservedByCall = new Map<string, Micros>();
   private sources: MetricSources | undefined;
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'tollgate_process_' });
+    if (opts.processMetrics ?? true) this.processMetrics();
+    new Gauge({ name: 'tollgate_build_info', help: 'Always 1; the labels say which Tollgate and Node.js run', labelNames: ['version', 'node'], registers }).set({ version: packageVersion(), node: process.version }, 1);
     this.offered = new Counter({ name: 'tollgate_calls_offered_total', help: 'INVITEs taken into admission', registers });
     this.answered = new Counter({ name: 'tollgate_calls_answered_total', help: 'Calls answered by the callee', registers });
     this.refused = new Counter({ name: 'tollgate_calls_refused_total', help: 'Calls refused during admission, by refusal code and SIP status', labelNames: ['reason', 'status'], registers });
@@ -66,7 +116,28 @@ export class TollgateMetrics {
     this.billedSeconds = new Counter({ name: 'tollgate_billable_seconds_total', help: 'Billable seconds of ended calls', registers });
     this.dbQuery = new Histogram({
       name: 'tollgate_db_query_seconds', help: 'Database query latency (from sending the query to its result)',
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers,
+      buckets: LATENCY_BUCKETS, registers,
+    });
+    this.cutoffsByCause = new Counter({ name: 'tollgate_call_cutoffs_total', help: 'Answered calls that Tollgate ended itself, by release cause (credit_exhausted, database_unavailable, session_expired, shutdown, admin, ...)', labelNames: ['cause'], registers });
+    this.setup = new Histogram({
+      name: 'tollgate_call_setup_seconds', help: 'Time from the INVITE to the admission decision: the outbound INVITE (admitted) or the refusal',
+      labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers,
+    });
+    this.answerDelay = new Histogram({
+      name: 'tollgate_call_answer_delay_seconds', help: 'Time from the INVITE to the answer of answered calls, by egress trunk',
+      labelNames: ['trunk'], buckets: ANSWER_DELAY_BUCKETS, registers,
+    });
+    this.duration = new Histogram({
+      name: 'tollgate_call_duration_seconds', help: 'Connected time of answered calls (answer to end), by egress trunk; sum/count is the ACD',
+      labelNames: ['trunk'], buckets: DURATION_BUCKETS, registers,
+    });
+    this.trunkCalls = new Counter({
+      name: 'tollgate_trunk_calls_total', help: 'Ended calls by trunk (side ingress or egress) and disposition; answered over all egress calls is the ASR',
+      labelNames: ['side', 'trunk', 'disposition'], registers,
+    });
+    this.creditLatency = new Histogram({
+      name: 'tollgate_credit_control_seconds', help: 'Latency of credit-control operations: authorise, answer and extend are the grants; settle, release',
+      labelNames: ['operation', 'outcome'], buckets: LATENCY_BUCKETS, registers,
     });
     this.reloads = new Counter({ name: 'tollgate_reloads_total', help: 'Reloads of the rating rule tables and the VPN directory, by outcome', labelNames: ['area', 'outcome'], registers });
 
@@ -74,7 +145,7 @@ export class TollgateMetrics {
     new Gauge({ name: 'tollgate_calls_live', help: 'Calls in progress on this instance', registers, collect() { this.set(self.sources?.liveCalls() ?? 0); } });
     new Gauge({ name: 'tollgate_reservations_outstanding', help: 'Prepaid reservations this instance holds open', registers, collect() { this.set(self.sources?.reservationsOutstanding() ?? 0); } });
     new Gauge({
-      name: 'tollgate_reserved_money', help: 'Money set aside for live calls on this instance, in currency units (all currencies added)', registers,
+      name: 'tollgate_reserved_money', help: 'Money set aside for live calls on this instance, in currency units (all currencies added; the books are in the database)', registers,
       collect() { this.set(Number(formatMoney(self.reservedTotal()))); },
     });
     new Gauge({ name: 'tollgate_settlement_journal_depth', help: 'Settlements waiting in the local journal for the database', registers, collect() { this.set(self.sources?.journalDepth() ?? 0); } });
@@ -108,6 +179,38 @@ export class TollgateMetrics {
     });
   }
 
+  /**
+   * prom-client's process metrics without its three `nodejs_active_*_total` gauges (a gauge must
+   * not end in `_total`); their per-type `nodejs_active_*` gauges say the same and stay.
+   */
+  private processMetrics(): void {
+    const prefix = 'tollgate_process_';
+    collectDefaultMetrics({ register: this.registry, prefix });
+    for (const what of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`${prefix}nodejs_active_${what}_total`);
+  }
+
+  /**
+   * Times every credit-control operation of the target (in place, so every caller — admission,
+   * call sessions, recovery — is measured without knowing it).
+   */
+  observeCreditControl(target: { [K in CreditOperation]: (...args: never[]) => Promise<unknown> }): void {
+    for (const operation of CREDIT_OPERATIONS) {
+      const original = target[operation].bind(target) as (...args: unknown[]) => Promise<unknown>;
+      const timed = async (...args: unknown[]): Promise<unknown> => {
+        const end = this.creditLatency.startTimer({ operation });
+        try {
+          const result = await original(...args);
+          end({ outcome: operation === 'authorise' && (result as { granted?: boolean }).granted === false ? 'refused' : 'ok' });
+          return result;
+        } catch (err) {
+          end({ outcome: 'error' });
+          throw err;
+        }
+      };
+      (target as unknown as Record<string, unknown>)[operation] = timed;
+    }
+  }
+
   /** Where the levels are read from; set once the application is built. */
   bind(sources: MetricSources): void {
     this.sources = sources;
@@ -139,22 +242,45 @@ export class TollgateMetrics {
   /** The observer to give every call session. */
   callObserver(): CallObserver {
     return {
-      offered: () => this.offered.inc(),
+      offered: (callId: string) => {
+        this.offered.inc();
+        if (this.setupStarted.size < MAX_PENDING_SETUPS) this.setupStarted.set(callId, performance.now());
+      },
       refused: (code: string, status: number) => this.refused.inc({ reason: code, status: String(status) }),
       answered: () => this.answered.inc(),
       grant: (kind: 'first' | 'answer' | 'extension', grant: Grant) => {
         this.grants.inc({ kind, final: String(grant.final) });
         if (grant.addedSeconds > 0) this.grantedSeconds.inc({ kind }, grant.addedSeconds);
         this.reservedByCall.set(grant.callId, grant.reserved);
+        if (kind === 'first') this.setupDone(grant.callId, 'admitted');
       },
       lowBalance: () => this.lowBalance.inc(),
       ended: (cdr: CdrRecord, cause: ReleaseCause) => {
         this.reservedByCall.delete(cdr.callId);
+        this.setupDone(cdr.callId, cdr.disposition === 'refused' ? 'refused' : 'abandoned');
         this.ended.inc({ disposition: cdr.disposition, cause });
         if (cause === 'credit_exhausted') this.cutoffs.inc();
+        if (cdr.disposition === 'answered' && CUTOFF_CAUSES.has(cause)) this.cutoffsByCause.inc({ cause });
         if (cdr.billableSeconds > 0) this.billedSeconds.inc(cdr.billableSeconds);
+        this.trunkCalls.inc({ side: 'ingress', trunk: this.trunkLabel.of(cdr.ingressTrunk), disposition: cdr.disposition });
+        if (cdr.egressTrunk) {
+          const trunk = this.trunkLabel.of(cdr.egressTrunk);
+          this.trunkCalls.inc({ side: 'egress', trunk, disposition: cdr.disposition });
+          if (cdr.disposition === 'answered' && cdr.answerAt) {
+            this.answerDelay.observe({ trunk }, Math.max(0, cdr.answerAt.getTime() - cdr.inviteAt.getTime()) / 1000);
+            this.duration.observe({ trunk }, Math.max(0, cdr.endAt.getTime() - cdr.answerAt.getTime()) / 1000);
+          }
+        }
       },
     };
+  }
+
+  /** The admission decision of a call being timed; later calls for the same call change nothing. */
+  private setupDone(callId: string, outcome: 'admitted' | 'refused' | 'abandoned'): void {
+    const t0 = this.setupStarted.get(callId);
+    if (t0 === undefined) return;
+    this.setupStarted.delete(callId);
+    this.setup.observe({ outcome }, (performance.now() - t0) / 1000);
   }
 
   get contentType(): string {

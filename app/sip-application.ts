@@ -86,9 +86,21 @@ export class SipApplication {
     void session.run();
   }
 
-  /** When each call's dialogs ended on the SIP server, for credit control's recovery of lost instances. */
-  dialogEnds(dialogIds: string[]): Promise<DialogEnds> {
-    return this.link.dialogEnds(dialogIds);
+  /**
+   * For credit control's recovery of a lost instance's calls: when their dialogs ended on the SIP
+   * server. Dialogs the server still carries (the edge's grace, or a drachtio-server that keeps
+   * them for ever) cannot be metered by anyone: they are ended now with BYE, which is then their end.
+   */
+  async endOrphanedDialogs(dialogIds: string[]): Promise<DialogEnds> {
+    const answer = await this.link.dialogEnds(dialogIds);
+    if (answer.status === 'retry') return answer;
+    const ends = answer.status === 'known' ? new Map(answer.ends) : new Map<string, Date | null>();
+    const open = dialogIds.filter((id) => !(ends.get(id) instanceof Date));
+    const outcomes = await Promise.all(open.map((id) => this.link.requestInDialog(id, 'BYE', { Reason: 'SIP;cause=503;text="application instance lost"' })));
+    const now = new Date();
+    open.forEach((id, i) => { if (outcomes[i] === 'sent') ends.set(id, now); });
+    if (open.length > 0) this.logger.info('orphaned dialogs ended', { asked: open.length, ended: outcomes.filter((o) => o === 'sent').length });
+    return { status: 'known', ends };
   }
 
   // ------------------------------------------------------------------------------ lost server

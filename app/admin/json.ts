@@ -27,6 +27,8 @@ export function liveCallJson(c: LiveCallView): Record<string, unknown> {
     callId: c.callId, state: c.state, caller: c.caller, callee: c.callee, scope: c.scope,
     start: c.inviteAt.toISOString(), answeredAt: c.answerAt?.toISOString() ?? null,
     grantedSeconds: c.grantedSeconds, remainingSeconds: c.remainingSeconds === null ? null : Math.round(c.remainingSeconds * 10) / 10,
+    sipCallId: c.sipCallId, accountId: c.accountId, ingressTrunk: c.ingressTrunk, egressTrunk: c.egressTrunk,
+    currency: c.currency, reserved: formatMoney(c.reserved), spent: formatMoney(c.spent),
   };
 }
 

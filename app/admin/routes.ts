@@ -1,11 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../lib/common/errors';
 import { formatMoney } from '../../lib/common/money';
 import { parseAmount, type AccountPatch, type AccountService, type NewAccount } from '../../lib/prepaid';
 import type { RatingService, ServiceAttributes } from '../../lib/rating';
 import type { VpnService } from '../../lib/vpn';
+import type { CdrFilter, CdrRepository } from '../../lib/db/cdr-repository';
 import type { LiveCallView } from '../calls/call-session';
 import type { TollgateMetrics } from '../metrics';
+import { cdrCsvHeader, cdrCsvLine, cdrFilterFrom, cdrJson, decodeCursor, encodeCursor, type CdrFilterText } from './cdr-format';
 import { accountJson, entryJson, liveCallJson, quoteJson } from './json';
 import type { ReloadReport } from './reload';
 import * as S from './schemas';
@@ -19,6 +22,8 @@ export interface AdminDeps {
     /** Ends a live call (settled like any other end); false when there is no such call. */
     endCall(callId: string): Promise<boolean>;
   };
+  /** CDR reads (the database's CDR repository). */
+  cdrs: Pick<CdrRepository, 'findPage' | 'stream' | 'findByCallId' | 'findBySipCallId'>;
   rating: RatingService;
   vpn: VpnService;
   reload(reason: string): Promise<ReloadReport>;
@@ -54,6 +59,12 @@ export function adminRoutes(deps: AdminDeps): Array<RouteDoc & { handler: Handle
   const optionalMoney = (name: string, v: string | null | undefined): bigint | null | undefined =>
     v === undefined ? undefined : v === null ? null : field(name, () => parseAmount(v, name));
   const optionalDate = (v: string | null | undefined): Date | null | undefined => (v === undefined ? undefined : v === null ? null : new Date(v));
+
+  const cdrFilter = async (q: CdrFilterText & { account?: string }): Promise<CdrFilter> => {
+    const f = cdrFilterFrom(q, { from: 'querystring/from', to: 'querystring/to', group: 'querystring/group', caller: 'querystring/caller', disposition: 'querystring/disposition' });
+    if (q.account !== undefined) f.accountId = (await deps.accounts.resolve(q.account)).id;
+    return f;
+  };
 
   return [
     {
@@ -101,6 +112,17 @@ export function adminRoutes(deps: AdminDeps): Array<RouteDoc & { handler: Handle
       },
     },
     {
+      method: 'GET', url: '/accounts', summary: 'Accounts by id, with balance, reserved and available money',
+      schema: { querystring: S.accountListQuery },
+      responses: { 200: { description: 'a page of accounts', schema: { type: 'object', properties: { total: { type: 'integer', description: 'matching accounts' }, count: { type: 'integer' }, accounts: { type: 'array', items: S.accountOut } } } }, ...AUTH_ERRORS },
+      handler: async (req) => {
+        const q = req.query as { status?: string; kind?: string; limit: number; offset: number };
+        const all = (await deps.accounts.list()).filter((a) => (q.status === undefined || a.status === q.status) && (q.kind === undefined || a.kind === q.kind));
+        const accounts = all.slice(q.offset, q.offset + q.limit).map(accountJson);
+        return { total: all.length, count: accounts.length, accounts };
+      },
+    },
+    {
       method: 'GET', url: '/accounts/:account', summary: 'Balance, reserved money, limits and status of an account',
       schema: { params: S.accountRefParams },
       responses: { 200: { description: 'the account', schema: S.accountOut }, 404: { description: 'no such account', schema: S.errorOut }, ...AUTH_ERRORS },
@@ -133,7 +155,7 @@ export function adminRoutes(deps: AdminDeps): Array<RouteDoc & { handler: Handle
       },
     },
     {
-      method: 'GET', url: '/calls', summary: 'Live calls on this instance: caller, callee, start, granted and remaining seconds',
+      method: 'GET', url: '/calls', summary: 'Live calls on this instance: SIP Call-ID, caller, callee, account, trunks, start, granted and remaining seconds, money reserved and spent so far',
       responses: { 200: { description: 'live calls', schema: { type: 'object', properties: { count: { type: 'integer' }, calls: { type: 'array', items: S.liveCallOut } } } }, ...AUTH_ERRORS },
       handler: async () => {
         const calls = deps.calls.liveCalls().map(liveCallJson);
@@ -159,6 +181,52 @@ export function adminRoutes(deps: AdminDeps): Array<RouteDoc & { handler: Handle
         const { callId } = req.params as { callId: string };
         if (!(await deps.calls.endCall(callId))) throw new AppError('UNKNOWN_CALL', `no live call ${callId}`);
         return { callId, ended: true };
+      },
+    },
+    {
+      method: 'GET', url: '/cdrs', summary: 'CDRs, newest first, filtered by time, account, group, caller and disposition; a page at a time',
+      schema: { querystring: S.cdrListQuery },
+      responses: {
+        200: { description: 'a page of CDRs; next is the cursor of the following page (null on the last)', schema: { type: 'object', properties: { count: { type: 'integer' }, next: { type: ['string', 'null'] }, cdrs: { type: 'array', items: S.cdrOut } } } },
+        404: { description: 'no such account', schema: S.errorOut }, ...AUTH_ERRORS,
+      },
+      handler: async (req, reply) => {
+        const q = req.query as CdrFilterText & { account?: string; limit: number; cursor?: string; format: 'json' | 'csv' };
+        const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+        const page = await deps.cdrs.findPage(await cdrFilter(q), { limit: q.limit, after });
+        const next = page.next ? encodeCursor(page.next) : null;
+        if (q.format === 'csv') {
+          reply.header('Content-Type', 'text/csv; charset=utf-8');
+          if (next) reply.header('X-Next-Cursor', next);
+          return cdrCsvHeader() + page.cdrs.map(cdrCsvLine).join('');
+        }
+        return { count: page.cdrs.length, next, cdrs: page.cdrs.map(cdrJson) };
+      },
+    },
+    {
+      method: 'GET', url: '/cdrs/export', summary: 'Every matching CDR, oldest first, streamed as CSV or NDJSON (read a page at a time: memory stays bounded)',
+      schema: { querystring: S.cdrExportQuery },
+      responses: { 200: { description: 'the CDRs', contentType: 'text/csv', schema: { type: 'string' } }, 404: { description: 'no such account', schema: S.errorOut }, ...AUTH_ERRORS },
+      handler: async (req, reply) => {
+        const q = req.query as CdrFilterText & { account?: string; format: 'csv' | 'ndjson' };
+        const rows = deps.cdrs.stream(await cdrFilter(q));
+        async function* lines(): AsyncGenerator<string> {
+          if (q.format === 'csv') yield cdrCsvHeader();
+          for await (const c of rows) yield q.format === 'csv' ? cdrCsvLine(c) : `${JSON.stringify(cdrJson(c))}\n`;
+        }
+        reply.header('Content-Type', q.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson');
+        return reply.send(Readable.from(lines()));
+      },
+    },
+    {
+      method: 'GET', url: '/cdrs/:callId', summary: "One CDR by Tollgate's call id or by the SIP Call-ID",
+      schema: { params: S.callIdParams },
+      responses: { 200: { description: 'the CDR', schema: S.cdrOut }, 404: { description: 'no CDR for that call', schema: S.errorOut }, ...AUTH_ERRORS },
+      handler: async (req) => {
+        const { callId } = req.params as { callId: string };
+        const cdr = (await deps.cdrs.findByCallId(callId)) ?? (await deps.cdrs.findBySipCallId(callId));
+        if (!cdr) throw new AppError('UNKNOWN_CALL', `no CDR for call ${callId}`);
+        return cdrJson(cdr);
       },
     },
     {
@@ -204,12 +272,13 @@ function posting(
       : 'Signed correction of the balance; idempotent by key; a negative one may not take the available money below zero',
     schema: { params: S.accountRefParams, body: S.postingBody(what) },
     responses: {
-      200: { description: 'the ledger entry (also on a replay of the same key)', schema: S.entryOut },
+      201: { description: 'posted: the new ledger entry', schema: S.entryOut },
+      200: { description: 'a replay of the same key: the entry first posted; nothing changed', schema: S.entryOut },
       404: { description: 'no such account', schema: S.errorOut },
       409: { description: 'key used for a different posting, currency mismatch, or not enough money', schema: S.errorOut },
       ...AUTH_ERRORS,
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const b = req.body as { amount: string; key: string; currency?: string; note?: string };
       const amount = field('amount', () => parseAmount(b.amount));
       const a = await account(req);
@@ -217,7 +286,8 @@ function posting(
       const entry = await (what === 'top-up' ? deps.accounts.topup(a.id, amount, b.key, opts) : deps.accounts.adjust(a.id, amount, b.key, opts)).catch((err: unknown) => {
         throw err instanceof AppError && err.code === 'INVALID_AMOUNT' ? withField(err, 'amount') : err;
       });
-      if (entry.amount > 0n) deps.moneyIn?.(a.id);
+      if (!entry.replay && entry.amount > 0n) deps.moneyIn?.(a.id);
+      reply.code(entry.replay ? 200 : 201);
       return entryJson(entry);
     },
   };

@@ -108,6 +108,60 @@ export const liveCallOut: Schema = {
     start: { type: 'string', description: 'INVITE time' }, answeredAt: { type: ['string', 'null'] },
     grantedSeconds: { type: 'integer', description: 'seconds granted from answer' },
     remainingSeconds: { type: ['number', 'null'], description: 'of the grant; null before answer' },
+    sipCallId: { type: 'string', description: "the caller leg's SIP Call-ID" },
+    accountId: { type: ['integer', 'null'], description: 'the account charged' },
+    ingressTrunk: { type: ['string', 'null'] }, egressTrunk: { type: ['string', 'null'], description: 'the route being tried or answered' },
+    currency: { type: ['string', 'null'] },
+    reserved: { type: 'string', description: 'money set aside by the latest grant' },
+    spent: { type: 'string', description: 'price of the seconds talked so far' },
+  },
+};
+
+const filterText = (description: string): Schema => ({ type: 'string', minLength: 1, maxLength: 64, description });
+/** The CDR filters of GET /cdrs and GET /cdrs/export. */
+const cdrFilterProperties: Record<string, Schema> = {
+  from: filterText('INVITE at or after (ISO 8601; UTC unless a zone is given)'),
+  to: filterText('INVITE before (ISO 8601)'),
+  account: filterText('account id or code'),
+  group: filterText("caller's VPN group"),
+  caller: { type: 'string', pattern: '^\\+?[0-9]{1,32}\\*?$', description: "caller's E.164 number or digits as received; a trailing * matches a prefix" },
+  disposition: { type: 'string', enum: ['answered', 'busy', 'no_answer', 'cancelled', 'failed', 'refused'] },
+};
+export const cdrListQuery: Schema = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    ...cdrFilterProperties,
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', maxLength: 1024, description: 'the "next" of the previous page' },
+    format: { type: 'string', enum: ['json', 'csv'], default: 'json', description: 'csv: the page as CSV, the next cursor in the X-Next-Cursor header' },
+  },
+};
+export const cdrExportQuery: Schema = {
+  type: 'object', additionalProperties: false,
+  properties: { ...cdrFilterProperties, format: { type: 'string', enum: ['csv', 'ndjson'], default: 'csv' } },
+};
+export const accountListQuery: Schema = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    status: { type: 'string', enum: ['active', 'suspended', 'closed'] },
+    kind: { type: 'string', enum: ['prepaid', 'postpaid'] },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    offset: { type: 'integer', minimum: 0, default: 0 },
+  },
+};
+const nullable = (type: string) => ({ type: [type, 'null'] });
+export const cdrOut: Schema = {
+  type: 'object',
+  properties: {
+    callId: { type: 'string' }, sipCallId: nullable('string'), instanceId: nullable('string'),
+    inviteAt: { type: 'string' }, answerAt: nullable('string'), endAt: { type: 'string' },
+    disposition: { type: 'string', enum: ['answered', 'busy', 'no_answer', 'cancelled', 'failed', 'refused'] },
+    releaseCause: nullable('string'), sipStatus: nullable('integer'), sipReason: nullable('string'),
+    callerDialled: nullable('string'), callerE164: nullable('string'), calleeDialled: nullable('string'), calleeE164: nullable('string'),
+    presentedCaller: nullable('string'), scope: nullable('string'), service: nullable('string'), vpnGroup: nullable('string'),
+    accountId: nullable('integer'), ingressTrunk: nullable('string'), egressTrunk: nullable('string'),
+    billableSeconds: { type: 'integer' }, grantedSeconds: { type: 'integer' }, ruleId: nullable('integer'), tariffId: nullable('integer'),
+    currency: nullable('string'), cost: { type: 'string', description: 'equals the ledger charge of the call' }, ledgerKey: nullable('string'),
   },
 };
 export const errorOut: Schema = {

@@ -1,11 +1,16 @@
 import { CallRejection, type AdmissionStep } from '../calls/types';
 
-/** The caller is the P-Asserted-Identity when the trunk is trusted to assert it, else From. */
+/**
+ * The caller is the P-Asserted-Identity when the trunk serves members and is trusted to assert it,
+ * else From. Whether that identity may be a subscriber at all is the trunk's `servesMembers`,
+ * applied by the VPN resolution: from a carrier trunk it never is.
+ */
 export function identifyCaller(): AdmissionStep {
   return (call) => {
     const { req } = call;
     let uri: string | undefined;
-    if (call.ingressTrunk?.paiTrusted && req.has('P-Asserted-Identity')) {
+    const trunk = call.ingressTrunk;
+    if (trunk?.servesMembers && trunk.paiTrusted && req.has('P-Asserted-Identity')) {
       uri = req.getParsedHeader('p-asserted-identity')?.uri;
     }
     if (!uri) uri = req.getParsedHeader('from')?.uri;

@@ -91,6 +91,15 @@ export interface LiveCallView {
   answerAt: Date | null;
   grantedSeconds: number;
   remainingSeconds: number | null;
+  sipCallId: string;
+  accountId: number | null;
+  ingressTrunk: string | null;
+  egressTrunk: string | null;
+  currency: string | null;
+  /** Money set aside for the call by its latest grant. */
+  reserved: bigint;
+  /** The price of the seconds talked so far (what it would cost if it ended now). */
+  spent: bigint;
 }
 
 /**
@@ -155,10 +164,14 @@ export class CallSession {
   view(now = Date.now()): LiveCallView {
     const granted = this.grant?.grantedSeconds ?? 0;
     const r = this.ctx.resolution;
+    const quote = this.answerQuote ?? this.ctx.quote;
     return {
       callId: this.ctx.callId, state: this.state, caller: r?.caller.e164 ?? null, callee: r?.callee.e164 ?? null, scope: r?.scope ?? null,
       inviteAt: this.ctx.inviteAt, answerAt: this.answerAt, grantedSeconds: granted,
       remainingSeconds: this.answerAt ? Math.max(0, granted - (now - this.answerAt.getTime()) / 1000) : null,
+      sipCallId: this.ctx.sipCallId, accountId: r?.caller.accountId ?? null, ingressTrunk: this.ctx.ingressTrunk?.name ?? null,
+      egressTrunk: this.egress?.name ?? null, currency: quote?.currency ?? null, reserved: (this.grant ?? this.ctx.grant)?.reserved ?? 0n,
+      spent: quote && this.answerAt && this.state === CallState.Answered ? quote.price(this.billableSeconds(new Date(now))) : 0n,
     };
   }
 

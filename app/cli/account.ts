@@ -8,7 +8,7 @@ import {
 } from '../../lib/prepaid';
 import type { CliContext } from './context';
 
-/** `tollgate account create|show|set|topup|adjust|ledger|check`. */
+/** `tollgate account create|list|show|set|topup|adjust|ledger|check`. */
 export function registerAccountCommands(program: Command, ctx: CliContext): void {
   const withAccounts = <T>(fn: (svc: AccountService) => Promise<T>): Promise<T> =>
     ctx.withDatabase((db) => fn(new AccountService(new PrepaidRepository(db))));
@@ -33,6 +33,17 @@ export function registerAccountCommands(program: Command, ctx: CliContext): void
       const input: NewAccount = { code, kind: String(o.kind) as NewAccount['kind'], currency: String(o.currency), ...patchFrom(o) };
       const created = await withAccounts((svc) => svc.create(input));
       out(o.json as boolean, created, () => `created account ${created.id} ${created.code}\n${describe(created)}`);
+    });
+
+  account.command('list')
+    .description('every account with its balance (example: tollgate account list --status active)')
+    .option('--status <status>', 'only active, suspended or closed ones')
+    .option('--kind <kind>', 'only prepaid or postpaid ones')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { status?: string; kind?: string; json?: boolean }) => {
+      const all = await withAccounts((svc) => svc.list());
+      const shown = all.filter((a) => (o.status === undefined || a.status === o.status) && (o.kind === undefined || a.kind === o.kind));
+      out(o.json, shown, () => accountTable(shown));
     });
 
   account.command('show <account>')
@@ -126,6 +137,16 @@ function patchFrom(o: Record<string, string | boolean | undefined>): AccountPatc
     }
   }
   return p;
+}
+
+function accountTable(accounts: Account[]): string {
+  if (accounts.length === 0) return 'no accounts';
+  const header = ['ID', 'CODE', 'KIND', 'STATUS', 'CURRENCY', 'BALANCE', 'RESERVED', 'AVAILABLE', 'CALLS'];
+  const rows = accounts.map((a) => [String(a.id), a.code, a.kind, a.status, a.currency, formatMoney(a.balance), formatMoney(a.reserved),
+    formatMoney(a.balance + a.creditLimit - a.reserved), `${a.liveCalls}/${a.maxCalls ?? '-'}`]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((v, i) => (i >= 5 && i <= 7 ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
 }
 
 function describe(a: Account): string {

@@ -1,6 +1,6 @@
 import { createLogger, type Logger } from '../../lib/common/logger';
 import { openDatabase, type Database } from '../../lib/db/database';
-import { loadConfig } from '../config/load';
+import { loadConfigReport } from '../config/load';
 import type { TollgateConfig } from '../config/schema';
 
 /** What every CLI command gets: the validated config, a logger, the database on demand, stdout. */
@@ -18,7 +18,11 @@ export function logFormat(config: TollgateConfig): 'json' | 'pretty' {
 
 export function createCliContext(opts: { configFile?: string; processName: string }): CliContext {
   let cached: TollgateConfig | undefined;
-  const config = (): TollgateConfig => (cached ??= loadConfig({ file: opts.configFile }));
+  let ignoredEnvironment: string[] = [];
+  const config = (): TollgateConfig => {
+    if (!cached) ({ config: cached, ignoredEnvironment } = loadConfigReport({ file: opts.configFile }));
+    return cached;
+  };
   let logger: Logger | undefined;
   const ctx: CliContext = {
     config,
@@ -26,6 +30,7 @@ export function createCliContext(opts: { configFile?: string; processName: strin
       if (!logger) {
         const c = config();
         logger = createLogger({ level: c.log.level, format: logFormat(c), process: opts.processName });
+        for (const name of ignoredEnvironment) logger.debug('environment variable ignored: not a config key', { name });
       }
       return logger;
     },

@@ -11,18 +11,26 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
       ctx.print(applied.length ? `applied ${applied.length} migration(s): ${applied.join(', ')}` : 'database is up to date');
     });
   db.command('seed')
-    .description('load the demo data (VPN group acme, accounts, trunks, routes, example tariffs) into an empty database')
-    .action(async () => {
-      await ctx.withDatabase(async (d) => {
+    .description('load the demo data (VPN group acme, accounts, trunks, routes, example tariffs) into an empty database; refused, with nothing written, when it holds data')
+    .option('--force', 'into a database that holds data: add only the demo rows that are missing; nothing that exists is changed')
+    .action(async (o: { force?: boolean }) => {
+      const report = await ctx.withDatabase(async (d) => {
         await d.migrate();
-        await seedDemoData(d, ctx.config(), ctx.logger);
+        return seedDemoData(d, ctx.config(), ctx.logger, { force: o.force === true });
       });
-      ctx.print('demo data loaded');
+      ctx.print(report.kept.length === 0
+        ? 'demo data loaded'
+        : `demo data: added ${report.added.length ? report.added.join(', ') : 'nothing'}; kept as they were: ${report.kept.join(', ')}`);
     });
   db.command('status')
-    .description('list pending migrations')
+    .description('list migrations: applied, pending, and partial (interrupted; the next migrate completes it)')
     .action(async () => {
-      const pending = await ctx.withDatabase((d) => d.pendingMigrations());
-      ctx.print(pending.length ? `pending: ${pending.join(', ')}` : 'database is up to date');
+      const status = await ctx.withDatabase((d) => d.migrationStatus());
+      for (const m of status) {
+        if (m.state === 'partial') ctx.print(`partial  ${m.name}: present ${m.present.join(', ')}; missing ${m.missing.join(', ') || 'nothing (only its record)'}`);
+        else ctx.print(`${m.state.padEnd(8)} ${m.name}`);
+      }
+      const open = status.filter((m) => m.state !== 'applied');
+      ctx.print(open.length ? `${open.length} migration(s) to apply: run db migrate` : 'database is up to date');
     });
 }

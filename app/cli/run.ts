@@ -4,31 +4,51 @@ import type { Logger } from '../../lib/common/logger';
 import type { TollgateConfig } from '../config/schema';
 import type { CliContext } from './context';
 import { superviseProcesses } from '../supervisor';
-import { startApplication } from '../main';
+import { startApplication, type RunningApplication } from '../main';
 import { runEdge } from '../edge-process';
 
 /**
  * Resolves at the first SIGINT/SIGTERM. Later ones are logged and ignored: a second Ctrl-C, or a
  * signal to the whole process group followed by the supervisor's own, must not kill a process
- * that is draining.
+ * that is draining. `release` lets the process exit when start-up failed before any signal.
  */
-function untilStopSignal(logger: Logger): Promise<NodeJS.Signals> {
+function untilStopSignal(logger: Logger): { signal: Promise<NodeJS.Signals>; release(): void } {
   // The process lives until it is told to stop, whatever handles it holds meanwhile.
   const keepAlive = setInterval(() => undefined, 1 << 30);
-  return new Promise((resolve) => {
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
     let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
+    onSignal = (sig: NodeJS.Signals) => {
       if (stopping) {
-        logger.info('already stopping; signal ignored', { signal });
+        logger.info('already stopping; signal ignored', { signal: sig });
         return;
       }
       stopping = true;
       clearInterval(keepAlive);
-      resolve(signal);
+      resolve(sig);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+  return {
+    signal,
+    release: () => {
+      clearInterval(keepAlive);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** Runs start-up with the stop signals already handled; on a failed start they are let go. */
+async function startListening<T>(logger: Logger, start: () => Promise<T>): Promise<{ running: T; signal: Promise<NodeJS.Signals> }> {
+  const stop = untilStopSignal(logger);
+  try {
+    return { running: await start(), signal: stop.signal };
+  } catch (err) {
+    stop.release();
+    throw err;
+  }
 }
 
 /**
@@ -63,11 +83,13 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
     .description('run the SIP edge only (the drachtio-compatible SIP server)')
     .action(async () => {
       const config = ctx.config();
-      const edge = await runEdge(config, ctx.logger);
       // Nothing to reload; a SIGHUP to the whole process group must not end the calls.
       const onHangup = () => ctx.logger.info('SIGHUP ignored: the edge has nothing to reload');
       process.on('SIGHUP', onHangup);
-      const signal = await untilStopSignal(ctx.logger);
+      // Signals are handled from before start-up: one that comes right after the ready line
+      // stops the edge in order instead of killing it.
+      const { running: edge, signal: stopSignal } = await startListening(ctx.logger, () => runEdge(config, ctx.logger));
+      const signal = await stopSignal;
       boundStop(config, ctx.logger);
       ctx.logger.info('edge stopping', { signal, drainSeconds: config.edge.drainSeconds });
       // Dialogs get the time to end, so the application's BYEs still pass when it stops at the same time.
@@ -83,16 +105,19 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
 
 async function runApplication(ctx: CliContext): Promise<void> {
   const config = ctx.config();
-  const app = await startApplication(config, ctx.logger);
+  let app: RunningApplication | undefined;
   let stopping = false;
   // SIGHUP: what can change live (rule tables, VPN directory) is re-read now; not while stopping,
   // but still handled then, as its default action would kill the process in the middle of the drain.
   const onHangup = () => {
-    if (stopping) ctx.logger.info('SIGHUP ignored: stopping');
+    if (stopping || !app) ctx.logger.info(stopping ? 'SIGHUP ignored: stopping' : 'SIGHUP ignored: still starting');
     else void app.reload('SIGHUP');
   };
   process.on('SIGHUP', onHangup);
-  const signal = await untilStopSignal(ctx.logger);
+  // Signals are handled from before start-up, so one right after the ready line drains and settles.
+  const started = await startListening(ctx.logger, () => startApplication(config, ctx.logger));
+  app = started.running;
+  const signal = await started.signal;
   stopping = true;
   boundStop(config, ctx.logger);
   await app.stop(signal);

@@ -7,7 +7,7 @@ import { RatingRepository } from '../../lib/db/rating-repository';
 import { formatTableCsv, parseTableCsv, CsvFormatError } from '../../lib/rating/csv';
 import { formatProblems } from '../../lib/rating/reloader';
 import { RATING_TABLE_NAMES, emptyTables, rowsToRawRuleSet, type RatingTableRows } from '../../lib/rating/tables';
-import { RatingEngine, validateRuleSet, type PriceBreakdown, type RuleProblem, type RuleSet, type ServiceAttributes } from '../../lib/rating';
+import { RatingEngine, parseInstant, validateRuleSet, type PriceBreakdown, type RuleProblem, type RuleSet, type ServiceAttributes } from '../../lib/rating';
 import { formatTimeOfDay } from '../../lib/rating/time-zone';
 import type { CliContext } from './context';
 
@@ -40,15 +40,17 @@ export function registerTariffCommands(program: Command, ctx: CliContext): void 
     .requiredOption('--destination <digits>', 'E.164 digits without +')
     .option('--plan <code>', "caller's plan")
     .option('--group <code>', "caller's VPN group")
-    .option('--start <instant>', 'start of the call, e.g. 2026-12-24T18:30:00Z (default: now)')
+    .option('--start <instant>', 'start of the call, e.g. 2026-12-24T18:30:00Z or 2026-12-24 19:30 +01:00; without a zone it is UTC (default: now)')
     .requiredOption('--seconds <n>', 'billable seconds')
     .option('--money <amount>', 'also show how many seconds this amount buys')
     .option('--json', 'machine-readable output')
     .action(async (opts: RateOptions) => {
       const seconds = Number(opts.seconds);
       if (!Number.isSafeInteger(seconds) || seconds < 0) throw new AppError('BAD_ARGUMENT', `--seconds must be a whole number >= 0, got ${opts.seconds}`);
-      const start = opts.start === undefined ? new Date() : new Date(opts.start);
-      if (!Number.isFinite(start.getTime())) throw new AppError('BAD_ARGUMENT', `--start is not an instant: ${opts.start}`);
+      // Read like valid_from/valid_to: without a zone it is UTC, never the host's zone.
+      const startMs = opts.start === undefined ? Date.now() : parseInstant(opts.start);
+      if (startMs === null) throw new AppError('BAD_ARGUMENT', `--start is not an instant: ${opts.start} (e.g. 2026-12-24T18:30:00Z; without a zone it is UTC)`);
+      const start = new Date(startMs);
       const money = opts.money === undefined ? undefined : parseMoney(opts.money);
       const ruleSet = await ctx.withDatabase(async (db) => loadValid(ctx, new RatingRepository(db, ctx.config().rating.timeZone), opts.json === true));
       const attrs: ServiceAttributes = { service: opts.service, destination: opts.destination, callerPlan: opts.plan ?? null, vpnGroup: opts.group ?? null };

@@ -79,7 +79,7 @@ function describeGroup(g: VpnGroup): string {
 }
 
 function describeTrunk(t: Trunk): string {
-  return `${t.name}: ${t.transport}:${t.host}:${t.port}, from ${t.addresses.join(', ') || 'nowhere'}, PAI ${t.paiTrusted ? 'trusted' : 'not trusted'}, max calls ${t.maxCalls ?? 'unlimited'}${t.enabled ? '' : ', DISABLED'}`;
+  return `${t.name}: ${t.transport}:${t.host}:${t.port}, from ${t.addresses.join(', ') || 'nowhere'}, PAI ${t.paiTrusted ? 'trusted' : 'not trusted'}, ${t.servesMembers ? 'serves members' : 'callers never members'}, max calls ${t.maxCalls ?? 'unlimited'}${t.enabled ? '' : ', DISABLED'}`;
 }
 
 function describeMember(m: MemberRow): string {
@@ -256,10 +256,11 @@ function registerTrunkCommands(program: Command, ctx: CliContext): void {
     .option('--transport <udp|tcp>', 'outbound transport (default udp)', transport)
     .option('--address <list>', 'source addresses or CIDRs allowed to send (comma-separated, IPv4/IPv6)', list)
     .option('--trust-pai', 'believe its P-Asserted-Identity')
+    .option('--serves-members', 'its callers may be subscribers, charged to their accounts (the PBX side); without it a caller is never taken for a subscriber')
     .option('--max-calls <n>', 'concurrent-call limit', integer('max calls', 0, 1_000_000))
     .option('--disabled', 'add it disabled')
-    .action(async (name: string, o: { host: string; port?: number; transport?: Transport; address?: string[]; trustPai?: boolean; maxCalls?: number; disabled?: boolean }) => {
-      const t = await changeValidated(ctx, (repo) => repo.addTrunk({ name, host: o.host, port: o.port, transport: o.transport, addresses: o.address ?? [], paiTrusted: o.trustPai ?? false, maxCalls: o.maxCalls ?? null, enabled: !o.disabled }));
+    .action(async (name: string, o: { host: string; port?: number; transport?: Transport; address?: string[]; trustPai?: boolean; servesMembers?: boolean; maxCalls?: number; disabled?: boolean }) => {
+      const t = await changeValidated(ctx, (repo) => repo.addTrunk({ name, host: o.host, port: o.port, transport: o.transport, addresses: o.address ?? [], paiTrusted: o.trustPai ?? false, servesMembers: o.servesMembers ?? false, maxCalls: o.maxCalls ?? null, enabled: !o.disabled }));
       ctx.print(`added trunk ${describeTrunk(t)}`);
     });
   trunk.command('update <name>')
@@ -271,12 +272,14 @@ function registerTrunkCommands(program: Command, ctx: CliContext): void {
     .option('--address <list>', 'source addresses or CIDRs (replaces the list)', list)
     .option('--trust-pai', 'believe its P-Asserted-Identity')
     .option('--no-trust-pai', 'do not believe it')
+    .option('--serves-members', 'its callers may be subscribers (the PBX side)')
+    .option('--no-serves-members', 'its callers are never taken for subscribers (a carrier)')
     .option('--max-calls <n>', 'concurrent-call limit ("none": unlimited)', (v: string) => (v === 'none' ? null : integer('max calls', 0, 1_000_000)(v)))
     .option('--enable', 'enable')
     .option('--disable', 'disable')
-    .action(async (name: string, o: { name?: string; host?: string; port?: number; transport?: Transport; address?: string[]; trustPai?: boolean; maxCalls?: number | null; enable?: boolean; disable?: boolean }) => {
+    .action(async (name: string, o: { name?: string; host?: string; port?: number; transport?: Transport; address?: string[]; trustPai?: boolean; servesMembers?: boolean; maxCalls?: number | null; enable?: boolean; disable?: boolean }) => {
       const enabled = o.enable ? true : o.disable ? false : undefined;
-      const t = await changeValidated(ctx, (repo) => repo.updateTrunk(name, { name: o.name, host: o.host, port: o.port, transport: o.transport, addresses: o.address, paiTrusted: o.trustPai, maxCalls: o.maxCalls, enabled }));
+      const t = await changeValidated(ctx, (repo) => repo.updateTrunk(name, { name: o.name, host: o.host, port: o.port, transport: o.transport, addresses: o.address, paiTrusted: o.trustPai, servesMembers: o.servesMembers, maxCalls: o.maxCalls, enabled }));
       ctx.print(`updated trunk ${describeTrunk(t)}`);
     });
   trunk.command('list')

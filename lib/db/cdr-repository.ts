@@ -1,6 +1,7 @@
 import { QueryTypes, UniqueConstraintError } from 'sequelize';
-import { formatMoney, parseMoney, type Micros } from '../common/money';
+import type { Micros } from '../common/money';
 import type { Database } from './database';
+import { MoneyColumns } from './money-column';
 
 export type CdrDisposition = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'failed' | 'refused';
 
@@ -47,6 +48,47 @@ const COLUMNS: Array<[keyof CdrRecord, string]> = [
   ['currency', 'currency'], ['cost', 'cost'], ['ledgerKey', 'ledger_key'],
 ];
 
+/** What CDR reads select on; every field is optional and they combine with AND. */
+export interface CdrFilter {
+  /** INVITE at or after. */
+  from?: Date;
+  /** INVITE before. */
+  to?: Date;
+  accountId?: number;
+  vpnGroup?: string;
+  /** The caller's E.164 number or the digits as received; a trailing `*` matches a prefix. */
+  caller?: string;
+  disposition?: CdrDisposition;
+}
+
+/** Where a page of CDRs ends: the next page starts after this row. */
+export interface CdrCursor { inviteAt: Date; callId: string }
+
+export interface CdrPage { cdrs: CdrRecord[]; next: CdrCursor | null }
+
+export const CDR_DISPOSITIONS: readonly CdrDisposition[] = ['answered', 'busy', 'no_answer', 'cancelled', 'failed', 'refused'];
+
+function cdrConditions(f: CdrFilter): { conditions: string[]; replacements: unknown[] } {
+  const conditions: string[] = [];
+  const replacements: unknown[] = [];
+  const add = (sql: string, ...values: unknown[]) => { conditions.push(sql); replacements.push(...values); };
+  if (f.from) add('invite_at >= ?', sqlTime(f.from));
+  if (f.to) add('invite_at < ?', sqlTime(f.to));
+  if (f.accountId !== undefined) add('account_id = ?', f.accountId);
+  if (f.vpnGroup !== undefined) add('vpn_group = ?', f.vpnGroup);
+  if (f.disposition !== undefined) add('disposition = ?', f.disposition);
+  if (f.caller !== undefined) {
+    const digits = f.caller.replace(/^\+/, '');
+    if (digits.endsWith('*')) {
+      const like = `${digits.slice(0, -1).replace(/[!%_]/g, (c) => `!${c}`)}%`;
+      add("(caller_e164 LIKE ? ESCAPE '!' OR caller_dialled LIKE ? ESCAPE '!')", like, like);
+    } else {
+      add('(caller_e164 = ? OR caller_dialled = ?)', digits, digits);
+    }
+  }
+  return { conditions, replacements };
+}
+
 /** UTC with milliseconds, as both MySQL DATETIME(3) and SQLite read it. */
 function sqlTime(d: Date): string {
   return d.toISOString().replace('T', ' ').replace('Z', '');
@@ -62,18 +104,22 @@ function toDate(v: unknown): Date | null {
 
 /** CDRs: written once per call (a second write of the same call id changes nothing). */
 export class CdrRepository {
-  constructor(private readonly db: Database) {}
+  private readonly money: MoneyColumns;
+
+  constructor(private readonly db: Database) {
+    this.money = new MoneyColumns(db.dialect);
+  }
 
   /** Returns false when a CDR for this call id was already written. */
   async write(cdr: CdrRecord): Promise<boolean> {
     const cols = COLUMNS.map(([, c]) => c).concat('created_at');
     const values = COLUMNS.map(([k]) => {
       const v = cdr[k];
-      if (k === 'cost') return formatMoney(v as Micros);
+      if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
       if (v instanceof Date) return sqlTime(v);
       return v ?? null;
     }).concat(sqlTime(new Date()));
-    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
+    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
     try {
       await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
       return true;
@@ -93,16 +139,55 @@ export class CdrRepository {
     return this.select(`ORDER BY id DESC LIMIT ${limit}`, []);
   }
 
+  /** The CDR of a call by its SIP Call-ID (the caller's leg), the latest when a Call-ID came twice. */
+  async findBySipCallId(sipCallId: string): Promise<CdrRecord | undefined> {
+    return (await this.select('WHERE sip_call_id = ? ORDER BY invite_at DESC LIMIT 1', [sipCallId]))[0];
+  }
+
+  /**
+   * One page of CDRs matching the filter, by INVITE time (newest first unless asked otherwise),
+   * and the cursor of the next page (null on the last). Keyset paging on (invite_at, call_id), so
+   * a page costs the same however deep it is and rows written meanwhile never shift it.
+   */
+  async findPage(filter: CdrFilter, page: { limit: number; after?: CdrCursor; order?: 'asc' | 'desc' }): Promise<CdrPage> {
+    const limit = Math.min(Math.max(Math.trunc(page.limit), 1), 10_000);
+    const order = page.order ?? 'desc';
+    const { conditions, replacements } = cdrConditions(filter);
+    if (page.after) {
+      const cmp = order === 'desc' ? '<' : '>';
+      conditions.push(`(invite_at ${cmp} ? OR (invite_at = ? AND call_id ${cmp} ?))`);
+      replacements.push(sqlTime(page.after.inviteAt), sqlTime(page.after.inviteAt), page.after.callId);
+    }
+    const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+    const dir = order === 'desc' ? 'DESC' : 'ASC';
+    const rows = await this.select(`${where} ORDER BY invite_at ${dir}, call_id ${dir} LIMIT ${limit + 1}`, replacements);
+    const more = rows.length > limit;
+    const cdrs = more ? rows.slice(0, limit) : rows;
+    const last = cdrs[cdrs.length - 1];
+    return { cdrs, next: more && last ? { inviteAt: last.inviteAt, callId: last.callId } : null };
+  }
+
+  /** Every CDR matching the filter, oldest first, read a page at a time (memory bounded by the page). */
+  async *stream(filter: CdrFilter, pageSize = 500): AsyncGenerator<CdrRecord> {
+    let after: CdrCursor | undefined;
+    // Bounded: 10^5 pages of up to 10^4 rows.
+    for (let i = 0; i < 100_000; i++) {
+      const page = await this.findPage(filter, { limit: pageSize, after, order: 'asc' });
+      for (const cdr of page.cdrs) yield cdr;
+      if (!page.next) return;
+      after = page.next;
+    }
+  }
+
   private async select(where: string, replacements: unknown[]): Promise<CdrRecord[]> {
-    const rows = await this.db.sequelize.query<Record<string, unknown>>(`SELECT * FROM cdrs ${where}`, { replacements, type: QueryTypes.SELECT });
+    const rows = await this.db.sequelize.query<Record<string, unknown>>(`SELECT *, ${this.money.read('cost', 'cost_exact')} FROM cdrs ${where}`, { replacements, type: QueryTypes.SELECT });
     return rows.map((r) => {
       const out: Record<string, unknown> = {};
       for (const [k, c] of COLUMNS) out[k] = r[c];
       out.inviteAt = toDate(r.invite_at);
       out.answerAt = toDate(r.answer_at);
       out.endAt = toDate(r.end_at);
-      // MySQL returns DECIMAL as a string; SQLite keeps it as a double, exact to 6 places below 10^9.
-      out.cost = typeof r.cost === 'number' ? parseMoney(r.cost.toFixed(6)) : parseMoney(String(r.cost));
+      out.cost = this.money.parse(r.cost_exact, { table: 'cdrs', column: 'cost', id: r.id });
       for (const k of INTEGER_FIELDS) out[k] = out[k] === null || out[k] === undefined ? null : Number(out[k]);
       return out as unknown as CdrRecord;
     });

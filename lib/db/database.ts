@@ -4,6 +4,7 @@ import { Sequelize, type Options, type QueryInterface } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 import { silentLogger, type Logger } from '../common/logger';
 import { AppError } from '../common/errors';
+import { stepsDone, type MigrationStep } from './migrations/steps';
 
 export type Dialect = 'mysql' | 'sqlite';
 
@@ -23,6 +24,21 @@ export interface DatabaseOptions {
   logQueries: boolean;
 }
 
+/** Where one migration stands: applied, pending, or pending with part of its schema already there. */
+export interface MigrationStatus {
+  name: string;
+  state: 'applied' | 'pending' | 'partial';
+  /** For a pending migration: what of it is in the schema, and what is missing. */
+  present: string[];
+  missing: string[];
+}
+
+type MigrationModule = {
+  up: (p: { context: QueryInterface }) => Promise<void>;
+  down: (p: { context: QueryInterface }) => Promise<void>;
+  steps?: MigrationStep[];
+};
+
 export const DEFAULT_POOL = { max: 10, min: 0, acquireMs: 10_000, idleMs: 10_000 };
 
 /** The database: one Sequelize instance and its migrations. The only owner of the connection. */
@@ -35,8 +51,8 @@ export class Database {
         glob: ['migrations/[0-9][0-9][0-9][0-9]-*.js', { cwd: __dirname }],
         resolve: ({ name, path: file, context }) => {
           // eslint-disable-next-line @typescript-eslint/no-require-imports
-          const mod = require(file!) as { up: (p: { context: QueryInterface }) => Promise<void>; down: (p: { context: QueryInterface }) => Promise<void> };
-          return { name: name.replace(/\.js$/, ''), up: () => mod.up({ context }), down: () => mod.down({ context }) };
+          const mod = require(file!) as MigrationModule;
+          return { name: name.replace(/\.js$/, ''), path: file, up: () => mod.up({ context }), down: () => mod.down({ context }) };
         },
       },
       context: this.sequelize.getQueryInterface(),
@@ -47,7 +63,15 @@ export class Database {
 
   /** Applies the pending migrations in name order; returns their names (empty when up to date). */
   async migrate(): Promise<string[]> {
-    const applied = await this.migrator().up();
+    let applied: Array<{ name: string }>;
+    try {
+      applied = await this.migrator().up();
+    } catch (err) {
+      // Our own refusals (a stored value to correct first) keep their code; the rest names the migration.
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof AppError) throw cause;
+      throw new AppError('DB_MIGRATION_FAILED', (err as Error).message, {}, { cause: cause ?? err });
+    }
     const names = applied.map((m) => m.name);
     if (names.length > 0) this.logger.info('database migrated', { applied: names });
     return names;
@@ -55,6 +79,27 @@ export class Database {
 
   async pendingMigrations(): Promise<string[]> {
     return (await this.migrator().pending()).map((m) => m.name);
+  }
+
+  /**
+   * Every migration with its state. A pending migration whose steps are partly in the schema (an
+   * interrupted run: MySQL does not roll DDL back) is `partial`; `migrate` completes it.
+   */
+  async migrationStatus(): Promise<MigrationStatus[]> {
+    const migrator = this.migrator();
+    const executed = new Set((await migrator.executed()).map((m) => m.name));
+    const pending = await migrator.pending();
+    const qi = this.sequelize.getQueryInterface();
+    const out: MigrationStatus[] = [...executed].sort().map((name) => ({ name, state: 'applied', present: [], missing: [] }));
+    for (const m of pending) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const steps = ((require(m.path!) as MigrationModule).steps ?? []).filter((s) => !s.idempotent);
+      const done = await stepsDone(qi, steps);
+      const present = steps.filter((_s, i) => done[i]).map((s) => s.what);
+      const missing = steps.filter((_s, i) => !done[i]).map((s) => s.what);
+      out.push({ name: m.name, state: present.length > 0 ? 'partial' : 'pending', present, missing });
+    }
+    return out;
   }
 
   /** Cheap liveness probe. */

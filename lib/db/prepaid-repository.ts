@@ -1,7 +1,7 @@
 import { BaseError, ConnectionError, QueryTypes, Transaction, UniqueConstraintError } from 'sequelize';
 import { AppError } from '../common/errors';
 import type { Logger } from '../common/logger';
-import { formatMoney, parseMoney, type Micros } from '../common/money';
+import { formatMoney, type Micros } from '../common/money';
 import { PrepaidError } from '../prepaid/errors';
 import type {
   ApplyStep, CloseOutcome, CloseReservation, OpenOutcome, OpenReservation, PrepaidStore, StepOutcome,
@@ -11,6 +11,7 @@ import type {
   RecoveryInfo, Reservation, ReservationMode, ReservationState, ReservationStep,
 } from '../prepaid/types';
 import type { Database } from './database';
+import { MoneyColumns, type StoredAt } from './money-column';
 
 type Row = Record<string, unknown>;
 
@@ -27,41 +28,58 @@ const ATTEMPTS = { mysql: 6, sqlite: 40 };
  * statement is a conditional UPDATE: the database, not the application, decides whether the money
  * is there, so concurrent calls on one account cannot overspend it.
  *
- * Money is DECIMAL(20,6) and travels as decimal strings. MySQL computes on it exactly; SQLite holds
- * it as a double, so there every result is rounded to 6 places and comparisons allow half a
- * micro-unit (exact for amounts below 10^9 units). SQLite has one writer: transactions are
- * serialised here.
+ * Money columns are exact on both dialects (DECIMAL(20,6) on MySQL, integers of micro-units on
+ * SQLite: see money-column.ts), so the conditional updates compute and compare exactly. Every
+ * amount is range-checked before it is sent, and every stored result is guarded to stay in range.
+ * SQLite has one writer: transactions are serialised here.
  */
 export class PrepaidRepository implements PrepaidStore {
   private readonly mysql: boolean;
+  private readonly money: MoneyColumns;
   private writeQueue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly db: Database, private readonly logger: Logger = db.logger) {
     this.mysql = db.dialect === 'mysql';
+    this.money = new MoneyColumns(db.dialect);
+  }
+
+  private rows(): RowReader {
+    return new RowReader(this.money, this.logger);
   }
 
   private toReservation(row: Row): Reservation {
-    return toReservation(row, this.logger);
+    return this.rows().reservation(row);
+  }
+
+  /** The select list of a table, money columns read as exact text. */
+  private cols(table: keyof typeof COLUMNS, alias?: string): string {
+    const p = alias ? `${alias}.` : '';
+    return COLUMNS[table].map((c) => (MONEY_COLUMNS.has(`${table}.${c}`) ? this.money.read(`${p}${c}`, c) : `${p}${c}`)).join(', ');
   }
 
   // ------------------------------------------------------------ SQL dialect helpers
 
   /** A money parameter. */
   private m(n: number): string {
-    return this.mysql ? `CAST($${n} AS DECIMAL(20,6))` : `CAST($${n} AS REAL)`;
+    return this.money.param(n);
   }
 
-  /** A money expression stored back into a column. */
-  private r(expr: string): string {
-    return this.mysql ? expr : `ROUND(${expr}, 6)`;
+  /** An amount to bind, refused (AMOUNT_OUT_OF_RANGE) when the column cannot hold it. */
+  private b(micros: Micros, what: string): string {
+    return this.money.bind(micros, what);
   }
 
   private ge(expr: string, n: number): string {
-    return this.mysql ? `${expr} >= ${this.m(n)}` : `${expr} >= ${this.m(n)} - 0.0000005`;
+    return `${expr} >= ${this.m(n)}`;
   }
 
   private eq(expr: string, n: number): string {
-    return this.mysql ? `${expr} = ${this.m(n)}` : `ABS(${expr} - ${this.m(n)}) < 0.0000005`;
+    return `${expr} = ${this.m(n)}`;
+  }
+
+  /** The result of `expr` stays within what the column holds. */
+  private fits(expr: string): string {
+    return this.money.inRange(expr);
   }
 
   private forUpdate(): string {
@@ -123,8 +141,8 @@ export class PrepaidRepository implements PrepaidStore {
         return await this.insert(
           `INSERT INTO accounts (code, kind, currency, status, balance, reserved, credit_limit, low_balance_threshold, max_calls, live_calls, expires_at, created_at, updated_at)
            VALUES ($1, $2, $3, $4, 0, 0, ${this.m(5)}, ${this.m(6)}, $7, 0, $8, $9, $9)`,
-          [input.code, input.kind, input.currency, input.status ?? 'active', formatMoney(input.creditLimit ?? 0n),
-            input.lowBalanceThreshold == null ? null : formatMoney(input.lowBalanceThreshold), input.maxCalls ?? null,
+          [input.code, input.kind, input.currency, input.status ?? 'active', this.b(input.creditLimit ?? 0n, 'credit limit'),
+            input.lowBalanceThreshold == null ? null : this.b(input.lowBalanceThreshold, 'low-balance threshold'), input.maxCalls ?? null,
             input.expiresAt ? sqlDate(input.expiresAt) : null, sqlDate(at)],
           t,
         );
@@ -138,18 +156,19 @@ export class PrepaidRepository implements PrepaidStore {
   }
 
   async getAccount(id: number): Promise<Account | undefined> {
-    const rows = await this.read(() => this.select('SELECT * FROM accounts WHERE id = $1', [id]));
-    return rows[0] ? toAccount(rows[0]) : undefined;
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('accounts')} FROM accounts WHERE id = $1`, [id]));
+    return rows[0] ? this.rows().account(rows[0]) : undefined;
   }
 
   async findAccountByCode(code: string): Promise<Account | undefined> {
-    const rows = await this.read(() => this.select('SELECT * FROM accounts WHERE code = $1', [code]));
-    return rows[0] ? toAccount(rows[0]) : undefined;
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('accounts')} FROM accounts WHERE code = $1`, [code]));
+    return rows[0] ? this.rows().account(rows[0]) : undefined;
   }
 
   async listAccounts(): Promise<Account[]> {
-    const rows = await this.read(() => this.select('SELECT * FROM accounts ORDER BY id', []));
-    return rows.map(toAccount);
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('accounts')} FROM accounts ORDER BY id`, []));
+    const reader = this.rows();
+    return rows.map((r) => reader.account(r));
   }
 
   async updateAccount(id: number, patch: AccountPatch, at: Date): Promise<Account> {
@@ -160,8 +179,8 @@ export class PrepaidRepository implements PrepaidStore {
       sets.push(`${column} = ${money && value !== null ? this.m(bind.length) : `$${bind.length}`}`);
     };
     if (patch.status !== undefined) add('status', patch.status);
-    if (patch.creditLimit !== undefined) add('credit_limit', formatMoney(patch.creditLimit), true);
-    if (patch.lowBalanceThreshold !== undefined) add('low_balance_threshold', patch.lowBalanceThreshold === null ? null : formatMoney(patch.lowBalanceThreshold), true);
+    if (patch.creditLimit !== undefined) add('credit_limit', this.b(patch.creditLimit, 'credit limit'), true);
+    if (patch.lowBalanceThreshold !== undefined) add('low_balance_threshold', this.money.bindOrNull(patch.lowBalanceThreshold, 'low-balance threshold'), true);
     if (patch.maxCalls !== undefined) add('max_calls', patch.maxCalls);
     if (patch.expiresAt !== undefined) add('expires_at', patch.expiresAt === null ? null : sqlDate(patch.expiresAt));
     bind.push(id);
@@ -176,21 +195,25 @@ export class PrepaidRepository implements PrepaidStore {
   async postEntry(req: NewLedgerEntry): Promise<{ entry: LedgerEntry; replay: boolean }> {
     const existing = await this.findEntry(req.idempotencyKey);
     if (existing) return { entry: existing, replay: true };
-    const amount = formatMoney(req.amount);
+    const amount = this.b(req.amount, `${req.kind} amount`);
     const at = sqlDate(req.at);
     const out = await this.tx(async (t) => {
       const guard = req.guardAvailable ? ` AND ${this.ge(`balance + ${this.m(1)} + credit_limit - reserved`, 4)}` : '';
       const changed = await this.update(
-        `UPDATE accounts SET balance = ${this.r(`balance + ${this.m(1)}`)}, updated_at = $2 WHERE id = $3${guard}`,
-        req.guardAvailable ? [amount, at, req.accountId, '0'] : [amount, at, req.accountId], t,
+        `UPDATE accounts SET balance = balance + ${this.m(1)}, updated_at = $2 WHERE id = $3 AND ${this.fits(`balance + ${this.m(1)}`)}${guard}`,
+        req.guardAvailable ? [amount, at, req.accountId, this.b(0n, 'zero')] : [amount, at, req.accountId], t,
       );
-      if (changed === 0) throw new Rollback('refused');
+      if (changed === 0) {
+        const [row] = await this.select(`SELECT ${this.money.read('balance', 'balance')} FROM accounts WHERE id = $1`, [req.accountId], t);
+        if (row && !this.money.fits(this.rows().money(row.balance, { table: 'accounts', column: 'balance', id: req.accountId }) + req.amount)) throw new Rollback('range');
+        throw new Rollback('refused');
+      }
       const balanceAfter = await this.balanceOf(req.accountId, t);
       try {
         const id = await this.insert(
           `INSERT INTO ledger_entries (account_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
            VALUES ($1, $2, ${this.m(3)}, ${this.m(4)}, $5, $6, $7, $8)`,
-          [req.accountId, req.kind, amount, formatMoney(balanceAfter), req.idempotencyKey, req.callId ?? null, req.note ?? null, at], t,
+          [req.accountId, req.kind, amount, this.b(balanceAfter, 'balance'), req.idempotencyKey, req.callId ?? null, req.note ?? null, at], t,
         );
         return { id, balanceAfter };
       } catch (err) {
@@ -202,6 +225,10 @@ export class PrepaidRepository implements PrepaidStore {
       if (out.outcome === 'duplicate') {
         const entry = await this.findEntry(req.idempotencyKey);
         if (entry) return { entry, replay: true };
+      }
+      if (out.outcome === 'range') {
+        throw new PrepaidError('AMOUNT_OUT_OF_RANGE', `${req.kind} of ${formatMoney(req.amount)} would take the balance of account ${req.accountId} outside what the database holds (${this.money.rangeText()})`,
+          { accountId: req.accountId, amount: formatMoney(req.amount) });
       }
       if (!(await this.getAccount(req.accountId))) throw new PrepaidError('UNKNOWN_ACCOUNT', `no account ${req.accountId}`, { accountId: req.accountId });
       throw new PrepaidError('INSUFFICIENT_FUNDS', 'the entry would take the available balance below zero', { accountId: req.accountId });
@@ -216,35 +243,37 @@ export class PrepaidRepository implements PrepaidStore {
   }
 
   private async balanceOf(accountId: number, t: Transaction): Promise<Micros> {
-    const rows = await this.select(`SELECT balance FROM accounts WHERE id = $1${this.forUpdate()}`, [accountId], t);
-    return money(rows[0]!.balance);
+    const rows = await this.select(`SELECT ${this.money.read('balance', 'balance')} FROM accounts WHERE id = $1${this.forUpdate()}`, [accountId], t);
+    return this.rows().money(rows[0]!.balance, { table: 'accounts', column: 'balance', id: accountId });
   }
 
   async findEntry(key: string): Promise<LedgerEntry | undefined> {
-    const rows = await this.read(() => this.select('SELECT * FROM ledger_entries WHERE idempotency_key = $1', [key]));
-    return rows[0] ? toEntry(rows[0]) : undefined;
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('ledger_entries')} FROM ledger_entries WHERE idempotency_key = $1`, [key]));
+    return rows[0] ? this.rows().entry(rows[0]) : undefined;
   }
 
   async listEntries(accountId: number, limit: number): Promise<LedgerEntry[]> {
     const n = Math.max(1, Math.floor(limit));
-    const rows = await this.read(() => this.select(`SELECT * FROM ledger_entries WHERE account_id = $1 ORDER BY id DESC LIMIT ${n}`, [accountId]));
-    return rows.map(toEntry);
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('ledger_entries')} FROM ledger_entries WHERE account_id = $1 ORDER BY id DESC LIMIT ${n}`, [accountId]));
+    const reader = this.rows();
+    return rows.map((r) => reader.entry(r));
   }
 
   async auditAccounts(): Promise<AccountAudit[]> {
     return this.read(async () => {
-      const accounts = (await this.select('SELECT * FROM accounts ORDER BY id', [])).map(toAccount);
-      // Summed here in bigint: exact on both dialects.
+      const reader = this.rows();
+      const accounts = (await this.select(`SELECT ${this.cols('accounts')} FROM accounts ORDER BY id`, [])).map((r) => reader.account(r));
+      // Summed in SQL: exact on both dialects (DECIMAL sums on MySQL, 64-bit integer sums on SQLite,
+      // which fail rather than overflow).
       const ledger = new Map<number, Micros>();
-      for (const row of await this.select('SELECT account_id, amount FROM ledger_entries', [])) {
-        const id = Number(row.account_id);
-        ledger.set(id, (ledger.get(id) ?? 0n) + money(row.amount));
+      for (const row of await this.select(`SELECT account_id, ${this.money.read('SUM(amount)', 'total')} FROM ledger_entries GROUP BY account_id`, [])) {
+        ledger.set(Number(row.account_id), this.money.parseSum(row.total, { table: 'ledger_entries', column: 'SUM(amount)', id: `account ${String(row.account_id)}` }));
       }
       const active = new Map<number, { sum: Micros; count: number }>();
-      for (const row of await this.select("SELECT account_id, amount FROM reservations WHERE state = 'active'", [])) {
-        const id = Number(row.account_id);
-        const cur = active.get(id) ?? { sum: 0n, count: 0 };
-        active.set(id, { sum: cur.sum + money(row.amount), count: cur.count + 1 });
+      for (const row of await this.select(`SELECT account_id, ${this.money.read('SUM(amount)', 'total')}, COUNT(*) AS n FROM reservations WHERE state = 'active' GROUP BY account_id`, [])) {
+        active.set(Number(row.account_id), {
+          sum: this.money.parseSum(row.total, { table: 'reservations', column: 'SUM(amount)', id: `account ${String(row.account_id)}` }), count: Number(row.n),
+        });
       }
       return accounts.map((a) => {
         const ledgerSum = ledger.get(a.id) ?? 0n;
@@ -262,7 +291,8 @@ export class PrepaidRepository implements PrepaidStore {
 
   async openReservation(req: OpenReservation): Promise<OpenOutcome> {
     const at = sqlDate(req.at);
-    const amount = formatMoney(req.amount);
+    const amount = this.b(req.amount, 'reservation amount');
+    const required = this.b(req.required, 'required amount');
     const out = await this.tx(async (t) => {
       let id: number;
       try {
@@ -282,11 +312,11 @@ export class PrepaidRepository implements PrepaidStore {
       }
       // The conditional update comes last so a hot account's row is locked only until the commit.
       const changed = await this.update(
-        `UPDATE accounts SET reserved = ${this.r(`reserved + ${this.m(1)}`)}, live_calls = live_calls + 1, updated_at = $2
+        `UPDATE accounts SET reserved = reserved + ${this.m(1)}, live_calls = live_calls + 1, updated_at = $2
          WHERE id = $3 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
            AND (max_calls IS NULL OR live_calls < max_calls)
-           AND ${this.ge('balance + credit_limit - reserved', 4)}`,
-        [amount, at, req.accountId, formatMoney(req.required)], t,
+           AND ${this.ge('balance + credit_limit - reserved', 4)} AND ${this.fits(`reserved + ${this.m(1)}`)}`,
+        [amount, at, req.accountId, required], t,
       );
       if (changed === 0) throw new Rollback('refused');
       return id;
@@ -311,13 +341,13 @@ export class PrepaidRepository implements PrepaidStore {
   }
 
   async findReservation(callId: string): Promise<Reservation | undefined> {
-    const rows = await this.read(() => this.select('SELECT * FROM reservations WHERE call_id = $1', [callId]));
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('reservations')} FROM reservations WHERE call_id = $1`, [callId]));
     return rows[0] ? this.toReservation(rows[0]) : undefined;
   }
 
   async findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined> {
-    const rows = await this.read(() => this.select('SELECT * FROM reservation_steps WHERE call_id = $1 AND step_key = $2', [callId, stepKey]));
-    return rows[0] ? toStep(rows[0]) : undefined;
+    const rows = await this.read(() => this.select(`SELECT ${this.cols('reservation_steps')} FROM reservation_steps WHERE call_id = $1 AND step_key = $2`, [callId, stepKey]));
+    return rows[0] ? this.rows().step(rows[0]) : undefined;
   }
 
   async markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void> {
@@ -335,9 +365,10 @@ export class PrepaidRepository implements PrepaidStore {
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
     // A replay fails on the step's unique key and rolls back whole; see the Rollback branch.
     const at = sqlDate(req.at);
-    const delta = formatMoney(req.amountDelta);
+    const delta = this.b(req.amountDelta, 'reservation change');
+    const expected = this.b(req.expectedAmount, 'reserved amount');
     const out = await this.tx(async (t) => {
-      const bind: unknown[] = [delta, req.addedSeconds, at, req.reservationId, formatMoney(req.expectedAmount)];
+      const bind: unknown[] = [delta, req.addedSeconds, at, req.reservationId, expected];
       let answered = '';
       if (req.recovery) {
         bind.push(recoveryText(req.recovery));
@@ -348,21 +379,21 @@ export class PrepaidRepository implements PrepaidStore {
         answered += `, answered_at = COALESCE(answered_at, $${bind.length})`;
       }
       const changed = await this.update(
-        `UPDATE reservations SET amount = ${this.r(`amount + ${this.m(1)}`)}, granted_seconds = granted_seconds + $2,
+        `UPDATE reservations SET amount = amount + ${this.m(1)}, granted_seconds = granted_seconds + $2,
            version = version + 1, updated_at = $3${answered}
-         WHERE id = $4 AND state = 'active' AND ${this.eq('amount', 5)}`,
+         WHERE id = $4 AND state = 'active' AND ${this.eq('amount', 5)} AND ${this.fits(`amount + ${this.m(1)}`)}`,
         bind, t,
       );
       if (changed === 0) throw new Rollback('stale');
       if (req.amountDelta !== 0n) {
         const guard = req.amountDelta > 0n ? ` AND ${this.ge('balance + credit_limit - reserved', 1)}` : '';
         const ok = await this.update(
-          `UPDATE accounts SET reserved = ${this.r(`reserved + ${this.m(1)}`)}, updated_at = $2 WHERE id = $3${guard}`,
+          `UPDATE accounts SET reserved = reserved + ${this.m(1)}, updated_at = $2 WHERE id = $3 AND ${this.fits(`reserved + ${this.m(1)}`)}${guard}`,
           [delta, at, req.accountId], t,
         );
         if (ok === 0) throw new Rollback('refused');
       }
-      const rows = await this.select('SELECT * FROM reservations WHERE id = $1', [req.reservationId], t);
+      const rows = await this.select(`SELECT ${this.cols('reservations')} FROM reservations WHERE id = $1`, [req.reservationId], t);
       const reservation = this.toReservation(rows[0]!);
       const step: ReservationStep = {
         reservationId: req.reservationId, callId: req.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
@@ -374,7 +405,7 @@ export class PrepaidRepository implements PrepaidStore {
           `INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
            VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`,
           [step.reservationId, step.callId, step.stepKey, step.requestedSeconds, step.addedSeconds, delta, step.grantedSeconds,
-            formatMoney(step.reservedAfter), step.final, at], t,
+            this.b(step.reservedAfter, 'reserved amount'), step.final, at], t,
         );
       } catch (err) {
         if (err instanceof UniqueConstraintError) throw new Rollback('exists');
@@ -393,19 +424,22 @@ export class PrepaidRepository implements PrepaidStore {
 
   async closeReservation(req: CloseReservation): Promise<CloseOutcome> {
     const at = sqlDate(req.at);
-    const charge = formatMoney(req.charge);
+    const charge = this.b(req.charge, 'charge');
+    const expected = this.b(req.expectedAmount, 'reserved amount');
+    const negativeCharge = this.b(-req.charge, 'charge');
     const out = await this.tx(async (t) => {
       const changed = await this.update(
         `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, version = version + 1, updated_at = $4
          WHERE id = $5 AND account_id = $6 AND state = 'active' AND ${this.eq('amount', 7)}`,
-        [req.state, req.seconds, charge, at, req.reservationId, req.accountId, formatMoney(req.expectedAmount)], t,
+        [req.state, req.seconds, charge, at, req.reservationId, req.accountId, expected], t,
       );
       if (changed === 0) throw new Rollback('stale');
-      await this.update(
-        `UPDATE accounts SET balance = ${this.r(`balance - ${this.m(1)}`)}, reserved = ${this.r(`reserved - ${this.m(2)}`)},
-           live_calls = live_calls - 1, updated_at = $3 WHERE id = $4`,
-        [charge, formatMoney(req.expectedAmount), at, req.accountId], t,
+      const moved = await this.update(
+        `UPDATE accounts SET balance = balance - ${this.m(1)}, reserved = reserved - ${this.m(2)},
+           live_calls = live_calls - 1, updated_at = $3 WHERE id = $4 AND ${this.fits(`balance - ${this.m(1)}`)}`,
+        [charge, expected, at, req.accountId], t,
       );
+      if (moved === 0) throw new Rollback('range');
       if (req.charge === 0n) return 'closed';
       const note = req.note ?? `${req.seconds} s${req.state === 'recovered' ? ' (recovered)' : ''}`;
       try {
@@ -413,7 +447,7 @@ export class PrepaidRepository implements PrepaidStore {
         await this.insert(
           `INSERT INTO ledger_entries (account_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
            SELECT id, 'charge', ${this.m(2)}, balance, $3, $4, $5, $6 FROM accounts WHERE id = $1`,
-          [req.accountId, formatMoney(-req.charge), req.ledgerKey, req.callId, note, at], t,
+          [req.accountId, negativeCharge, req.ledgerKey, req.callId, note, at], t,
         );
         return 'closed';
       } catch (err) {
@@ -423,6 +457,10 @@ export class PrepaidRepository implements PrepaidStore {
     });
     if (out instanceof Rollback) {
       if (out.outcome === 'key-used') throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
+      if (out.outcome === 'range') {
+        throw new PrepaidError('AMOUNT_OUT_OF_RANGE', `a charge of ${formatMoney(req.charge)} would take the balance of account ${req.accountId} outside what the database holds (${this.money.rangeText()})`,
+          { accountId: req.accountId, callId: req.callId });
+      }
       return { status: 'stale', reservation: await this.findReservation(req.callId) };
     }
     return { status: 'closed' };
@@ -433,7 +471,7 @@ export class PrepaidRepository implements PrepaidStore {
       `UPDATE reservations SET checkpoint_seconds = $1, checkpoint_amount = ${this.m(2)}, checkpoint_at = $3,
          answered_at = COALESCE(answered_at, $3), version = version + 1
        WHERE call_id = $4 AND state = 'active'`,
-      [seconds, formatMoney(amount), sqlDate(at), callId], t,
+      [seconds, this.b(amount, 'checkpoint amount'), sqlDate(at), callId], t,
     ));
     return changed === 1;
   }
@@ -450,7 +488,7 @@ export class PrepaidRepository implements PrepaidStore {
   async listOrphanedReservations(self: string, aliveSince: Date, limit: number, afterId = 0): Promise<Reservation[]> {
     const n = Math.max(1, Math.floor(limit));
     const rows = await this.read(() => this.select(
-      `SELECT r.* FROM reservations r
+      `SELECT ${this.cols('reservations', 'r')} FROM reservations r
        WHERE r.state = 'active' AND r.owner_instance <> $1 AND r.id > $3
          AND NOT EXISTS (SELECT 1 FROM app_instances i WHERE i.instance_id = r.owner_instance AND i.heartbeat_at >= $2)
        ORDER BY r.id LIMIT ${n}`,
@@ -462,7 +500,7 @@ export class PrepaidRepository implements PrepaidStore {
   async listReservationsOwnedBy(owner: string, limit: number, afterId = 0): Promise<Reservation[]> {
     const n = Math.max(1, Math.floor(limit));
     const rows = await this.read(() => this.select(
-      `SELECT * FROM reservations WHERE state = 'active' AND owner_instance = $1 AND id > $2 ORDER BY id LIMIT ${n}`, [owner, Math.floor(afterId)],
+      `SELECT ${this.cols('reservations')} FROM reservations WHERE state = 'active' AND owner_instance = $1 AND id > $2 ORDER BY id LIMIT ${n}`, [owner, Math.floor(afterId)],
     ));
     return rows.map((row) => this.toReservation(row));
   }
@@ -522,35 +560,23 @@ function dateOrNull(v: unknown): Date | null {
   return v === null || v === undefined ? null : date(v);
 }
 
-/** DECIMAL as a string (MySQL) or a double rounded to 6 places (SQLite), to exact micro-units. */
-function money(v: unknown): Micros {
-  if (typeof v === 'number') return parseMoney(v.toFixed(6));
-  if (typeof v === 'bigint') return parseMoney(v);
-  return parseMoney(String(v));
-}
+/** Every column of the prepaid tables, so that money columns can be read as exact text. */
+const COLUMNS = {
+  accounts: ['id', 'code', 'kind', 'currency', 'status', 'balance', 'reserved', 'credit_limit', 'low_balance_threshold', 'max_calls',
+    'live_calls', 'expires_at', 'created_at', 'updated_at'],
+  ledger_entries: ['id', 'account_id', 'kind', 'amount', 'balance_after', 'idempotency_key', 'call_id', 'note', 'created_at'],
+  reservations: ['id', 'account_id', 'call_id', 'mode', 'state', 'amount', 'granted_seconds', 'answered_at', 'owner_instance',
+    'checkpoint_seconds', 'checkpoint_amount', 'checkpoint_at', 'settled_seconds', 'charged', 'recovery', 'version', 'created_at', 'updated_at'],
+  reservation_steps: ['id', 'reservation_id', 'call_id', 'step_key', 'requested_seconds', 'added_seconds', 'amount_delta', 'granted_seconds',
+    'reserved_after', 'final', 'created_at'],
+} as const;
 
-function moneyOrNull(v: unknown): Micros | null {
-  return v === null || v === undefined ? null : money(v);
-}
-
-function toAccount(row: Row): Account {
-  return {
-    id: Number(row.id), code: String(row.code), kind: String(row.kind) as AccountKind, currency: String(row.currency),
-    status: String(row.status) as AccountStatus, balance: money(row.balance), reserved: money(row.reserved),
-    creditLimit: money(row.credit_limit), lowBalanceThreshold: moneyOrNull(row.low_balance_threshold),
-    maxCalls: row.max_calls === null || row.max_calls === undefined ? null : Number(row.max_calls),
-    liveCalls: Number(row.live_calls), expiresAt: dateOrNull(row.expires_at), createdAt: date(row.created_at), updatedAt: date(row.updated_at),
-  };
-}
-
-function toEntry(row: Row): LedgerEntry {
-  return {
-    id: Number(row.id), accountId: Number(row.account_id), kind: String(row.kind) as LedgerKind, amount: money(row.amount),
-    balanceAfter: money(row.balance_after), idempotencyKey: String(row.idempotency_key),
-    callId: row.call_id === null || row.call_id === undefined ? null : String(row.call_id),
-    note: row.note === null || row.note === undefined ? null : String(row.note), createdAt: date(row.created_at),
-  };
-}
+const MONEY_COLUMNS = new Set([
+  'accounts.balance', 'accounts.reserved', 'accounts.credit_limit', 'accounts.low_balance_threshold',
+  'ledger_entries.amount', 'ledger_entries.balance_after',
+  'reservations.amount', 'reservations.checkpoint_amount', 'reservations.charged',
+  'reservation_steps.amount_delta', 'reservation_steps.reserved_after',
+]);
 
 function recoveryText(info: RecoveryInfo): string {
   return JSON.stringify({ dialogs: info.dialogs, rating: info.rating });
@@ -571,23 +597,59 @@ function parseRecovery(v: unknown, callId: string, logger: Logger): RecoveryInfo
   return null;
 }
 
-function toReservation(row: Row, logger: Logger): Reservation {
-  return {
-    id: Number(row.id), accountId: Number(row.account_id), callId: String(row.call_id), mode: String(row.mode) as ReservationMode,
-    state: String(row.state) as ReservationState, amount: money(row.amount), grantedSeconds: Number(row.granted_seconds),
-    answeredAt: dateOrNull(row.answered_at), ownerInstance: String(row.owner_instance), checkpointSeconds: Number(row.checkpoint_seconds),
-    checkpointAmount: money(row.checkpoint_amount), checkpointAt: dateOrNull(row.checkpoint_at),
-    settledSeconds: row.settled_seconds === null || row.settled_seconds === undefined ? null : Number(row.settled_seconds),
-    charged: moneyOrNull(row.charged), recovery: parseRecovery(row.recovery, String(row.call_id), logger),
-    createdAt: date(row.created_at), updatedAt: date(row.updated_at),
-  };
-}
+/** Rows to domain objects; a money value that is not what this code writes is an error naming its row. */
+class RowReader {
+  constructor(private readonly columns: MoneyColumns, private readonly logger: Logger) {}
 
-function toStep(row: Row): ReservationStep {
-  return {
-    reservationId: Number(row.reservation_id), callId: String(row.call_id), stepKey: String(row.step_key),
-    requestedSeconds: Number(row.requested_seconds), addedSeconds: Number(row.added_seconds), amountDelta: money(row.amount_delta),
-    grantedSeconds: Number(row.granted_seconds), reservedAfter: money(row.reserved_after), final: Boolean(Number(row.final)),
-    createdAt: date(row.created_at),
-  };
+  money(v: unknown, at: StoredAt): Micros {
+    return this.columns.parse(v, at);
+  }
+
+  private m(row: Row, table: string, column: string): Micros {
+    return this.columns.parse(row[column], { table, column, id: row.id });
+  }
+
+  private mOrNull(row: Row, table: string, column: string): Micros | null {
+    return this.columns.parseOrNull(row[column], { table, column, id: row.id });
+  }
+
+  account(row: Row): Account {
+    return {
+      id: Number(row.id), code: String(row.code), kind: String(row.kind) as AccountKind, currency: String(row.currency),
+      status: String(row.status) as AccountStatus, balance: this.m(row, 'accounts', 'balance'), reserved: this.m(row, 'accounts', 'reserved'),
+      creditLimit: this.m(row, 'accounts', 'credit_limit'), lowBalanceThreshold: this.mOrNull(row, 'accounts', 'low_balance_threshold'),
+      maxCalls: row.max_calls === null || row.max_calls === undefined ? null : Number(row.max_calls),
+      liveCalls: Number(row.live_calls), expiresAt: dateOrNull(row.expires_at), createdAt: date(row.created_at), updatedAt: date(row.updated_at),
+    };
+  }
+
+  entry(row: Row): LedgerEntry {
+    return {
+      id: Number(row.id), accountId: Number(row.account_id), kind: String(row.kind) as LedgerKind, amount: this.m(row, 'ledger_entries', 'amount'),
+      balanceAfter: this.m(row, 'ledger_entries', 'balance_after'), idempotencyKey: String(row.idempotency_key),
+      callId: row.call_id === null || row.call_id === undefined ? null : String(row.call_id),
+      note: row.note === null || row.note === undefined ? null : String(row.note), createdAt: date(row.created_at),
+    };
+  }
+
+  reservation(row: Row): Reservation {
+    return {
+      id: Number(row.id), accountId: Number(row.account_id), callId: String(row.call_id), mode: String(row.mode) as ReservationMode,
+      state: String(row.state) as ReservationState, amount: this.m(row, 'reservations', 'amount'), grantedSeconds: Number(row.granted_seconds),
+      answeredAt: dateOrNull(row.answered_at), ownerInstance: String(row.owner_instance), checkpointSeconds: Number(row.checkpoint_seconds),
+      checkpointAmount: this.m(row, 'reservations', 'checkpoint_amount'), checkpointAt: dateOrNull(row.checkpoint_at),
+      settledSeconds: row.settled_seconds === null || row.settled_seconds === undefined ? null : Number(row.settled_seconds),
+      charged: this.mOrNull(row, 'reservations', 'charged'), recovery: parseRecovery(row.recovery, String(row.call_id), this.logger),
+      createdAt: date(row.created_at), updatedAt: date(row.updated_at),
+    };
+  }
+
+  step(row: Row): ReservationStep {
+    return {
+      reservationId: Number(row.reservation_id), callId: String(row.call_id), stepKey: String(row.step_key),
+      requestedSeconds: Number(row.requested_seconds), addedSeconds: Number(row.added_seconds), amountDelta: this.m(row, 'reservation_steps', 'amount_delta'),
+      grantedSeconds: Number(row.granted_seconds), reservedAfter: this.m(row, 'reservation_steps', 'reserved_after'), final: Boolean(Number(row.final)),
+      createdAt: date(row.created_at),
+    };
+  }
 }

@@ -11,6 +11,8 @@ export interface TrunkInput {
   port?: number;
   transport?: Transport;
   paiTrusted?: boolean;
+  /** Callers on this trunk may be subscribers (the PBX side); default false. */
+  servesMembers?: boolean;
   maxCalls?: number | null;
   enabled?: boolean;
 }
@@ -90,7 +92,7 @@ function strOrNull(v: unknown): string | null {
 
 function toTrunk(r: Row): Trunk {
   return {
-    id: Number(r.id), name: String(r.name), addresses: splitList(r.addresses), paiTrusted: bool(r.pai_trusted),
+    id: Number(r.id), name: String(r.name), addresses: splitList(r.addresses), paiTrusted: bool(r.pai_trusted), servesMembers: bool(r.serves_members),
     host: String(r.host), port: Number(r.port), transport: String(r.transport) as Transport, maxCalls: intOrNull(r.max_calls), enabled: bool(r.enabled),
   };
 }
@@ -221,7 +223,7 @@ export class VpnRepository implements DirectorySource {
   async addTrunk(input: TrunkInput): Promise<Trunk> {
     await this.write(`trunk ${JSON.stringify(input.name)}`, () => this.models.Trunk.create({
       name: input.name, addresses: input.addresses.join(','), host: input.host, port: input.port ?? 5060, transport: input.transport ?? 'udp',
-      pai_trusted: input.paiTrusted ?? false, max_calls: input.maxCalls ?? null, enabled: input.enabled ?? true,
+      pai_trusted: input.paiTrusted ?? false, serves_members: input.servesMembers ?? false, max_calls: input.maxCalls ?? null, enabled: input.enabled ?? true,
     }, this.opts()));
     return this.findTrunk(input.name);
   }
@@ -235,6 +237,7 @@ export class VpnRepository implements DirectorySource {
     if (patch.port !== undefined) values.port = patch.port;
     if (patch.transport !== undefined) values.transport = patch.transport;
     if (patch.paiTrusted !== undefined) values.pai_trusted = patch.paiTrusted;
+    if (patch.servesMembers !== undefined) values.serves_members = patch.servesMembers;
     if (patch.maxCalls !== undefined) values.max_calls = patch.maxCalls;
     if (patch.enabled !== undefined) values.enabled = patch.enabled;
     await this.write(`trunk ${JSON.stringify(patch.name ?? name)}`, () => this.models.Trunk.update(values, { where: { id: current.id }, ...this.opts() }));
@@ -420,7 +423,7 @@ export class VpnRepository implements DirectorySource {
       for (let i = 0; i < rows.length; i += IMPORT_CHUNK) await model.bulkCreate(rows.slice(i, i + IMPORT_CHUNK), this.opts());
     };
     await chunks(this.models.Trunk, data.trunks.map((t) => ({
-      id: t.id, name: t.name, addresses: t.addresses.join(','), pai_trusted: t.paiTrusted, host: t.host, port: t.port, transport: t.transport, max_calls: t.maxCalls, enabled: t.enabled,
+      id: t.id, name: t.name, addresses: t.addresses.join(','), pai_trusted: t.paiTrusted, serves_members: t.servesMembers, host: t.host, port: t.port, transport: t.transport, max_calls: t.maxCalls, enabled: t.enabled,
     })));
     await chunks(this.models.Route, data.routes.map((r) => ({ id: r.id, prefix: r.prefix, trunk_id: r.trunkId, priority: r.priority, enabled: r.enabled })));
     await chunks(this.models.Subscriber, data.subscribers.map((s) => ({

@@ -52,6 +52,9 @@ function validatePatch(p: AccountPatch, kind: AccountKind, bad: (m: string) => n
   if (p.expiresAt != null && Number.isNaN(p.expiresAt.getTime())) bad('expiry is not a valid date');
 }
 
+/** A posting's ledger entry; replay: the key was posted before, this is that entry and nothing changed. */
+export type PostedEntry = LedgerEntry & { replay: boolean };
+
 export interface PostOptions {
   note?: string;
   /** When given, must equal the account's currency. */
@@ -85,20 +88,25 @@ export class AccountService {
     return account;
   }
 
-  async topup(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
+  async topup(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<PostedEntry> {
     if (amount <= 0n) throw new PrepaidError('INVALID_AMOUNT', 'a top-up must be positive', { amount: formatMoney(amount) });
     return this.post(accountId, 'topup', amount, key, opts);
   }
 
-  async refund(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
+  async refund(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<PostedEntry> {
     if (amount <= 0n) throw new PrepaidError('INVALID_AMOUNT', 'a refund must be positive', { amount: formatMoney(amount) });
     return this.post(accountId, 'refund', amount, key, opts);
   }
 
   /** A signed correction; a negative one may not take the available money below zero. */
-  async adjust(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<LedgerEntry> {
+  async adjust(accountId: number, amount: Micros, key: string, opts: PostOptions = {}): Promise<PostedEntry> {
     if (amount === 0n) throw new PrepaidError('INVALID_AMOUNT', 'an adjustment must not be zero');
     return this.post(accountId, 'adjustment', amount, key, opts);
+  }
+
+  /** Every account, by id. */
+  list(): Promise<Account[]> {
+    return this.store.listAccounts();
   }
 
   async ledger(accountId: number, limit = 50): Promise<LedgerEntry[]> {
@@ -110,7 +118,7 @@ export class AccountService {
     return this.store.auditAccounts();
   }
 
-  private async post(accountId: number, kind: LedgerKind, amount: Micros, key: string, opts: PostOptions): Promise<LedgerEntry> {
+  private async post(accountId: number, kind: LedgerKind, amount: Micros, key: string, opts: PostOptions): Promise<PostedEntry> {
     validateKey(key);
     if (amount > MAX_AMOUNT || amount < -MAX_AMOUNT) throw new PrepaidError('INVALID_AMOUNT', 'amount too large');
     const account = await this.require(accountId);
@@ -123,7 +131,7 @@ export class AccountService {
     if (replay && (entry.accountId !== accountId || entry.kind !== kind || entry.amount !== amount)) {
       throw new PrepaidError('IDEMPOTENCY_CONFLICT', `key ${key} was used for a different ${entry.kind} of ${formatMoney(entry.amount)} on account ${entry.accountId}`, { key });
     }
-    return entry;
+    return { ...entry, replay };
   }
 }
 

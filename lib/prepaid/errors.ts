@@ -6,6 +6,7 @@ export type PrepaidErrorCode =
   | 'UNKNOWN_CALL'
   | 'DUPLICATE_ACCOUNT'
   | 'INVALID_AMOUNT'
+  | 'AMOUNT_OUT_OF_RANGE'
   | 'INVALID_ACCOUNT'
   | 'INVALID_KEY'
   | 'CURRENCY_MISMATCH'

@@ -1,6 +1,8 @@
 /**
  * CSV of the rating tables (RFC 4180: comma separated, double quotes around fields that need them,
- * a header line of column names). An empty field is NULL.
+ * a header line of column names). An empty field is NULL. A column left out of the header is an
+ * error, because a missing valid_to or destination_prefix read as NULL would widen a rule; only
+ * the labels (`name`, `description`) may be left out, and are then empty.
  */
 import { RATING_TABLES, type RatingTableName, type TableRow } from './tables';
 
@@ -16,10 +18,16 @@ function field(v: string | null): string {
   return /[",\r\n]/.test(v) || v !== v.trim() ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
+/** Columns that may be left out of a CSV header: labels only, read as empty. */
+export const OPTIONAL_COLUMNS: ReadonlySet<string> = new Set(['name', 'description']);
+
+/** Rows in id order, numerically (2 before 10), whatever order they came in. */
 export function formatTableCsv(table: RatingTableName, rows: readonly TableRow[]): string {
   const columns = RATING_TABLES[table];
   const lines = [columns.join(',')];
-  for (const r of rows) lines.push(columns.map((c) => field(r[c] ?? null)).join(','));
+  const idOf = (r: TableRow): number => { const n = Number(r.id); return Number.isFinite(n) ? n : Infinity; };
+  const sorted = [...rows].sort((a, b) => idOf(a) - idOf(b));
+  for (const r of sorted) lines.push(columns.map((c) => field(r[c] ?? null)).join(','));
   return lines.join('\r\n') + '\r\n';
 }
 
@@ -61,14 +69,25 @@ function records(text: string, table: string): string[][] {
   return out;
 }
 
-/** Parses one table's CSV; the header must name known columns and include id. */
+/**
+ * Parses one table's CSV; the header must name every column of the table (in any order), except
+ * the optional labels. A file with no line at all is an empty table.
+ */
 export function parseTableCsv(table: RatingTableName, text: string): TableRow[] {
   const recs = records(text, table);
   if (recs.length === 0) return [];
   const header = recs[0]!.map((h) => h.trim());
   const known = new Set<string>(RATING_TABLES[table]);
   for (const h of header) if (!known.has(h)) throw new CsvFormatError(table, 1, `unknown column "${h}" (expected ${RATING_TABLES[table].join(', ')})`);
-  if (!header.includes('id')) throw new CsvFormatError(table, 1, 'the header must include the id column');
+  const seen = new Set<string>();
+  for (const h of header) {
+    if (seen.has(h)) throw new CsvFormatError(table, 1, `column "${h}" appears twice`);
+    seen.add(h);
+  }
+  const missing = RATING_TABLES[table].filter((c) => !seen.has(c) && !OPTIONAL_COLUMNS.has(c));
+  if (missing.length > 0) {
+    throw new CsvFormatError(table, 1, `missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (every column must be in the header; leave a field empty for NULL)`);
+  }
   return recs.slice(1).map((rec, n) => {
     if (rec.length !== header.length) throw new CsvFormatError(table, n + 2, `${rec.length} fields, the header has ${header.length}`);
     const row: TableRow = {};

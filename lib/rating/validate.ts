@@ -26,23 +26,23 @@ export function validateRuleSet(raw: RawRuleSet): ValidationResult {
   // services
   const services = new Map<number, string>();
   const serviceCodes = new Set<string>();
-  for (const s of raw.services) {
-    if (!isId(s.id)) { problem('services', String(s.id), 'id must be a positive integer'); continue; }
-    if (services.has(s.id)) { problem('services', s.id, 'duplicate id'); continue; }
+  raw.services.forEach((s, at) => {
+    if (!isId(s.id)) { problem('services', position(at), badId(s.id)); return; }
+    if (services.has(s.id)) { problem('services', s.id, 'duplicate id'); return; }
     const code = (s.code ?? '').trim();
     if (!CODE.test(code)) problem('services', s.id, `malformed service code "${s.code}"`);
     else if (serviceCodes.has(code)) problem('services', s.id, `duplicate service code "${code}"`);
     services.set(s.id, code);
     serviceCodes.add(code);
-  }
+  });
 
   // day types
   const dayTypeCodes = new Map<number, string>();
   const codesSeen = new Set<string>();
   const byWeekday: Array<number | null> = [null, null, null, null, null, null, null, null];
-  for (const d of raw.dayTypes) {
-    if (!isId(d.id)) { problem('day_types', String(d.id), 'id must be a positive integer'); continue; }
-    if (dayTypeCodes.has(d.id)) { problem('day_types', d.id, 'duplicate id'); continue; }
+  raw.dayTypes.forEach((d, at) => {
+    if (!isId(d.id)) { problem('day_types', position(at), badId(d.id)); return; }
+    if (dayTypeCodes.has(d.id)) { problem('day_types', d.id, 'duplicate id'); return; }
     const code = (d.code ?? '').trim();
     if (!CODE.test(code)) problem('day_types', d.id, `malformed day type code "${d.code}"`);
     else if (codesSeen.has(code)) problem('day_types', d.id, `duplicate day type code "${code}"`);
@@ -58,27 +58,29 @@ export function validateRuleSet(raw: RawRuleSet): ValidationResult {
       if (other != null && other !== d.id) problem('day_types', d.id, `weekday "${token}" is already covered by day type ${other}`);
       else byWeekday[wd] = d.id;
     }
-  }
+  });
 
   // holidays
   const holidays = new Map<number, number>();
   const holidayRows = new Map<number, number>();
-  for (const h of raw.holidays) {
+  raw.holidays.forEach((h, at) => {
+    if (!isId(h.id)) { problem('holidays', position(at), badId(h.id)); return; }
     const day = parseLocalDate(String(h.date ?? ''));
-    if (day === null) { problem('holidays', h.id, `malformed date "${h.date}" (expected YYYY-MM-DD)`); continue; }
-    if (!dayTypeCodes.has(h.dayTypeId)) { problem('holidays', h.id, `unknown day type ${h.dayTypeId}`); continue; }
+    if (day === null) { problem('holidays', h.id, `malformed date "${h.date}" (expected YYYY-MM-DD)`); return; }
+    if (!dayTypeCodes.has(h.dayTypeId)) { problem('holidays', h.id, unknownRef('day type', 'day_type_id', h.dayTypeId)); return; }
     const prev = holidayRows.get(day);
-    if (prev !== undefined) { problem('holidays', h.id, `date ${h.date} is already listed by holiday ${prev}`); continue; }
+    if (prev !== undefined) { problem('holidays', h.id, `date ${h.date} is already listed by holiday ${prev}`); return; }
     holidayRows.set(day, h.id);
     holidays.set(day, h.dayTypeId);
-  }
+  });
 
   // tariffs and their steps
   const tariffs = new Map<number, Tariff>();
   const tariffCodes = new Set<string>();
-  for (const t of raw.tariffs) {
-    if (!isId(t.id)) { problem('tariffs', String(t.id), 'id must be a positive integer'); continue; }
-    if (tariffs.has(t.id)) { problem('tariffs', t.id, 'duplicate id'); continue; }
+  const badZoneTariffs = new Set<number>();
+  raw.tariffs.forEach((t, at) => {
+    if (!isId(t.id)) { problem('tariffs', position(at), badId(t.id)); return; }
+    if (tariffs.has(t.id)) { problem('tariffs', t.id, 'duplicate id'); return; }
     const code = (t.code ?? '').trim();
     if (!CODE.test(code)) problem('tariffs', t.id, `malformed tariff code "${t.code}"`);
     else if (tariffCodes.has(code)) problem('tariffs', t.id, `duplicate tariff code "${code}"`);
@@ -87,18 +89,24 @@ export function validateRuleSet(raw: RawRuleSet): ValidationResult {
     if (!/^[A-Z]{3}$/.test(currency)) problem('tariffs', t.id, `malformed currency "${t.currency}" (expected ISO 4217 such as EUR)`);
     const connectFee = money(t.connectFee, 'connect_fee', (r) => problem('tariffs', t.id, r));
     const minimumCharge = money(t.minimumCharge, 'minimum_charge', (r) => problem('tariffs', t.id, r));
-    if (!isCount(t.freeSeconds)) problem('tariffs', t.id, `free_seconds must be a whole number >= 0, got ${t.freeSeconds}`);
+    if (!isCount(t.freeSeconds)) problem('tariffs', t.id, `free_seconds must be a whole number >= 0, got ${shown(t.freeSeconds)}`);
     const zone = t.timeZone == null || String(t.timeZone).trim() === '' ? raw.defaultTimeZone : String(t.timeZone).trim();
     if (t.timeZone != null && String(t.timeZone).trim() !== '' && !zones.isValid(zone)) problem('tariffs', t.id, `unknown time zone "${t.timeZone}"`);
+    // Its rules cannot be read in any zone: the one problem above (or rating.timeZone's) says why.
+    if (!zones.isValid(zone)) badZoneTariffs.add(t.id);
     tariffs.set(t.id, { id: t.id, code, currency, connectFee, minimumCharge, freeSeconds: Number(t.freeSeconds), timeZone: zone, steps: [] });
-  }
+  });
   const tariffsWithBadSteps = new Set<number>();
-  for (const s of raw.tariffSteps) {
+  const stepIds = new Set<number>();
+  for (const [at, s] of raw.tariffSteps.entries()) {
+    if (!isId(s.id)) { problem('tariff_steps', position(at), badId(s.id)); continue; }
+    if (stepIds.has(s.id)) { problem('tariff_steps', s.id, 'duplicate id'); continue; }
+    stepIds.add(s.id);
     const tariff = tariffs.get(s.tariffId);
-    if (tariff === undefined) { problem('tariff_steps', s.id, `unknown tariff ${s.tariffId}`); continue; }
+    if (tariff === undefined) { problem('tariff_steps', s.id, unknownRef('tariff', 'tariff_id', s.tariffId)); continue; }
     let ok = true;
-    if (!isCount(s.fromSecond)) { problem('tariff_steps', s.id, `from_second must be a whole number >= 0, got ${s.fromSecond}`); ok = false; }
-    if (!isCount(s.incrementSeconds) || Number(s.incrementSeconds) < 1) { problem('tariff_steps', s.id, `increment_seconds must be a whole number >= 1, got ${s.incrementSeconds}`); ok = false; }
+    if (!isCount(s.fromSecond)) { problem('tariff_steps', s.id, `from_second must be a whole number >= 0, got ${shown(s.fromSecond)}`); ok = false; }
+    if (!isCount(s.incrementSeconds) || Number(s.incrementSeconds) < 1) { problem('tariff_steps', s.id, `increment_seconds must be a whole number >= 1, got ${shown(s.incrementSeconds)}`); ok = false; }
     const price = money(s.pricePerIncrement, 'price_per_increment', (r) => { problem('tariff_steps', s.id, r); ok = false; });
     if (!ok) tariffsWithBadSteps.add(tariff.id);
     else tariff.steps.push({ id: s.id, fromSecond: Number(s.fromSecond), incrementSeconds: Number(s.incrementSeconds), pricePerIncrement: price });
@@ -112,23 +120,23 @@ export function validateRuleSet(raw: RawRuleSet): ValidationResult {
   // charging rules
   const rules: ChargingRule[] = [];
   const ruleIds = new Set<number>();
-  for (const r of raw.chargingRules) {
-    if (!isId(r.id)) { problem('charging_rules', String(r.id), 'id must be a positive integer'); continue; }
+  for (const [at, r] of raw.chargingRules.entries()) {
+    if (!isId(r.id)) { problem('charging_rules', position(at), badId(r.id)); continue; }
     if (ruleIds.has(r.id)) { problem('charging_rules', r.id, 'duplicate id'); continue; }
     ruleIds.add(r.id);
     const before = problems.length;
     const bad = (reason: string): void => problem('charging_rules', r.id, reason);
     const service = services.get(r.serviceId);
-    if (service === undefined) bad(`unknown service ${r.serviceId}`);
+    if (service === undefined) bad(unknownRef('service', 'service_id', r.serviceId));
     const tariff = tariffs.get(r.tariffId);
-    if (tariff === undefined) bad(`unknown tariff ${r.tariffId}`);
+    if (tariff === undefined) bad(unknownRef('tariff', 'tariff_id', r.tariffId));
     const prefix = (r.destinationPrefix ?? '').trim();
     if (!/^\d*$/.test(prefix)) bad(`malformed destination prefix "${r.destinationPrefix}" (digits only, no '+')`);
     else if (prefix.length > MAX_PREFIX_DIGITS) bad(`destination prefix longer than ${MAX_PREFIX_DIGITS} digits`);
     let dayTypeCode: string | null = null;
     if (r.dayTypeId != null) {
       dayTypeCode = dayTypeCodes.get(r.dayTypeId) ?? null;
-      if (dayTypeCode === null) bad(`unknown day type ${r.dayTypeId}`);
+      if (dayTypeCode === null) bad(unknownRef('day type', 'day_type_id', r.dayTypeId));
     }
     const from = blank(r.timeFrom), to = blank(r.timeTo);
     let windowFromMs: number | null = null, windowToMs: number | null = null;
@@ -138,22 +146,21 @@ export function validateRuleSet(raw: RawRuleSet): ValidationResult {
       windowToMs = parseTimeOfDay(to);
       if (windowFromMs === null || windowFromMs === DAY_MS) bad(`malformed time_from "${from}" (expected HH:MM, 00:00-23:59)`);
       if (windowToMs === null) bad(`malformed time_to "${to}" (expected HH:MM, up to 24:00)`);
-      if (windowFromMs !== null && windowToMs !== null && windowFromMs % DAY_MS === windowToMs % DAY_MS) bad(`empty time window ${from}-${to}`);
+      // No window is empty: to <= from wraps past midnight, so 08:00-08:00 and 00:00-24:00 are the whole day.
     }
     const validFromMs = instant(r.validFrom, 'valid_from', bad);
     const validToMs = instant(r.validTo, 'valid_to', bad);
     if (validFromMs !== null && validToMs !== null && validFromMs >= validToMs) bad('valid_from must be before valid_to');
-    if (!Number.isSafeInteger(Number(r.priority)) || r.priority === null) bad(`priority must be a whole number, got ${r.priority}`);
-    if (problems.length > before || service === undefined || tariff === undefined) continue;
+    if (!Number.isSafeInteger(Number(r.priority)) || r.priority === null) bad(`priority must be a whole number, got ${shown(r.priority)}`);
+    if (problems.length > before || service === undefined || tariff === undefined || badZoneTariffs.has(tariff.id)) continue;
     rules.push({
       id: r.id, service, callerPlan: blank(r.callerPlan), vpnGroup: blank(r.vpnGroup), prefix, dayTypeId: r.dayTypeId ?? null,
-      dayTypeCode, windowFromMs, windowToMs, validFromMs, validToMs, priority: Number(r.priority), tariff, zone: zones.get(zones.isValid(tariff.timeZone) ? tariff.timeZone : 'UTC'),
+      dayTypeCode, windowFromMs, windowToMs, validFromMs, validToMs, priority: Number(r.priority), tariff, zone: zones.get(tariff.timeZone),
     });
   }
 
   checkAmbiguity(rules, problem);
-  if (problems.length > 0) return { ok: false, problems };
-
+  // Built from the rules that passed, so the currency check runs beside every other problem.
   const ruleSet = new RuleSet(rules, [...tariffs.values()], new DayCalendar(byWeekday, holidays), serviceCodes, dayTypeCodes, raw.defaultTimeZone);
   checkCurrencies(ruleSet, problem);
   if (problems.length > 0) return { ok: false, problems };
@@ -273,6 +280,23 @@ export function parseInstant(value: Date | string): number | null {
   if (!m || parseLocalDate(`${m[1]}-${m[2]}-${m[3]}`) === null || Number(m[4]) > 23 || Number(m[5]) > 59) return null;
   const ms = Date.parse(text);
   return Number.isFinite(ms) ? ms : null;
+}
+
+/** A row whose id cannot name it: its place in the table (1 = the first row). */
+function position(index: number): string {
+  return `#${index + 1}`;
+}
+
+function badId(id: unknown): string {
+  return typeof id === 'number' && Number.isNaN(id) ? 'id is missing or not a number' : `id must be a positive integer, got ${String(id)}`;
+}
+
+function shown(v: unknown): string {
+  return typeof v === 'number' && Number.isNaN(v) ? 'nothing (empty or not a number)' : String(v);
+}
+
+function unknownRef(what: string, column: string, id: unknown): string {
+  return typeof id === 'number' && Number.isNaN(id) ? `${column} is missing or not a number` : `unknown ${what} ${String(id)}`;
 }
 
 function isId(v: unknown): v is number {

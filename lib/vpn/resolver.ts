@@ -89,7 +89,7 @@ function party(e164: string, subscriber: Subscriber | undefined, member: MemberE
 
 /**
  * Who calls whom and where the call goes. The caller must be a known, active subscriber (its
- * account pays); a member's digits are read in its group's plan, anyone else's as a public number.
+ * account pays) calling from a trunk that serves members; a member's digits are read in its group's plan, anyone else's as a public number.
  * Then: the caller's outgoing barring, the callee's incoming barring, the callee's availability,
  * and the route list (the callee's home trunk when the callee is a subscriber with one, else the
  * prefix routes).
@@ -99,6 +99,11 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
   const parsedCaller = parseDialString(input.caller);
   const callerNumber = parsedCaller.ok ? toE164(parsedCaller.value, plan) : parsedCaller;
   if (!callerNumber.ok) return refuse(403, 'INVALID_CALLER', `calling number: ${callerNumber.refusal.reason}`);
+  // A carrier's From is whatever its sender typed: only a member-serving trunk speaks for subscribers.
+  const trunk = input.ingressTrunk;
+  if (trunk && !trunk.servesMembers) {
+    return refuse(403, 'UNTRUSTED_CALLER', `trunk ${JSON.stringify(trunk.name)} does not serve members: its caller ${callerNumber.value} is not taken for a subscriber, and outside callers have no account to pay`);
+  }
   const callerEntry = directory.number(callerNumber.value);
   if (!callerEntry) return refuse(403, 'UNKNOWN_CALLER', `calling number ${callerNumber.value} is not a subscriber`);
   const callerSub = callerEntry.subscriber;

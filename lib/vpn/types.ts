@@ -16,8 +16,14 @@ export interface Trunk {
   name: string;
   /** Source addresses or CIDRs (IPv4 or IPv6) allowed to send INVITEs through this trunk. */
   addresses: string[];
-  /** Whether a P-Asserted-Identity received from this trunk is believed. */
+  /** Whether a P-Asserted-Identity received from this trunk is believed (only on a trunk that serves members). */
   paiTrusted: boolean;
+  /**
+   * Whether callers on this trunk may be identified as subscribers (members or not), whose
+   * accounts then pay: true for the PBX side. On any other trunk (a carrier) the caller is an
+   * outside party whatever its From or P-Asserted-Identity says.
+   */
+  servesMembers: boolean;
   /** Outbound target. */
   host: string;
   port: number;
@@ -160,6 +166,11 @@ export type CallResolutionResult =
 export interface ResolveCallInput {
   /** The calling number or URI (From or trusted P-Asserted-Identity). */
   caller: string;
+  /**
+   * The trunk the call arrived on. When it does not serve members, the caller is never taken for
+   * a subscriber. Left out only by dry runs, which resolve as if from a member-serving trunk.
+   */
+  ingressTrunk?: Pick<Trunk, 'name' | 'servesMembers'>;
   /** The called number or URI (Request-URI) as dialled. */
   dialled: string;
 }

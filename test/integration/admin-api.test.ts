@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { testDatabaseUrl } from '../support/mariadb';
@@ -56,6 +57,24 @@ describe('admin API of a running product', function () {
     }
   });
 
+  it('serves Swagger UI for its document without a token', async () => {
+    const page = await fetch(`http://127.0.0.1:${product.adminPort}/docs/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /swagger-ui/);
+    const doc = await api.call('GET', '/docs/json', undefined, null);
+    assert.deepEqual(doc.json, (await api.call('GET', '/openapi.json', undefined, null)).json);
+  });
+
+  it('refuses a body that is not JSON with 415 and broken JSON with 400, in its own error codes', async () => {
+    for (const [type, body, status, error] of [['text/plain', 'hello', 415, 'UNSUPPORTED_MEDIA_TYPE'], ['application/json', '{"code":', 400, 'BAD_REQUEST'], ['application/json', '', 400, 'BAD_REQUEST']] as const) {
+      const res = await fetch(`http://127.0.0.1:${product.adminPort}/accounts`, { method: 'POST', headers: { authorization: `Bearer ${product.adminToken}`, 'content-type': type }, body });
+      const text = await res.text();
+      assert.equal(res.status, status, text);
+      assert.equal((JSON.parse(text) as { error: string }).error, error);
+      assert.doesNotMatch(text, /FST_/);
+    }
+  });
+
   it('reports health and readiness without a token', async () => {
     const health = await api.call('GET', '/health', undefined, null);
     assert.equal(health.status, 200);
@@ -71,7 +90,7 @@ describe('admin API of a running product', function () {
     const id = created.json.id as number;
 
     const top = await api.call('POST', '/accounts/portal-1/topups', { amount: '12.50', key: 'pay-771', note: 'card' });
-    assert.equal(top.status, 200, top.text);
+    assert.equal(top.status, 201, top.text);
     assert.equal(top.json.balanceAfter, '12.500000');
     const replay = await api.call('POST', `/accounts/${id}/topups`, { amount: '12.50', key: 'pay-771' });
     assert.equal(replay.status, 200);
@@ -81,7 +100,7 @@ describe('admin API of a running product', function () {
     assert.equal(conflict.json.error, 'IDEMPOTENCY_CONFLICT');
 
     const adj = await api.call('POST', '/accounts/portal-1/adjustments', { amount: '-0.500001', key: 'fix-1', note: 'goodwill reversal' });
-    assert.equal(adj.status, 200, adj.text);
+    assert.equal(adj.status, 201, adj.text);
     assert.equal(adj.json.balanceAfter, '11.999999');
     const overdraw = await api.call('POST', '/accounts/portal-1/adjustments', { amount: '-100', key: 'fix-2' });
     assert.equal(overdraw.status, 409);
@@ -211,5 +230,23 @@ describe('admin API of a running product', function () {
     assert.equal(r.status, 200);
     assert.match(r.text, /^tollgate_calls_offered_total \d+/m);
     assert.match(r.text, /^tollgate_db_query_seconds_count \d+/m);
+  });
+
+  it('does not start when admin.port is taken, and says so naming admin.port', async () => {
+    // Holds the port and hangs up on whoever connects (the start-up probe of /ready included).
+    const squatter = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+    const busy = (squatter.address() as AddressInfo).port;
+    try {
+      // A second application on this edge, with the admin port somebody else holds.
+      await assert.rejects(startProduct({ databaseUrl, command: 'app', reuse: { ...product, adminPort: busy }, config: { instanceId: 'second', admin: { port: busy } } }),
+        (err: Error) => {
+          assert.match(err.message, new RegExp(`admin\\.port ${busy} on 127\\.0\\.0\\.1 is already in use`));
+          assert.match(err.message, /exited with 1/);
+          return true;
+        });
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 });

@@ -108,7 +108,7 @@ describe('Prometheus metrics during a SIPp run', function () {
     // seconds and 5 paid), then the call is cut.
     const bob = await api.call('GET', '/accounts/acme-bob');
     const adjust = parseMoney('0.005') - parseMoney(String(bob.json.available));
-    assert.equal((await api.call('POST', '/accounts/acme-bob/adjustments', { amount: formatMoney(adjust), key: 'metrics-cutoff' })).status, 200);
+    assert.equal((await api.call('POST', '/accounts/acme-bob/adjustments', { amount: formatMoney(adjust), key: 'metrics-cutoff' })).status, 201);
 
     const before = await scrape();
     const caller = await startSipp({

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { AppError } from '../../lib/common/errors';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { RatingRepository } from '../../lib/db/rating-repository';
@@ -11,6 +12,7 @@ import { cliContext, runTariff } from '../unit/rating/cli-support';
 import { prng } from '../unit/rating/fixtures';
 
 const EXAMPLES = path.resolve(__dirname, '../../../lib/rating/examples');
+const CLI = path.resolve(__dirname, '../../app/cli.js');
 const ZONE = 'Europe/Berlin';
 
 async function migrated(url: string): Promise<Database> {
@@ -70,6 +72,49 @@ describe('rating CSV export and import', function () {
     const srcRepo = new RatingRepository(dbs[0]!, ZONE), dstRepo = new RatingRepository(dst, ZONE);
     assert.deepEqual(await dstRepo.readTables(), await srcRepo.readTables());
     assert.deepEqual(priceList(await loadRatingEngine(dstRepo)), priceList(await loadRatingEngine(srcRepo)));
+    // Ids 9 and 10 are in the source tables: the files list them in numeric order.
+    const ids = fs.readFileSync(path.join(dir, 'tariff_steps.csv'), 'utf8').trim().split('\r\n').slice(1).map((l) => Number(l.split(',')[0]));
+    assert.ok(ids.includes(10) && ids.includes(2), ids.join(','));
+    assert.deepEqual(ids, [...ids].sort((a, b) => a - b));
+  });
+
+  for (const column of ['valid_to', 'destination_prefix']) {
+    it(`an import of charging_rules.csv without the ${column} column names the column and writes nothing`, async () => {
+      const folder = path.join(dir, `without-${column}`);
+      fs.mkdirSync(folder);
+      for (const f of fs.readdirSync(EXAMPLES)) fs.copyFileSync(path.join(EXAMPLES, f), path.join(folder, f));
+      const lines = fs.readFileSync(path.join(EXAMPLES, 'charging_rules.csv'), 'utf8').split(/\r?\n/).filter(Boolean).map((l) => l.split(','));
+      const at = lines[0]!.indexOf(column);
+      assert.ok(at > 0 && lines.slice(1).every((cells) => cells.length === lines[0]!.length), 'the example file has plain fields');
+      fs.writeFileSync(path.join(folder, 'charging_rules.csv'), lines.map((cells) => cells.filter((_, k) => k !== at).join(',')).join('\n') + '\n');
+      const url = await testDatabaseUrl('rating_cols');
+      const db = await migrated(url);
+      dbs.push(db);
+      const err = await runTariff(cliContext(url, ZONE, []), ['import', folder]);
+      assert.ok(err instanceof AppError && err.code === 'CSV_INVALID', String(err));
+      assert.equal(err.message, `charging_rules.csv line 1: missing column "${column}" (every column must be in the header; leave a field empty for NULL)`);
+      assert.deepEqual(Object.values(await new RatingRepository(db, ZONE).countRows()), [0, 0, 0, 0, 0, 0]);
+    });
+  }
+
+  it('`tariff rate --start` without a zone is UTC, whatever the host\'s zone', () => {
+    // Monday 2026-11-23 16:30 UTC is 17:30 in Berlin: the weekday peak (rule 2). Read in New York's
+    // zone it would be 21:30 UTC, 22:30 in Berlin: off-peak (rule 3).
+    const rate = (start: string, tz: string) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, TZ: tz, TOLLGATE_CONFIG: '', TOLLGATE_DATABASE__URL: sourceUrl, TOLLGATE_RATING__TIME_ZONE: ZONE, TOLLGATE_LOG__LEVEL: 'warn' };
+      delete env.TOLLGATE_TEST_MYSQL_URL;
+      const r = spawnSync(process.execPath, [CLI, 'tariff', 'rate', '--service', 'voice.public', '--destination', '4930123456', '--seconds', '60', '--start', start, '--json'], { env, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { ruleId: number; start: string };
+    };
+    for (const tz of ['America/New_York', 'Asia/Tokyo']) {
+      const plain = rate('2026-11-23T16:30:00', tz);
+      assert.equal(plain.start, '2026-11-23T16:30:00.000Z');
+      assert.equal(plain.ruleId, 2);
+      assert.equal(rate('2026-11-23 16:30', tz).ruleId, 2);
+      assert.deepEqual(rate('2026-11-23T16:30:00Z', tz), plain);
+      assert.equal(rate('2026-11-23T16:30:00-05:00', tz).ruleId, 3, 'an explicit zone is honoured');
+    }
   });
 
   it('an import into an empty SQLite database prices the same as MariaDB', async () => {

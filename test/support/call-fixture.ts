@@ -78,7 +78,7 @@ export async function seedCallWorld(db: Database, farEnds: Record<FarEnd, number
   await open('dora', 'prepaid', '10.00');
 
   await new VpnRepository(db).changeValidated(NUMBERING, async (repo) => {
-    const trunk = (name: string, port: number, addresses: string[]) => repo.addTrunk({ name, addresses, host: '127.0.0.1', port, transport, paiTrusted: name === 'pbx' });
+    const trunk = (name: string, port: number, addresses: string[]) => repo.addTrunk({ name, addresses, host: '127.0.0.1', port, transport, paiTrusted: name === 'pbx', servesMembers: name === 'pbx' });
     await trunk('pbx', farEnds.answer, ['127.0.0.1']);
     await trunk('carrier', farEnds.answer, ['192.0.2.1']);
     for (const [end, prefix] of Object.entries(PREFIX_OF) as Array<[Exclude<FarEnd, 'answer'>, string]>) {

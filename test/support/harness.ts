@@ -1,5 +1,5 @@
 /**
- * `npm test`: makes sure SIPp and MariaDB are installed (apt-get as root, else says what to install),
+ * `npm test`: makes sure SIPp, MariaDB, promtool and Chromium are installed (apt-get as root, else says what to install),
  * starts a throwaway mariadbd on a free loopback port, runs mocha over the unit and integration
  * tests with TOLLGATE_TEST_MYSQL_URL pointing at it, and stops everything it started — mocha's
  * whole process group included, so no sipp or edge is left behind — on success, failure or signal.
@@ -26,6 +26,9 @@ function ensureTools(): void {
   const missing: string[] = [];
   if (!has('sipp')) missing.push('sip-tester');
   if (!findMariadbd() || !has('mariadb-install-db')) missing.push('mariadb-server');
+  // promtool checks the metrics exposition; headless Chromium drives the admin console.
+  if (!has('promtool')) missing.push('prometheus');
+  if (!has('chromium')) missing.push('chromium');
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     say(`missing tools; install the Debian packages: sudo apt-get install -y ${missing.join(' ')}`);
@@ -37,7 +40,7 @@ function ensureTools(): void {
   if (update.status !== 0) say('apt-get update failed; trying the install anyway');
   // policy-rc.d keeps the package from starting a system-wide MariaDB service we do not use.
   const install = spawnSync('sh', ['-c', `printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d; apt-get install -y -qq --no-install-recommends ${missing.join(' ')}; rc=$?; rm -f /usr/sbin/policy-rc.d; exit $rc`], { stdio: 'inherit', env });
-  if (install.status !== 0 || !has('sipp') || !findMariadbd()) {
+  if (install.status !== 0 || !has('sipp') || !findMariadbd() || !has('promtool') || !has('chromium')) {
     say(`could not install ${missing.join(' ')}`);
     process.exit(2);
   }

@@ -114,7 +114,7 @@ export async function seedLoadWorld(db: Database, trunks: LoadTrunks, size: Load
   await batch(size.publicCallers, (i) => open(`load-p${i}`, false), publicAccounts);
 
   await new VpnRepository(db).changeValidated(LOAD_NUMBERING, async (repo) => {
-    await repo.addTrunk({ name: 'pbx', addresses: ['127.0.0.1'], host: '127.0.0.1', port: trunks.pbx.port, transport: trunks.pbx.transport, paiTrusted: true });
+    await repo.addTrunk({ name: 'pbx', addresses: ['127.0.0.1'], host: '127.0.0.1', port: trunks.pbx.port, transport: trunks.pbx.transport, paiTrusted: true, servesMembers: true });
     await repo.addTrunk({ name: 'carrier', addresses: ['192.0.2.1'], host: '127.0.0.1', port: trunks.carrier.port, transport: trunks.carrier.transport });
     await repo.addRoute({ prefix: '', trunkName: 'carrier', priority: 1 });
     await repo.addGroup({ code: 'load', name: 'Load test group', offnetPrefix: '9', extensionLength: 4 });

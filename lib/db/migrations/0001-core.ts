@@ -1,12 +1,11 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
-
-type Ctx = { context: QueryInterface };
+import { DataTypes } from 'sequelize';
+import { addIndex, applySteps, createTable, type Ctx, type MigrationStep } from './steps';
 
 const money = () => DataTypes.DECIMAL(20, 6);
 
 /** Application instances (heartbeats) and call detail records. */
-export async function up({ context: qi }: Ctx): Promise<void> {
-  await qi.createTable('app_instances', {
+export const steps: MigrationStep[] = [
+  createTable('app_instances', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     instance_id: { type: DataTypes.STRING(64), allowNull: false },
     hostname: { type: DataTypes.STRING(255), allowNull: true },
@@ -14,10 +13,10 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     started_at: { type: DataTypes.DATE, allowNull: false },
     heartbeat_at: { type: DataTypes.DATE, allowNull: false },
     stopped_at: { type: DataTypes.DATE, allowNull: true },
-  });
-  await qi.addIndex('app_instances', ['instance_id'], { unique: true, name: 'app_instances_instance_id_uq' });
+  }),
+  addIndex('app_instances', ['instance_id'], { name: 'app_instances_instance_id_uq', unique: true }),
 
-  await qi.createTable('cdrs', {
+  createTable('cdrs', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     call_id: { type: DataTypes.STRING(255), allowNull: false },
     instance_id: { type: DataTypes.STRING(64), allowNull: true },
@@ -48,10 +47,14 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     cost: { type: money(), allowNull: false, defaultValue: '0' },
     ledger_key: { type: DataTypes.STRING(255), allowNull: true },
     created_at: { type: DataTypes.DATE, allowNull: false },
-  });
-  await qi.addIndex('cdrs', ['call_id'], { unique: true, name: 'cdrs_call_id_uq' });
-  await qi.addIndex('cdrs', ['account_id', 'invite_at'], { name: 'cdrs_account_invite_idx' });
-  await qi.addIndex('cdrs', ['invite_at'], { name: 'cdrs_invite_idx' });
+  }),
+  addIndex('cdrs', ['call_id'], { name: 'cdrs_call_id_uq', unique: true }),
+  addIndex('cdrs', ['account_id', 'invite_at'], { name: 'cdrs_account_invite_idx' }),
+  addIndex('cdrs', ['invite_at'], { name: 'cdrs_invite_idx' }),
+];
+
+export async function up({ context: qi }: Ctx): Promise<void> {
+  await applySteps(qi, steps);
 }
 
 export async function down({ context: qi }: Ctx): Promise<void> {

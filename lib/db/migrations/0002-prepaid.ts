@@ -1,12 +1,11 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
-
-type Ctx = { context: QueryInterface };
+import { DataTypes } from 'sequelize';
+import { addIndex, applySteps, createTable, type Ctx, type MigrationStep } from './steps';
 
 const money = () => DataTypes.DECIMAL(20, 6);
 
 /** Prepaid credit control: accounts, their ledger, reservations of live calls and their steps. */
-export async function up({ context: qi }: Ctx): Promise<void> {
-  await qi.createTable('accounts', {
+export const steps: MigrationStep[] = [
+  createTable('accounts', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     code: { type: DataTypes.STRING(64), allowNull: false },
     kind: { type: DataTypes.STRING(16), allowNull: false },
@@ -21,10 +20,10 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     expires_at: { type: DataTypes.DATE(3), allowNull: true },
     created_at: { type: DataTypes.DATE(3), allowNull: false },
     updated_at: { type: DataTypes.DATE(3), allowNull: false },
-  });
-  await qi.addIndex('accounts', ['code'], { unique: true, name: 'accounts_code_uq' });
+  }),
+  addIndex('accounts', ['code'], { name: 'accounts_code_uq', unique: true }),
 
-  await qi.createTable('ledger_entries', {
+  createTable('ledger_entries', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     account_id: { type: DataTypes.INTEGER, allowNull: false },
     kind: { type: DataTypes.STRING(16), allowNull: false },
@@ -34,11 +33,11 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     call_id: { type: DataTypes.STRING(191), allowNull: true },
     note: { type: DataTypes.STRING(255), allowNull: true },
     created_at: { type: DataTypes.DATE(3), allowNull: false },
-  });
-  await qi.addIndex('ledger_entries', ['idempotency_key'], { unique: true, name: 'ledger_entries_key_uq' });
-  await qi.addIndex('ledger_entries', ['account_id', 'id'], { name: 'ledger_entries_account_idx' });
+  }),
+  addIndex('ledger_entries', ['idempotency_key'], { name: 'ledger_entries_key_uq', unique: true }),
+  addIndex('ledger_entries', ['account_id', 'id'], { name: 'ledger_entries_account_idx' }),
 
-  await qi.createTable('reservations', {
+  createTable('reservations', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     account_id: { type: DataTypes.INTEGER, allowNull: false },
     call_id: { type: DataTypes.STRING(191), allowNull: false },
@@ -56,12 +55,12 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     version: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     created_at: { type: DataTypes.DATE(3), allowNull: false },
     updated_at: { type: DataTypes.DATE(3), allowNull: false },
-  });
-  await qi.addIndex('reservations', ['call_id'], { unique: true, name: 'reservations_call_uq' });
-  await qi.addIndex('reservations', ['state', 'owner_instance'], { name: 'reservations_state_owner_idx' });
-  await qi.addIndex('reservations', ['account_id', 'state'], { name: 'reservations_account_state_idx' });
+  }),
+  addIndex('reservations', ['call_id'], { name: 'reservations_call_uq', unique: true }),
+  addIndex('reservations', ['state', 'owner_instance'], { name: 'reservations_state_owner_idx' }),
+  addIndex('reservations', ['account_id', 'state'], { name: 'reservations_account_state_idx' }),
 
-  await qi.createTable('reservation_steps', {
+  createTable('reservation_steps', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     reservation_id: { type: DataTypes.INTEGER, allowNull: false },
     call_id: { type: DataTypes.STRING(191), allowNull: false },
@@ -73,8 +72,12 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     reserved_after: { type: money(), allowNull: false },
     final: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
     created_at: { type: DataTypes.DATE(3), allowNull: false },
-  });
-  await qi.addIndex('reservation_steps', ['call_id', 'step_key'], { unique: true, name: 'reservation_steps_call_step_uq' });
+  }),
+  addIndex('reservation_steps', ['call_id', 'step_key'], { name: 'reservation_steps_call_step_uq', unique: true }),
+];
+
+export async function up({ context: qi }: Ctx): Promise<void> {
+  await applySteps(qi, steps);
 }
 
 export async function down({ context: qi }: Ctx): Promise<void> {

@@ -1,6 +1,5 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
-
-type Ctx = { context: QueryInterface };
+import { DataTypes } from 'sequelize';
+import { addIndex, applySteps, createTable, type Ctx, type MigrationStep } from './steps';
 
 const money = () => DataTypes.DECIMAL(20, 6);
 
@@ -9,32 +8,32 @@ const money = () => DataTypes.DECIMAL(20, 6);
  * References are plain integer columns (no database foreign keys); the rating engine validates
  * them whole at every load and reports the table and row of every mistake.
  */
-export async function up({ context: qi }: Ctx): Promise<void> {
-  await qi.createTable('services', {
+export const steps: MigrationStep[] = [
+  createTable('services', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     code: { type: DataTypes.STRING(64), allowNull: false },
     name: { type: DataTypes.STRING(255), allowNull: true },
-  });
-  await qi.addIndex('services', ['code'], { unique: true, name: 'services_code_uq' });
+  }),
+  addIndex('services', ['code'], { name: 'services_code_uq', unique: true }),
 
-  await qi.createTable('day_types', {
+  createTable('day_types', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     code: { type: DataTypes.STRING(32), allowNull: false },
     name: { type: DataTypes.STRING(255), allowNull: true },
     // 'mon,tue,wed,thu,fri'; empty for a day type that only the holiday calendar assigns
     weekdays: { type: DataTypes.STRING(64), allowNull: true },
-  });
-  await qi.addIndex('day_types', ['code'], { unique: true, name: 'day_types_code_uq' });
+  }),
+  addIndex('day_types', ['code'], { name: 'day_types_code_uq', unique: true }),
 
-  await qi.createTable('holidays', {
+  createTable('holidays', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     date: { type: DataTypes.DATEONLY, allowNull: false },
     day_type_id: { type: DataTypes.INTEGER, allowNull: false },
     name: { type: DataTypes.STRING(255), allowNull: true },
-  });
-  await qi.addIndex('holidays', ['date'], { unique: true, name: 'holidays_date_uq' });
+  }),
+  addIndex('holidays', ['date'], { name: 'holidays_date_uq', unique: true }),
 
-  await qi.createTable('tariffs', {
+  createTable('tariffs', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     code: { type: DataTypes.STRING(64), allowNull: false },
     name: { type: DataTypes.STRING(255), allowNull: true },
@@ -44,19 +43,19 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     free_seconds: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     // IANA zone for day types and time windows of rules using this tariff; NULL: config rating.timeZone
     time_zone: { type: DataTypes.STRING(64), allowNull: true },
-  });
-  await qi.addIndex('tariffs', ['code'], { unique: true, name: 'tariffs_code_uq' });
+  }),
+  addIndex('tariffs', ['code'], { name: 'tariffs_code_uq', unique: true }),
 
-  await qi.createTable('tariff_steps', {
+  createTable('tariff_steps', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     tariff_id: { type: DataTypes.INTEGER, allowNull: false },
     from_second: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     increment_seconds: { type: DataTypes.INTEGER, allowNull: false },
     price_per_increment: { type: money(), allowNull: false },
-  });
-  await qi.addIndex('tariff_steps', ['tariff_id', 'from_second'], { name: 'tariff_steps_tariff_idx' });
+  }),
+  addIndex('tariff_steps', ['tariff_id', 'from_second'], { name: 'tariff_steps_tariff_idx' }),
 
-  await qi.createTable('charging_rules', {
+  createTable('charging_rules', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     service_id: { type: DataTypes.INTEGER, allowNull: false },
     caller_plan: { type: DataTypes.STRING(64), allowNull: true },
@@ -70,9 +69,13 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     priority: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     tariff_id: { type: DataTypes.INTEGER, allowNull: false },
     description: { type: DataTypes.STRING(255), allowNull: true },
-  });
-  await qi.addIndex('charging_rules', ['service_id', 'destination_prefix'], { name: 'charging_rules_service_prefix_idx' });
-  await qi.addIndex('charging_rules', ['tariff_id'], { name: 'charging_rules_tariff_idx' });
+  }),
+  addIndex('charging_rules', ['service_id', 'destination_prefix'], { name: 'charging_rules_service_prefix_idx' }),
+  addIndex('charging_rules', ['tariff_id'], { name: 'charging_rules_tariff_idx' }),
+];
+
+export async function up({ context: qi }: Ctx): Promise<void> {
+  await applySteps(qi, steps);
 }
 
 export async function down({ context: qi }: Ctx): Promise<void> {

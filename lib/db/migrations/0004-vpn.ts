@@ -1,6 +1,5 @@
-import { DataTypes, type QueryInterface } from 'sequelize';
-
-type Ctx = { context: QueryInterface };
+import { DataTypes } from 'sequelize';
+import { addIndex, applySteps, createTable, type Ctx, type MigrationStep } from './steps';
 
 const timestamps = () => ({
   created_at: { type: DataTypes.DATE(3), allowNull: false },
@@ -12,8 +11,8 @@ const timestamps = () => ({
  * that pays for its calls), VPN groups and their members. Lists (trunk addresses, barring
  * prefixes) are comma-separated text so admins can edit them by hand.
  */
-export async function up({ context: qi }: Ctx): Promise<void> {
-  await qi.createTable('trunks', {
+export const steps: MigrationStep[] = [
+  createTable('trunks', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     name: { type: DataTypes.STRING(64), allowNull: false },
     addresses: { type: DataTypes.TEXT, allowNull: false },
@@ -24,10 +23,10 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     max_calls: { type: DataTypes.INTEGER, allowNull: true },
     enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
     ...timestamps(),
-  });
-  await qi.addIndex('trunks', ['name'], { unique: true, name: 'trunks_name_uq' });
+  }),
+  addIndex('trunks', ['name'], { name: 'trunks_name_uq', unique: true }),
 
-  await qi.createTable('routes', {
+  createTable('routes', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     prefix: { type: DataTypes.STRING(32), allowNull: false, defaultValue: '' },
     trunk_id: { type: DataTypes.INTEGER, allowNull: false },
@@ -35,11 +34,11 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     enabled: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: true },
     description: { type: DataTypes.STRING(255), allowNull: true },
     ...timestamps(),
-  });
-  await qi.addIndex('routes', ['prefix'], { name: 'routes_prefix_idx' });
-  await qi.addIndex('routes', ['trunk_id'], { name: 'routes_trunk_idx' });
+  }),
+  addIndex('routes', ['prefix'], { name: 'routes_prefix_idx' }),
+  addIndex('routes', ['trunk_id'], { name: 'routes_trunk_idx' }),
 
-  await qi.createTable('subscribers', {
+  createTable('subscribers', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     e164: { type: DataTypes.STRING(32), allowNull: false },
     account_id: { type: DataTypes.INTEGER, allowNull: false },
@@ -48,11 +47,11 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'active' },
     display_name: { type: DataTypes.STRING(128), allowNull: true },
     ...timestamps(),
-  });
-  await qi.addIndex('subscribers', ['e164'], { unique: true, name: 'subscribers_e164_uq' });
-  await qi.addIndex('subscribers', ['account_id'], { name: 'subscribers_account_idx' });
+  }),
+  addIndex('subscribers', ['e164'], { name: 'subscribers_e164_uq', unique: true }),
+  addIndex('subscribers', ['account_id'], { name: 'subscribers_account_idx' }),
 
-  await qi.createTable('vpn_groups', {
+  createTable('vpn_groups', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     code: { type: DataTypes.STRING(64), allowNull: false },
     name: { type: DataTypes.STRING(128), allowNull: false },
@@ -61,10 +60,10 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     extension_pattern: { type: DataTypes.STRING(128), allowNull: true },
     allow_onnet_between_groups: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
     ...timestamps(),
-  });
-  await qi.addIndex('vpn_groups', ['code'], { unique: true, name: 'vpn_groups_code_uq' });
+  }),
+  addIndex('vpn_groups', ['code'], { name: 'vpn_groups_code_uq', unique: true }),
 
-  await qi.createTable('vpn_members', {
+  createTable('vpn_members', {
     id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
     group_id: { type: DataTypes.INTEGER, allowNull: false },
     subscriber_id: { type: DataTypes.INTEGER, allowNull: false },
@@ -73,9 +72,13 @@ export async function up({ context: qi }: Ctx): Promise<void> {
     outgoing_barring: { type: DataTypes.TEXT, allowNull: true },
     incoming_barring: { type: DataTypes.TEXT, allowNull: true },
     ...timestamps(),
-  });
-  await qi.addIndex('vpn_members', ['group_id', 'extension'], { unique: true, name: 'vpn_members_group_extension_uq' });
-  await qi.addIndex('vpn_members', ['subscriber_id'], { unique: true, name: 'vpn_members_subscriber_uq' });
+  }),
+  addIndex('vpn_members', ['group_id', 'extension'], { name: 'vpn_members_group_extension_uq', unique: true }),
+  addIndex('vpn_members', ['subscriber_id'], { name: 'vpn_members_subscriber_uq', unique: true }),
+];
+
+export async function up({ context: qi }: Ctx): Promise<void> {
+  await applySteps(qi, steps);
 }
 
 export async function down({ context: qi }: Ctx): Promise<void> {

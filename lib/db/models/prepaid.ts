@@ -2,7 +2,9 @@ import { DataTypes, Model, type ModelStatic, type Sequelize } from 'sequelize';
 
 /**
  * Sequelize models of the prepaid tables, for admin tools and reports. Credit control itself goes
- * through PrepaidRepository (conditional SQL); money attributes are DECIMAL strings here.
+ * through PrepaidRepository (conditional SQL); money attributes are DECIMAL strings on
+ * MySQL but integers of micro-units on SQLite (money-column.ts): read and write money through the
+ * repositories, which convert.
  */
 export interface PrepaidModels {
   Account: ModelStatic<Model>;

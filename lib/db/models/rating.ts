@@ -2,7 +2,9 @@ import { DataTypes, Model, type ModelStatic, type Sequelize } from 'sequelize';
 
 /**
  * Sequelize models of the rating tables, for admin tools and seeds. The rating engine loads through
- * RatingRepository; money attributes are DECIMAL strings here.
+ * RatingRepository; money attributes are DECIMAL strings on
+ * MySQL but integers of micro-units on SQLite (money-column.ts): read and write money through the
+ * repositories, which convert.
  */
 export interface RatingModels {
   Service: ModelStatic<Model>;

@@ -23,6 +23,7 @@ export function defineVpnModels(sequelize: Sequelize): VpnModels {
       name: { type: DataTypes.STRING(64), allowNull: false },
       addresses: { type: DataTypes.TEXT, allowNull: false },
       pai_trusted: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      serves_members: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       host: { type: DataTypes.STRING(255), allowNull: false },
       port: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 5060 },
       transport: { type: DataTypes.STRING(8), allowNull: false, defaultValue: 'udp' },

@@ -20,6 +20,7 @@ function fakes(over: Partial<AdminDeps> = {}): { deps: AdminDeps; ended: string[
   const live: LiveCallView[] = [{
     callId: 'c-1', state: CallState.Answered, caller: '4930100201', callee: '4930555123', scope: 'offnet',
     inviteAt: new Date('2026-05-04T10:00:00Z'), answerAt: new Date('2026-05-04T10:00:02Z'), grantedSeconds: 300, remainingSeconds: 254.37,
+    sipCallId: 'a84b4c76e66710@pbx', accountId: 1, ingressTrunk: 'pbx', egressTrunk: 'carrier', currency: 'EUR', reserved: 600_000n, spent: 94_000n,
   }];
   const deps: AdminDeps = {
     instanceId: 'unit-1',
@@ -27,6 +28,12 @@ function fakes(over: Partial<AdminDeps> = {}): { deps: AdminDeps; ended: string[
     calls: {
       liveCalls: () => live.filter((c) => !ended.includes(c.callId)),
       endCall: async (id) => { if (!live.some((c) => c.callId === id) || ended.includes(id)) return false; ended.push(id); return true; },
+    },
+    cdrs: {
+      findPage: async () => ({ cdrs: [], next: null }),
+      stream: async function* () { /* no CDRs */ },
+      findByCallId: async () => undefined,
+      findBySipCallId: async () => undefined,
     },
     rating: new RatingService(engineFor(rawRuleSet([{ id: 1, connectFee: '0.05', steps: [[0, 60, '0.12'], [60, 1, '0.002']] }], [rule(1, 1)]))),
     vpn: new VpnService(Directory.build(fixtureData(), PLAN)),
@@ -94,13 +101,14 @@ describe('admin API', () => {
     await app.close();
   });
 
-  it('lists live calls with their grant and ends one by id', async () => {
+  it('lists live calls with their SIP Call-ID, account, trunks, grant and money, and ends one by id', async () => {
     const { deps, ended } = fakes();
     const app = buildAdminApp(deps, TOKEN, silentLogger());
     const list = await call(app, 'GET', '/calls');
     assert.deepEqual(list.json, {
       count: 1,
-      calls: [{ callId: 'c-1', state: 'answered', caller: '4930100201', callee: '4930555123', scope: 'offnet', start: '2026-05-04T10:00:00.000Z', answeredAt: '2026-05-04T10:00:02.000Z', grantedSeconds: 300, remainingSeconds: 254.4 }],
+      calls: [{ callId: 'c-1', state: 'answered', caller: '4930100201', callee: '4930555123', scope: 'offnet', start: '2026-05-04T10:00:00.000Z', answeredAt: '2026-05-04T10:00:02.000Z', grantedSeconds: 300, remainingSeconds: 254.4,
+        sipCallId: 'a84b4c76e66710@pbx', accountId: 1, ingressTrunk: 'pbx', egressTrunk: 'carrier', currency: 'EUR', reserved: '0.600000', spent: '0.094000' }],
     });
     assert.deepEqual((await call(app, 'DELETE', '/calls/c-1')).json, { callId: 'c-1', ended: true });
     assert.deepEqual(ended, ['c-1']);

@@ -111,7 +111,7 @@ function world(opts: {
     release: async (callId: string) => { releases.push(callId); },
   } as unknown as CreditControl;
   const admitAll: AdmissionStep = (call) => {
-    call.ingressTrunk = { id: 9, name: 'pbx', addresses: [], paiTrusted: true, host: '127.0.0.1', port: 5060, transport: 'udp', maxCalls: null, enabled: true };
+    call.ingressTrunk = { id: 9, name: 'pbx', addresses: [], paiTrusted: true, servesMembers: true, host: '127.0.0.1', port: 5060, transport: 'udp', maxCalls: null, enabled: true };
     call.callerUri = 'sip:4930100201@pbx';
     call.resolution = {
       scope: 'onnet', service: 'voice.onnet', dialled: '202', caller: { e164: '4930100201', accountId: 7, groupCode: 'acme', extension: '201' },

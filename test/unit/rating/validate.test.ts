@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { validateRuleSet, type RawRuleSet, type RuleProblem } from '../../../lib/rating';
-import { DAY, SERVICE, rawRuleSet, rule, type TariffSpec } from './fixtures';
+import fs from 'node:fs';
+import path from 'node:path';
+import { formatProblems } from '../../../lib/rating';
+import { parseTableCsv } from '../../../lib/rating/csv';
+import { RATING_TABLE_NAMES, emptyTables, rowsToRawRuleSet } from '../../../lib/rating/tables';
+import { DAY, SERVICE, engineFor, rawRuleSet, rule, type TariffSpec } from './fixtures';
 
 const perMinute: TariffSpec = { id: 1, steps: [[0, 60, '0.10']] };
 const base = (): RawRuleSet => rawRuleSet([perMinute, { id: 2, steps: [[0, 1, '0.001']] }], [rule(1, 1), rule(2, 2, { destinationPrefix: '49' })]);
@@ -20,7 +25,6 @@ const cases: Case[] = [
   { name: 'a time window with only a start', edit: (r) => { r.chargingRules[0]!.timeFrom = '08:00'; }, expect: { table: 'charging_rules', rowId: 1, reason: /set together/ } },
   { name: 'a time window hour 25', edit: (r) => { Object.assign(r.chargingRules[0]!, { timeFrom: '25:00', timeTo: '08:00' }); }, expect: { table: 'charging_rules', rowId: 1, reason: /malformed time_from/ } },
   { name: 'a time window minute 60', edit: (r) => { Object.assign(r.chargingRules[0]!, { timeFrom: '08:00', timeTo: '08:60' }); }, expect: { table: 'charging_rules', rowId: 1, reason: /malformed time_to/ } },
-  { name: 'an empty time window', edit: (r) => { Object.assign(r.chargingRules[0]!, { timeFrom: '08:00', timeTo: '08:00' }); }, expect: { table: 'charging_rules', rowId: 1, reason: /empty time window/ } },
   { name: 'validity that ends before it starts', edit: (r) => { Object.assign(r.chargingRules[0]!, { validFrom: '2026-02-01', validTo: '2026-01-01' }); }, expect: { table: 'charging_rules', rowId: 1, reason: /valid_from must be before valid_to/ } },
   { name: 'a malformed validity date', edit: (r) => { r.chargingRules[0]!.validFrom = '2026-13-45'; }, expect: { table: 'charging_rules', rowId: 1, reason: /malformed valid_from/ } },
   { name: 'a negative step price', edit: (r) => { r.tariffSteps[0]!.pricePerIncrement = '-0.10'; }, expect: { table: 'tariff_steps', rowId: 1, reason: /negative/ } },
@@ -96,4 +100,79 @@ describe('rating: validateRuleSet', () => {
       assert.equal(v.ok, true, v.ok ? '' : JSON.stringify(v.problems));
     });
   }
+
+  for (const [from, to] of [['00:00', '24:00'], ['08:00', '08:00'], ['17:30:15', '17:30:15']]) {
+    it(`accepts the window ${from}-${to} as the whole day (to <= from wraps)`, () => {
+      const engine = engineFor(rawRuleSet([perMinute, { id: 2, steps: [[0, 1, '0.001']] }], [
+        rule(1, 1, { timeFrom: from, timeTo: to, priority: 1 }), rule(2, 2),
+      ]));
+      for (const at of ['2026-11-23T00:00:00Z', '2026-11-23T07:59:59Z', '2026-11-23T08:00:00Z', '2026-11-23T17:30:15Z', '2026-11-23T23:59:59Z']) {
+        assert.equal(engine.findRule({ service: 'voice.public', destination: '4930' }, new Date(at))?.id, 1, `at ${at}`);
+      }
+    });
+  }
+
+  it('a tariff in an unknown time zone is one problem on its row, with no ambiguity lines about its rules', () => {
+    const raw = rawRuleSet([perMinute, { id: 2, steps: [[0, 1, '0.001']], timeZone: 'Europe/Berln' }], [
+      rule(1, 1, { timeFrom: '08:00', timeTo: '18:00' }), rule(2, 2, { timeFrom: '18:00', timeTo: '08:00' }), rule(3, 2, { destinationPrefix: '49', dayTypeId: DAY.weekend }),
+    ], { defaultTimeZone: 'Europe/Berlin' });
+    const v = validateRuleSet(raw);
+    assert.equal(v.ok, false);
+    assert.deepEqual(v.ok ? [] : formatProblems(v.problems), ['tariffs row 2: unknown time zone "Europe/Berln"']);
+  });
+
+  it('an unknown rating.timeZone is one problem, not one per rule', () => {
+    const raw = rawRuleSet([perMinute], [rule(1, 1, { timeFrom: '08:00', timeTo: '18:00' }), rule(2, 1, { timeFrom: '18:00', timeTo: '08:00' })], { defaultTimeZone: 'Nowhere/City' });
+    const v = validateRuleSet(raw);
+    assert.deepEqual(v.ok ? [] : formatProblems(v.problems), ['config row rating.timeZone: unknown time zone "Nowhere/City"']);
+  });
+
+  it('reports mixed currencies beside the other problems, not only once they are fixed', () => {
+    const raw = base();
+    raw.tariffs[1]!.currency = 'USD';
+    raw.holidays[0]!.date = 'soon';
+    raw.tariffs[0]!.connectFee = '-1';
+    const v = validateRuleSet(raw);
+    assert.equal(v.ok, false);
+    const lines = v.ok ? [] : formatProblems(v.problems);
+    assert.ok(lines.some((l) => /^charging_rules row 2: mixed currencies/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^holidays row 1: malformed date/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^tariffs row 1: connect_fee is negative/.test(l)), lines.join('\n'));
+  });
+
+  it('names rows without a usable id by their place in the table and says what is missing, never NaN', () => {
+    const dir = path.resolve(__dirname, '../../../../lib/rating/examples');
+    const tables = emptyTables();
+    for (const t of RATING_TABLE_NAMES) tables[t] = parseTableCsv(t, fs.readFileSync(path.join(dir, `${t}.csv`), 'utf8'));
+    tables.services[1]!.id = '';
+    tables.tariffs[2]!.id = 'three';
+    tables.tariff_steps[0]!.tariff_id = null;
+    tables.tariff_steps[1]!.id = null;
+    tables.holidays[0]!.id = '';
+    tables.charging_rules[0]!.priority = '';
+    tables.charging_rules[1]!.service_id = 'x';
+    const v = validateRuleSet(rowsToRawRuleSet(tables, 'Europe/Berlin'));
+    assert.equal(v.ok, false);
+    const lines = v.ok ? [] : formatProblems(v.problems);
+    assert.ok(!lines.some((l) => l.includes('NaN')), lines.join('\n'));
+    for (const expected of [
+      'services row #2: id is missing or not a number',
+      'tariffs row #3: id is missing or not a number',
+      'tariff_steps row 1: tariff_id is missing or not a number',
+      'tariff_steps row #2: id is missing or not a number',
+      'holidays row #1: id is missing or not a number',
+      'charging_rules row 1: priority must be a whole number, got nothing (empty or not a number)',
+      'charging_rules row 2: service_id is missing or not a number',
+    ]) assert.ok(lines.includes(expected), `missing "${expected}" in:\n${lines.join('\n')}`);
+  });
+
+  it('lib/rating/README.md names the same default time zone as config/default.json', () => {
+    const root = path.resolve(__dirname, '../../../..');
+    const zone = (JSON.parse(fs.readFileSync(path.join(root, 'config/default.json'), 'utf8')) as { rating: { timeZone: string } }).rating.timeZone;
+    const readme = fs.readFileSync(path.join(root, 'lib/rating/README.md'), 'utf8');
+    const said = /`rating\.timeZone` applies \(default `([^`]+)`/.exec(readme)?.[1];
+    assert.equal(said, zone);
+    const configReadme = fs.readFileSync(path.join(root, 'config/README.md'), 'utf8');
+    assert.match(configReadme, new RegExp(`\\| \`rating\\.timeZone\` \\| \`${zone.replace('/', '\\/')}\` \\|`));
+  });
 });

@@ -4,7 +4,7 @@ import type { CallClass, DirectoryData, NumberingPlan, Subscriber, Trunk, VpnMem
 export const PLAN: NumberingPlan = { countryCode: '49', nationalPrefix: '0', internationalPrefix: '00', areaCodeLength: 2, minNationalDigits: 4 };
 
 function trunk(id: number, name: string, addresses: string[], extra: Partial<Trunk> = {}): Trunk {
-  return { id, name, addresses, paiTrusted: false, host: `${name}.example`, port: 5060, transport: 'udp', maxCalls: null, enabled: true, ...extra };
+  return { id, name, addresses, paiTrusted: false, servesMembers: false, host: `${name}.example`, port: 5060, transport: 'udp', maxCalls: null, enabled: true, ...extra };
 }
 
 function subscriber(id: number, e164: string, extra: Partial<Subscriber> = {}): Subscriber {
@@ -25,8 +25,8 @@ function member(id: number, groupId: number, subscriberId: number, extension: st
 export function fixtureData(): DirectoryData {
   return {
     trunks: [
-      trunk(1, 'pbx-acme', ['192.0.2.10', '198.51.100.0/24'], { paiTrusted: true }),
-      trunk(2, 'pbx-beta', ['2001:db8:1::/48'], { transport: 'tcp', port: 5080 }),
+      trunk(1, 'pbx-acme', ['192.0.2.10', '198.51.100.0/24'], { paiTrusted: true, servesMembers: true }),
+      trunk(2, 'pbx-beta', ['2001:db8:1::/48'], { transport: 'tcp', port: 5080, servesMembers: true }),
       trunk(3, 'carrier-a', ['203.0.113.0/25']),
       trunk(4, 'carrier-b', ['203.0.113.128/25']),
       trunk(5, 'carrier-intl', ['203.0.113.5']),

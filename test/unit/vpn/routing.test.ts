@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { RouteTable, trunkTarget, type Route, type Trunk, type TrunkTarget } from '../../../lib/vpn';
 
 function trunk(id: number, name: string, enabled = true): Trunk {
-  return { id, name, addresses: [], paiTrusted: false, host: `${name}.example`, port: 5060, transport: 'udp', maxCalls: null, enabled };
+  return { id, name, addresses: [], paiTrusted: false, servesMembers: false, host: `${name}.example`, port: 5060, transport: 'udp', maxCalls: null, enabled };
 }
 
 const trunks = [trunk(1, 'a'), trunk(2, 'b'), trunk(3, 'c'), trunk(4, 'd'), trunk(5, 'off', false)];

@@ -32,11 +32,11 @@ export function syntheticData(opts: SyntheticOptions): DirectoryData {
   const trunks: Trunk[] = [];
   const pbxCount = Math.max(1, Math.ceil(opts.groups / 10));
   for (let t = 0; t < pbxCount; t++) {
-    trunks.push({ id: t + 1, name: `pbx-${t}`, addresses: [`10.${t >> 8}.${t & 255}.0/24`], paiTrusted: true, host: `10.${t >> 8}.${t & 255}.1`, port: 5060, transport: 'udp', maxCalls: 500, enabled: true });
+    trunks.push({ id: t + 1, name: `pbx-${t}`, addresses: [`10.${t >> 8}.${t & 255}.0/24`], paiTrusted: true, servesMembers: true, host: `10.${t >> 8}.${t & 255}.1`, port: 5060, transport: 'udp', maxCalls: 500, enabled: true });
   }
   const carriers = ['carrier-a', 'carrier-b', 'carrier-c'];
   carriers.forEach((name, i) => {
-    trunks.push({ id: pbxCount + i + 1, name, addresses: [`192.0.2.${i + 1}`, `2001:db8:${i + 1}::/48`], paiTrusted: false, host: `192.0.2.${i + 1}`, port: 5060, transport: i === 2 ? 'tcp' : 'udp', maxCalls: null, enabled: true });
+    trunks.push({ id: pbxCount + i + 1, name, addresses: [`192.0.2.${i + 1}`, `2001:db8:${i + 1}::/48`], paiTrusted: false, servesMembers: false, host: `192.0.2.${i + 1}`, port: 5060, transport: i === 2 ? 'tcp' : 'udp', maxCalls: null, enabled: true });
   });
   const carrierId = (i: number) => pbxCount + i + 1;
   const routes: Route[] = [

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { testDatabaseUrl } from '../support/mariadb';
+import { freePort } from '../support/ports';
+import { startProduct, type Product } from '../support/product';
+import { startSipp, type SippProcess } from '../support/sipp';
+import { adminClient, ALICE, eventually, injectionFile, metricSum, parseMetrics, seedOpsDatabase, type AdminClient } from '../support/ops-product';
+
+const SCENARIOS = path.resolve(__dirname, '../../../scenarios');
+const BROKE = '4930100204';
+
+describe('application metrics pass promtool and carry setup time, per-trunk ASR/ACD, cut-offs and latencies', function () {
+  this.timeout(90_000);
+  let carrier: SippProcess;
+  let product: Product;
+  let api: AdminClient;
+
+  before(async () => {
+    const databaseUrl = await testDatabaseUrl('ops_promtool');
+    carrier = await startSipp({ scenario: { file: path.join(SCENARIOS, 'uas-answer.xml') }, transport: 'udp', timeoutMs: 85_000 });
+    await seedOpsDatabase(databaseUrl, { carrier: carrier.localPort });
+    const edgeMetricsPort = await freePort('tcp');
+    product = await startProduct({ databaseUrl, config: { metrics: { edge: { enabled: true, address: '127.0.0.1', port: edgeMetricsPort } } } });
+    api = adminClient(`http://127.0.0.1:${product.adminPort}`, product.adminToken);
+  });
+
+  after(async () => {
+    await product?.stop();
+    await carrier?.stop();
+  });
+
+  it('after answered and refused calls, `promtool check metrics` finds nothing wrong in GET /metrics, and the new series add up', async () => {
+    const answeredCalls = 4;
+    const refusedCalls = 2;
+    const callers = await startSipp({
+      scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
+      injection: injectionFile(Array.from({ length: answeredCalls }, () => [ALICE, '9030555123'] as [string, string])),
+      calls: answeredCalls, rate: 5, durationMs: 1000, timeoutMs: 40_000,
+    });
+    const broke = await startSipp({
+      scenario: { file: path.join(SCENARIOS, 'uac-no-credit-expect-402.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
+      injection: injectionFile(Array.from({ length: refusedCalls }, () => [BROKE, '201'] as [string, string])),
+      calls: refusedCalls, rate: 10, timeoutMs: 40_000,
+    });
+    try {
+      const [ok, refused] = await Promise.all([callers.done, broke.done]);
+      assert.equal(ok.stats.successful, answeredCalls, ok.stdout.slice(-500));
+      assert.equal(refused.stats.successful, refusedCalls, refused.stdout.slice(-500));
+    } finally {
+      await callers.stop();
+      await broke.stop();
+    }
+    const text = await eventually('every call ended and counted', async () => {
+      const r = await api.call('GET', '/metrics');
+      const m = parseMetrics(r.text);
+      return metricSum(m, 'tollgate_calls_live') === 0 && metricSum(m, 'tollgate_trunk_calls_total', { side: 'ingress' }) === answeredCalls + refusedCalls ? r.text : undefined;
+    });
+
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(check.error, undefined, 'promtool runs (Debian package prometheus; the test harness installs it)');
+    assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+    assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'no lint remark either');
+
+    const m = parseMetrics(text);
+    assert.equal(metricSum(m, 'tollgate_edge_up'), 1, 'the edge counters were part of the scrape');
+    assert.equal(metricSum(m, 'tollgate_call_setup_seconds_count', { outcome: 'admitted' }), answeredCalls);
+    assert.equal(metricSum(m, 'tollgate_call_setup_seconds_count', { outcome: 'refused' }), refusedCalls);
+    assert.ok(metricSum(m, 'tollgate_call_setup_seconds_sum') > 0);
+    assert.equal(metricSum(m, 'tollgate_trunk_calls_total', { side: 'egress', trunk: 'carrier', disposition: 'answered' }), answeredCalls, 'ASR numerator');
+    assert.equal(metricSum(m, 'tollgate_trunk_calls_total', { side: 'egress', trunk: 'carrier' }), answeredCalls, 'ASR denominator');
+    const acd = metricSum(m, 'tollgate_call_duration_seconds_sum', { trunk: 'carrier' }) / metricSum(m, 'tollgate_call_duration_seconds_count', { trunk: 'carrier' });
+    assert.ok(acd >= 0.9 && acd < 10, `ACD ${acd} s for calls of about 1 s`);
+    assert.equal(metricSum(m, 'tollgate_call_answer_delay_seconds_count', { trunk: 'carrier' }), answeredCalls);
+    assert.equal(metricSum(m, 'tollgate_credit_control_seconds_count', { operation: 'authorise', outcome: 'ok' }), answeredCalls);
+    assert.equal(metricSum(m, 'tollgate_credit_control_seconds_count', { operation: 'authorise', outcome: 'refused' }), refusedCalls);
+    assert.equal(metricSum(m, 'tollgate_credit_control_seconds_count', { operation: 'settle' }), answeredCalls);
+    assert.ok(metricSum(m, 'tollgate_db_query_seconds_count') > answeredCalls * 3);
+    assert.match(text, /^tollgate_build_info\{version="\d+\.\d+\.\d+",node="v\d+[^"]*"\} 1$/m);
+  });
+});
