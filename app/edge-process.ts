@@ -16,6 +16,10 @@ export function edgeOptions(config: TollgateConfig): EdgeOptions {
     orphanRetentionMs: Math.round(e.orphanRetentionSeconds * 1000),
     limits: e.limits,
     cdrEvents: e.cdrEvents,
+    userAgentBlacklist: e.userAgentBlacklist,
+    options: e.options,
+    unansweredRequests: e.unansweredRequests,
+    udpReceiveBufferBytes: e.udpReceiveBufferBytes,
   };
 }
 

@@ -8,6 +8,10 @@ const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().positive();
 const transport = z.enum(['udp', 'tcp']);
 
+/** A regular expression's source, checked to compile at start-up. */
+const regexSource = z.string().min(1).refine((p) => { try { new RegExp(p); return true; } catch { return false; } },
+  { message: 'not a valid regular expression' });
+
 const listenSchema = z.strictObject({
   transport,
   address: z.string().min(1),
@@ -36,6 +40,21 @@ export const edgeSchema = z.strictObject({
   drainSeconds: z.number().min(0),
   limits: z.strictObject({ maxMessageBytes: z.number().int().min(1024), maxHeaders: z.number().int().min(8) }),
   cdrEvents: z.boolean(),
+  /** Requests from these User-Agents (regular expressions) are answered `status` or dropped. */
+  userAgentBlacklist: z.array(z.strictObject({
+    pattern: regexSource,
+    action: z.enum(['reject', 'discard']),
+    status: z.number().int().min(400).max(699),
+  })),
+  /** OPTIONS keepalives: 200 from the edge when no application routes OPTIONS, and for these User-Agents. */
+  options: z.strictObject({ answerWhenUnrouted: z.boolean(), autoRespondUserAgents: z.array(regexSource) }),
+  /** Receive buffer asked for each UDP socket (bytes); the kernel caps it at net.core.rmem_max. */
+  udpReceiveBufferBytes: z.number().int().min(65536),
+  /** A request the application never answers: given up after timeoutMs, dropped (status null) or answered status. */
+  unansweredRequests: z.strictObject({
+    timeoutMs: z.number().int().positive(),
+    status: z.number().int().min(400).max(699).nullable(),
+  }),
 });
 
 export const drachtioSchema = z.strictObject({

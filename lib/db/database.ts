@@ -93,10 +93,9 @@ export class Database {
     const out: MigrationStatus[] = [...executed].sort().map((name) => ({ name, state: 'applied', present: [], missing: [] }));
     for (const m of pending) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const steps = ((require(m.path!) as MigrationModule).steps ?? []).filter((s) => !s.idempotent);
-      const done = await stepsDone(qi, steps);
-      const present = steps.filter((_s, i) => done[i]).map((s) => s.what);
-      const missing = steps.filter((_s, i) => !done[i]).map((s) => s.what);
+      const steps = await stepsDone(qi, (require(m.path!) as MigrationModule).steps ?? []);
+      const present = steps.filter((s) => s.done).map((s) => s.step.what);
+      const missing = steps.filter((s) => !s.done).map((s) => s.step.what);
       out.push({ name: m.name, state: present.length > 0 ? 'partial' : 'pending', present, missing });
     }
     return out;

@@ -31,6 +31,9 @@ const ATTEMPTS = { mysql: 6, sqlite: 40 };
  * Money columns are exact on both dialects (DECIMAL(20,6) on MySQL, integers of micro-units on
  * SQLite: see money-column.ts), so the conditional updates compute and compare exactly. Every
  * amount is range-checked before it is sent, and every stored result is guarded to stay in range.
+ * (On SQLite an intermediate sum beyond 64 bits, such as balance + credit_limit of a postpaid
+ * account with both near 9.2e12 units, becomes a double: such a comparison is then approximate,
+ * but no stored value ever is.)
  * SQLite has one writer: transactions are serialised here.
  */
 export class PrepaidRepository implements PrepaidStore {

@@ -1,28 +1,58 @@
 import { randomUUID, randomBytes } from 'node:crypto';
-import dns from 'node:dns';
-import net from 'node:net';
 import type { Logger } from '../common/logger';
+import { AppBridge, stackTime } from './control/app-bridge';
 import { AppConnection, type SipCommand } from './control/control-server';
 import { Dialog, dialogLookupKey } from './dialog/dialog';
 import { OrphanRecords, type OrphanEnd } from './dialog/orphans';
+import { negotiateSessionExpires, reinviteSessionExpires, SessionTimers, type SessionTimerOptions } from './dialog/session-timers';
 import { SipMessage } from './message/message';
 import { ParseError, parseAppMessage } from './message/parser';
-import { formatHost, parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, type SipUri } from './message/uri';
+import { ProxyBridge, ROUTED_BRANCH } from './proxy/proxy-bridge';
+import { parseCSeq, parseNameAddr, parseUri, parseVia, tagOf, toNameAddrForm, type SipUri } from './message/uri';
 import { ClientTransaction, sameTransactionRequest } from './transaction/client-transaction';
 import { ServerTransaction } from './transaction/server-transaction';
+import { DEFAULT_TIMER_C_MS, InviteGuards } from './transaction/invite-guards';
+import { ReliableProvisionals } from './transaction/reliable-provisionals';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
+import { Addressing } from './transport/addressing';
 import type { Endpoint, TransportLayer, TransportName } from './transport/transport';
 
-export interface SessionTimerOptions { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }
+export type { SessionTimerOptions } from './dialog/session-timers';
+
+/** A User-Agent the edge refuses (drachtio's spammer list): answered `status`, or dropped unanswered. */
+export interface UserAgentRule { pattern: RegExp; action: 'reject' | 'discard'; status: number }
+
+export interface OptionsPolicy {
+  /** OPTIONS no application routes get 200 from the edge (a keepalive peer marks a 503 down). */
+  answerWhenUnrouted: boolean;
+  /** OPTIONS from these User-Agents get 200 from the edge whatever the applications route. */
+  autoRespondUserAgents: RegExp[];
+}
+
+/**
+ * A request handed to an application that never answers it: after `timeoutMs` the edge forgets it
+ * (drachtio-server's 64 s), and with a `status` answers it that first.
+ */
+export interface UnansweredRequestPolicy { timeoutMs: number; status: number | null }
 
 export interface CoreOptions {
   timers: TimerConfig;
+  unansweredRequests: UnansweredRequestPolicy;
+  userAgentBlacklist: UserAgentRule[];
+  options: OptionsPolicy;
   sessionTimer: SessionTimerOptions;
   appDisconnectGraceMs: number;
   orphanRetentionMs: number;
   cdrEvents: boolean;
   publicAddress?: string;
 }
+
+const REFUSAL_REASONS: Record<number, string> = {
+  400: 'Bad Request', 413: 'Request Entity Too Large', 416: 'Unsupported URI Scheme', 505: 'Version Not Supported',
+};
+
+/** Option tags a peer may put in Require (RFC 3261 §8.2.2.3); anything else gets 420. */
+export const SUPPORTED_OPTION_TAGS = new Set(['timer', '100rel', 'replaces', 'norefersub', 'path', 'outbound', 'gruu', 'tdialog']);
 
 const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK', 'REFER',
   'MESSAGE', 'SUBSCRIBE', 'NOTIFY', 'REGISTER', 'PUBLISH']);
@@ -38,25 +68,23 @@ function uniqueToken(): string { idCounter = (idCounter + 1) % 0x7fffffff; retur
 function newBranch(): string { return `z9hG4bK${uniqueToken()}`; }
 function newTag(): string { return uniqueToken(); }
 
-function stackTime(): string {
-  const d = new Date();
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}000`;
-}
-
 export interface CoreCounters {
   strayResponses: number; retransmissionsAbsorbed: number; rejected: number; appRequests: number;
   unsolicitedByes: number; timerHByes: number; sessionTimerByes: number; disconnectByes: number;
   drainRefusals: number; drainByes: number; timerCCancels: number; cancelGiveUps: number;
-  sessionRefreshes: number;
+  sessionRefreshes: number; blacklistRejects: number; blacklistDiscards: number; optionsAnswered: number;
+  unansweredRequests: number; forkByes: number; reliableProvisionals: number; pracksAnswered: number; pracksSent: number;
 }
 
-/** Timers the core keeps on an outgoing INVITE: Timer C and the give-up after CANCEL. */
-interface InviteGuard { timerC: NodeJS.Timeout | null; giveUp: NodeJS.Timeout | null }
+export { DEFAULT_TIMER_C_MS } from './transaction/invite-guards';
 
-export const DEFAULT_TIMER_C_MS = 180_000;
+interface UacPending {
+  tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string;
+  /** The last reliable provisional (RFC 3262): where the application's PRACK goes, and its CSeq. */
+  early?: { to: string; contact: string; routeSet: string[]; target: Endpoint; lastSeq: number };
+}
 
-interface UacPending { tx: ClientTransaction; dialogId: string; owner: AppConnection; cancelled: boolean; fromTag: string }
+
 
 /**
  * The SIP core of the edge: routes network messages to transactions, dialogs and applications,
@@ -73,7 +101,6 @@ export class EdgeCore {
   private uacPending = new Map<string, UacPending>();  // by transaction id
   private dialogs = new Map<string, Dialog>();
   private dialogsByKey = new Map<string, Dialog>();
-  private rr = new Map<string, number>();
   private graceTimers = new TimerSet();
   private closed = false;
   /** Set by drain(): new INVITEs are refused with 503 from then on. */
@@ -82,9 +109,20 @@ export class EdgeCore {
     strayResponses: 0, retransmissionsAbsorbed: 0, rejected: 0, appRequests: 0,
     unsolicitedByes: 0, timerHByes: 0, sessionTimerByes: 0, disconnectByes: 0,
     drainRefusals: 0, drainByes: 0, timerCCancels: 0, cancelGiveUps: 0, sessionRefreshes: 0,
+    blacklistRejects: 0, blacklistDiscards: 0, optionsAnswered: 0, unansweredRequests: 0, forkByes: 0,
+    reliableProvisionals: 0, pracksAnswered: 0, pracksSent: 0,
   };
   readonly orphans: OrphanRecords;
-  private inviteGuards = new Map<ClientTransaction, InviteGuard>();
+  private guards: InviteGuards;
+  private proxies: ProxyBridge;
+  private readonly addr: Addressing;
+  private readonly apps: AppBridge;
+  private reliable1xx: ReliableProvisionals;
+  private sessionTimers: SessionTimers;
+  /** Requests handed to an application and not answered yet, with their give-up timers. */
+  private unanswered = new Map<ServerTransaction, NodeJS.Timeout>();
+  /** 2xx of INVITE forks the edge ended (ACK + BYE): their ACK, resent on retransmissions. */
+  private endedForks = new Map<string, { ack: Buffer; target: Endpoint }>();
   private orphanPruner: NodeJS.Timeout;
 
   constructor(
@@ -94,6 +132,40 @@ export class EdgeCore {
     private readonly logger: Logger,
   ) {
     this.orphans = new OrphanRecords(opts.orphanRetentionMs);
+    this.addr = new Addressing(transport, opts.publicAddress);
+    this.apps = new AppBridge(connections, opts.cdrEvents);
+    this.guards = new InviteGuards(opts.timers.timerC ?? DEFAULT_TIMER_C_MS, timerB(opts.timers), {
+      cancel: (tx, reason) => this.cancelInvite(tx, reason),
+      giveUp: (tx) => { this.onClientTimeout(tx); tx.terminate(); },
+    }, this.counters, logger);
+    this.proxies = new ProxyBridge({
+      logger,
+      isClosed: () => this.closed,
+      serverTx: (id) => this.serverTxById.get(id),
+      handOver: (tx) => { this.appAnswered(tx); tx.owner = null; },
+      resolveTarget: (uri) => this.addr.resolveTarget(uri),
+      localFor: (target) => this.transport.localFor(target),
+      viaFor: (local, branch) => this.addr.viaFor(local, branch),
+      hostFor: (local) => this.addr.hostFor(local),
+      bound: () => this.transport.bound,
+      newBranch,
+      startClientTx: (req, target, branch) => this.startClientTx(req, target, branch),
+      cancelInvite: (tx) => { this.cancelInvite(tx); },
+      send: (bytes, target) => this.transport.send(bytes, target),
+      strayResponse: () => { this.counters.strayResponses++; },
+    });
+    this.sessionTimers = new SessionTimers({
+      refresh: (d) => this.sendRefresh(d),
+      expired: (d) => {
+        this.counters.sessionTimerByes++;
+        this.logger.info('session timer expired, ending the call', { dialogId: d.id });
+        this.byeFromEdge(d, 'SIP ;cause=408 ;text="session timer expired"', true, 'session-timer');
+      },
+    });
+    this.reliable1xx = new ReliableProvisionals(opts.timers, {
+      send: (bytes, target) => this.transport.send(bytes, target),
+      noPrack: (tx) => tx.respond(this.responseFor(tx.request, 500, 'No PRACK', tx.toTag)),
+    }, this.counters, logger);
     this.orphanPruner = setInterval(() => this.orphans.prune(), Math.min(60_000, Math.max(1000, opts.orphanRetentionMs))).unref();
   }
 
@@ -105,97 +177,29 @@ export class EdgeCore {
 
   private reliable(t: TransportName): boolean { return t === 'tcp'; }
 
-  private hostFor(local: Endpoint): string {
-    const addr = this.opts.publicAddress
-      ?? (local.address === '0.0.0.0' || local.address === '::' ? '127.0.0.1' : local.address);
-    return formatHost(addr);
-  }
-
-  private contactFor(local: Endpoint): string {
-    const t = local.transport === 'tcp' ? ';transport=tcp' : '';
-    return `<sip:${this.hostFor(local)}:${local.port}${t}>`;
-  }
-
-  private viaFor(local: Endpoint, branch: string): string {
-    return `SIP/2.0/${local.transport.toUpperCase()} ${this.hostFor(local)}:${local.port};branch=${branch};rport`;
-  }
-
-  private replaceLocalhost(value: string, local: Endpoint): string {
-    return value.replace(/@localhost(?::\d+)?(?=[;>\s]|$)/g, `@${this.hostFor(local)}:${local.port}`);
-  }
-
   private serverKey(msg: SipMessage, methodOverride?: string): string {
     const via = parseVia(msg.get('via') as string);
     const method = methodOverride ?? (msg.method === 'ACK' ? 'INVITE' : msg.method);
     const branch = via.params.get('branch');
     if (branch && branch.startsWith('z9hG4bK')) return `${branch}|${via.host}:${via.port ?? ''}|${method}`;
+    // RFC 2543 matching (§17.2.3): the top Via's sent-by is part of the transaction too
     const cseq = parseCSeq(msg.get('cseq') as string);
-    return `${msg.get('call-id')}|${cseq.seq}|${tagOf(msg.get('from'))}|${method}`;
+    return `${msg.get('call-id')}|${cseq.seq}|${tagOf(msg.get('from'))}|${via.host}:${via.port ?? ''}|${method}`;
   }
 
   private clientKey(branch: string, method: string): string { return `${branch}|${method}`; }
-
-  private leader(source: 'network' | 'application', bytes: number, ep: Endpoint, txId: string, dialogId: string, extra = ''): string {
-    return `${randomUUID()}|sip|${source}|${bytes}|${ep.transport}|${ep.address}|${ep.port}|${stackTime()}|${txId}|${dialogId}|${extra}`;
-  }
-
-  private sendToApp(conn: AppConnection | null, leader: string, msgText: string): void {
-    if (!conn || conn.closed) return;
-    conn.send(`${leader}\r\n${msgText}`);
-  }
-
-  private echo(cmd: SipCommand, msg: SipMessage, bytes: Buffer, target: Endpoint, txId: string, dialogPart: string): void {
-    cmd.conn.respond(cmd.msgId, 'OK', 'application', String(bytes.length), target.transport, target.address,
-      String(target.port), stackTime(), txId, `${dialogPart}Msg sent:|\r\n${bytes.toString('utf8')}`);
-  }
-
-  private pickApp(method: string): AppConnection | null {
-    const candidates: AppConnection[] = [];
-    for (const c of this.connections()) if (c.authenticated && !c.closed && c.routes.has(method)) candidates.push(c);
-    if (candidates.length === 0) return null;
-    const i = (this.rr.get(method) ?? 0) % candidates.length;
-    this.rr.set(method, i + 1);
-    return candidates[i];
-  }
-
-  private cdr(event: 'attempt' | 'start' | 'stop', source: 'network' | 'application', msg: SipMessage, extra?: string): void {
-    if (!this.opts.cdrEvents) return;
-    const conn = this.pickApp(`cdr:${event}`);
-    if (!conn) return;
-    const leader = `${randomUUID()}|cdr:${event}|${source}|${stackTime()}${extra !== undefined ? `|${extra}` : ''}`;
-    conn.send(`${leader}\r\n${msg.toString()}`);
-  }
-
-  /** Where responses to a request go (RFC 3261 §18.2.2 with rport, RFC 3581). */
-  private responseTarget(msg: SipMessage, source: Endpoint): Endpoint {
-    if (source.transport === 'tcp') return source;
-    const via = parseVia(msg.get('via') as string);
-    if (via.params.has('rport')) return source;
-    return { transport: 'udp', address: via.params.get('received') ?? source.address, port: via.port ?? 5060 };
-  }
-
-  private stampVia(msg: SipMessage, source: Endpoint): void {
-    const raw = msg.get('via') as string;
-    const via = parseVia(raw);
-    let changed = false;
-    if (via.host !== source.address) { via.params.set('received', source.address); changed = true; }
-    if (via.params.has('rport') && via.params.get('rport') === null) { via.params.set('rport', String(source.port)); changed = true; }
-    if (!changed) return;
-    let params = '';
-    for (const [k, v] of via.params) params += v === null ? `;${k}` : `;${k}=${v}`;
-    const updated = `${via.protocol} ${formatHost(via.host)}${via.port !== null ? `:${via.port}` : ''}${params}`;
-    const idx = msg.headers.findIndex((h) => h.name === 'via');
-    msg.headers[idx] = { name: 'via', value: updated };
-  }
 
   /** A response built from a request (§8.2.6): Via, From, To, Call-ID, CSeq copied. */
   private responseFor(req: SipMessage, status: number, reason: string, toTag: string | null): SipMessage {
     const res = SipMessage.response(status, reason);
     for (const v of req.getAll('via')) res.append('via', v);
-    res.append('from', req.get('from') as string);
-    const to = req.get('to') as string;
-    res.append('to', toTag && !tagOf(to) ? `${to};tag=${toTag}` : to);
-    res.append('call-id', req.get('call-id') as string);
+    // a refused request may lack some of these (RFC 4475 §3.3.1): copy what is there
+    const from = req.get('from');
+    if (from !== undefined) res.append('from', from);
+    const to = req.get('to');
+    if (to !== undefined) res.append('to', toTag && !tagOf(to) ? `${to};tag=${toTag}` : to);
+    const callId = req.get('call-id');
+    if (callId !== undefined) res.append('call-id', callId);
     res.append('cseq', req.get('cseq') as string);
     return res;
   }
@@ -211,14 +215,17 @@ export class EdgeCore {
     } catch { /* fall back to sending once */ }
     const res = this.responseFor(req, status, reason, status > 100 ? newTag() : null);
     for (const [k, v] of extra) res.append(k, v);
-    if (tx) tx.respond(res); else this.transport.send(res.toBuffer(), this.responseTarget(req, source));
+    if (tx) tx.respond(res); else this.transport.send(res.toBuffer(), this.addr.responseTarget(req, source));
   }
 
   private createServerTx(key: string, req: SipMessage, source: Endpoint): ServerTransaction {
-    const tx = new ServerTransaction(randomUUID(), key, req, source, this.responseTarget(req, source),
+    const tx = new ServerTransaction(randomUUID(), key, req, source, this.addr.responseTarget(req, source),
       this.reliable(source.transport), this.opts.timers, {
         send: (data, target) => this.transport.send(data, target),
         terminated: (t) => {
+          this.appAnswered(t);
+          this.reliable1xx.forget(t);
+          this.proxies.serverEnded(t);
           this.serverTxByKey.delete(t.key);
           this.serverTxById.delete(t.id);
           this.serverTxDialog.delete(t.id);
@@ -229,26 +236,6 @@ export class EdgeCore {
     return tx;
   }
 
-  private async resolveTarget(uriText: string, preferred?: TransportName): Promise<Endpoint> {
-    const uri = parseUri(uriText.replace(/^<|>$/g, ''));
-    if (uri.scheme === 'tel') throw new Error('cannot route a tel: URI without a proxy');
-    const tp = (uri.params.get('transport') ?? preferred ?? 'udp').toLowerCase();
-    const transport: TransportName = tp === 'tcp' ? 'tcp' : 'udp';
-    let address = uri.host;
-    if (!net.isIP(address)) address = (await dns.promises.lookup(address)).address;
-    return { transport: this.transport.hasTransport(transport) ? transport : (transport === 'tcp' ? 'udp' : 'tcp'), address, port: uri.port ?? 5060 };
-  }
-
-  private targetFromUriSync(uriText: string, fallback: Endpoint): Endpoint {
-    try {
-      const na = uriText.includes('<') ? parseNameAddr(uriText).uri : parseUri(uriText);
-      if (!net.isIP(na.host)) return fallback;
-      const tp = na.params.get('transport')?.toLowerCase();
-      const transport: TransportName = tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : fallback.transport;
-      return { transport, address: na.host, port: na.port ?? 5060 };
-    } catch { return fallback; }
-  }
-
   // ───────────────────────────── network side ─────────────────────────────
 
   onBadMessage(err: ParseError, source: Endpoint): void {
@@ -256,10 +243,11 @@ export class EdgeCore {
     const partial = err.partial;
     if (!partial || !partial.isRequest || partial.method === 'ACK') return;
     try {
-      const res = this.responseFor(partial, err.status, err.status === 413 ? 'Request Entity Too Large'
-        : err.status === 505 ? 'Version Not Supported' : 'Bad Request', newTag());
+      const res = this.responseFor(partial, err.status, REFUSAL_REASONS[err.status] ?? 'Bad Request', newTag());
       res.append('warning', `399 tollgate-edge "${err.message.replace(/"/g, "'")}"`);
-      this.transport.send(res.toBuffer(), this.responseTarget(partial, source));
+      let target = source;   // a Via too broken to route by: answer whoever sent it
+      try { target = this.addr.responseTarget(partial, source); } catch { /* keep the source */ }
+      this.transport.send(res.toBuffer(), target);
     } catch (e) {
       this.logger.debug('could not answer bad message', { err: String(e) });
     }
@@ -272,11 +260,12 @@ export class EdgeCore {
   }
 
   private onRequest(msg: SipMessage, source: Endpoint, local: Endpoint, bytes: number): void {
-    this.stampVia(msg, source);
+    this.addr.stampVia(msg, source);
     const key = this.serverKey(msg);
     if (msg.method === 'ACK') { this.onAck(msg, key, source, bytes); return; }
     const existing = this.serverTxByKey.get(key);
     if (existing) { this.counters.retransmissionsAbsorbed++; existing.onRetransmission(); return; }
+    if (this.refusedUserAgent(msg, source)) return;
     if (msg.method === 'CANCEL') { this.onCancel(msg, source, local, bytes); return; }
     const mf = msg.get('max-forwards');
     if (mf !== undefined && Number(mf) === 0) { this.reject(msg, source, 483, 'Too Many Hops'); return; }
@@ -284,10 +273,15 @@ export class EdgeCore {
       this.reject(msg, source, 501, 'Not Implemented', [['allow', [...KNOWN_METHODS].join(', ')]]);
       return;
     }
+    const unsupported = msg.getAll('require').flatMap((r) => r.split(',')).map((t) => t.trim())
+      .filter((t) => t && !SUPPORTED_OPTION_TAGS.has(t.toLowerCase()));
+    if (unsupported.length) { this.reject(msg, source, 420, 'Bad Extension', [['unsupported', unsupported.join(', ')]]); return; }
     const toTag = tagOf(msg.get('to'));
     const fromTag = tagOf(msg.get('from'));
+    if (msg.method === 'PRACK' && toTag && this.onPrack(msg, key, source, toTag)) return;
     if (toTag) {
       const dialog = fromTag ? this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag)) : undefined;
+      if ((!dialog || dialog.terminated) && this.proxies.forwardRouted(msg)) return;
       if (!dialog || dialog.terminated) { this.reject(msg, source, 481, 'Call/Transaction Does Not Exist'); return; }
       this.onInDialogRequest(dialog, msg, key, source, bytes);
       return;
@@ -296,14 +290,43 @@ export class EdgeCore {
     this.onNewRequest(msg, key, source, local, bytes);
   }
 
+  /** The User-Agent blacklist: true when the request was refused or dropped. */
+  private refusedUserAgent(msg: SipMessage, source: Endpoint): boolean {
+    const ua = msg.get('user-agent');
+    if (ua === undefined || this.opts.userAgentBlacklist.length === 0) return false;
+    const rule = this.opts.userAgentBlacklist.find((r) => r.pattern.test(ua));
+    if (!rule) return false;
+    this.logger.debug('blacklisted user agent', { userAgent: ua, source, action: rule.action });
+    if (rule.action === 'discard') { this.counters.blacklistDiscards++; return true; }
+    this.counters.blacklistRejects++;
+    this.reject(msg, source, rule.status, rule.status === 403 ? 'Forbidden' : 'Rejected');
+    return true;
+  }
+
+  /** 200 to OPTIONS from the edge itself (RFC 3261 §11.2): what it allows, accepts and supports. */
+  private answerOptions(msg: SipMessage, source: Endpoint): void {
+    this.counters.optionsAnswered++;
+    this.reject(msg, source, 200, 'OK', [['allow', [...KNOWN_METHODS].join(', ')], ['accept', 'application/sdp'],
+      ['supported', [...SUPPORTED_OPTION_TAGS].join(', ')]]);
+    this.counters.rejected--;   // an answer, not a refusal
+  }
+
   private onNewRequest(msg: SipMessage, key: string, source: Endpoint, local: Endpoint, bytes: number): void {
+    if (msg.method === 'OPTIONS') {
+      const ua = msg.get('user-agent');
+      if (ua !== undefined && this.opts.options.autoRespondUserAgents.some((p) => p.test(ua))) { this.answerOptions(msg, source); return; }
+    }
     if (this.draining && msg.method === 'INVITE') {
       this.counters.drainRefusals++;
       this.reject(msg, source, 503, 'Service Unavailable', [['retry-after', '30'], ['reason', 'SIP;cause=503;text="edge shutting down"']]);
       return;
     }
-    const app = this.pickApp(msg.method);
-    if (!app) { this.reject(msg, source, 503, 'Service Unavailable'); return; }
+    const app = this.apps.pick(msg.method);
+    if (!app) {
+      if (msg.method === 'OPTIONS' && this.opts.options.answerWhenUnrouted) { this.answerOptions(msg, source); return; }
+      this.reject(msg, source, 503, 'Service Unavailable');
+      return;
+    }
     if (msg.method === 'INVITE' && this.opts.sessionTimer.enabled) {
       const se = msg.get('session-expires');
       const seconds = se ? Number(se.split(';')[0]) : NaN;
@@ -317,10 +340,30 @@ export class EdgeCore {
     if (msg.method === 'INVITE') {
       tx.toTag = newTag();
       tx.respond(this.responseFor(msg, 100, 'Trying', null));
-      this.cdr('attempt', 'network', msg);
+      this.apps.cdr('attempt', 'network', msg);
     }
     this.counters.appRequests++;
-    this.sendToApp(app, this.leader('network', bytes, source, tx.id, '', `${local.address}|${local.port}|`), msg.toString());
+    this.awaitAppAnswer(tx);
+    this.apps.send(app, this.apps.leader('network', bytes, source, tx.id, '', `${local.address}|${local.port}|`), msg.toString());
+  }
+
+  /** Bounds how long a request waits for the application's first response (drachtio-server: 64 s). */
+  private awaitAppAnswer(tx: ServerTransaction): void {
+    const { timeoutMs, status } = this.opts.unansweredRequests;
+    this.unanswered.set(tx, setTimeout(() => {
+      this.unanswered.delete(tx);
+      if (tx.finalSent || tx.state === 'terminated') return;
+      this.counters.unansweredRequests++;
+      this.logger.info('the application never answered the request; the edge gives it up',
+        { method: tx.request.method, callId: tx.request.get('call-id'), timeoutMs, status });
+      if (status !== null) tx.respond(this.responseFor(tx.request, status, status === 408 ? 'Request Timeout' : 'Server Internal Error', tx.toTag ?? newTag()));
+      else tx.terminate();
+    }, timeoutMs));
+  }
+
+  private appAnswered(tx: ServerTransaction): void {
+    const t = this.unanswered.get(tx);
+    if (t) { clearTimeout(t); this.unanswered.delete(tx); }
   }
 
   private onInDialogRequest(dialog: Dialog, msg: SipMessage, key: string, source: Endpoint, bytes: number): void {
@@ -344,11 +387,11 @@ export class EdgeCore {
       }
       const contact = msg.get('contact');
       if (contact) { try { dialog.remoteTarget = parseNameAddr(contact).uri ? contact : dialog.remoteTarget; } catch { /* keep */ } }
-      this.refreshSessionTimer(dialog, msg, 'incoming');
+      this.sessionTimers.update(dialog, msg, 'incoming');
     }
     if (msg.method === 'BYE') {
       this.endDialog(dialog, 'bye-received');
-      this.cdr('stop', 'network', msg, 'normal-release');
+      this.apps.cdr('stop', 'network', msg, 'normal-release');
       if (!dialog.owner || dialog.owner.closed) {
         tx.respond(this.responseFor(msg, 200, 'OK', null));
         return;
@@ -357,7 +400,8 @@ export class EdgeCore {
       tx.respond(this.responseFor(msg, 480, 'Temporarily Unavailable', null));
       return;
     }
-    this.sendToApp(dialog.owner, this.leader('network', bytes, source, tx.id, dialog.id), msg.toString());
+    this.awaitAppAnswer(tx);
+    this.apps.send(dialog.owner, this.apps.leader('network', bytes, source, tx.id, dialog.id), msg.toString());
   }
 
   private onAck(msg: SipMessage, key: string, source: Endpoint, bytes: number): void {
@@ -367,16 +411,16 @@ export class EdgeCore {
     const fromTag = tagOf(msg.get('from'));
     if (!toTag || !fromTag) return;
     const dialog = this.dialogsByKey.get(dialogLookupKey(msg.get('call-id') as string, toTag, fromTag));
-    if (!dialog) return;
+    if (!dialog) { this.proxies.forwardRouted(msg); return; }
     const cseq = parseCSeq(msg.get('cseq') as string).seq;
     const pending = dialog.pending2xx;
     if (!pending || pending.cseq !== cseq) { this.counters.retransmissionsAbsorbed++; return; }
     dialog.pending2xx = null;
     dialog.confirmed = true;
     dialog.timers.clear();
-    this.armSessionTimer(dialog);
+    this.sessionTimers.arm(dialog);
     if (msg.body.length) dialog.localSdp = dialog.localSdp ?? null;
-    this.sendToApp(dialog.owner, this.leader('network', bytes, source, pending.txId, dialog.id), msg.toString());
+    this.apps.send(dialog.owner, this.apps.leader('network', bytes, source, pending.txId, dialog.id), msg.toString());
   }
 
   private onCancel(msg: SipMessage, source: Endpoint, local: Endpoint, bytes: number): void {
@@ -397,8 +441,9 @@ export class EdgeCore {
     cancelTx.respond(this.responseFor(msg, 200, 'OK', inviteTx.toTag));
     inviteTx.cancelled = true;
     inviteTx.respond(this.responseFor(invite, 487, 'Request Terminated', inviteTx.toTag));
-    this.cdr('stop', 'network', msg, 'call-canceled');
-    this.sendToApp(inviteTx.owner as AppConnection | null, this.leader('network', bytes, source, inviteTx.id, '', `${local.address}|${local.port}|`), msg.toString());
+    if (this.proxies.cancelled(inviteTx)) return;
+    this.apps.cdr('stop', 'network', msg, 'call-canceled');
+    this.apps.send(inviteTx.owner as AppConnection | null, this.apps.leader('network', bytes, source, inviteTx.id, '', `${local.address}|${local.port}|`), msg.toString());
   }
 
   private onResponse(res: SipMessage, source: Endpoint, bytes: number): void {
@@ -407,6 +452,7 @@ export class EdgeCore {
     const branch = via.params.get('branch') ?? '';
     const method = parseCSeq(res.get('cseq') as string).method;
     const tx = this.clientTxByKey.get(this.clientKey(branch, method));
+    if (!tx && branch.startsWith(ROUTED_BRANCH)) { this.proxies.forwardRoutedResponse(res); return; }
     if (!tx) {
       if (method === 'INVITE' && res.status >= 200 && res.status < 300) this.onStray2xx(res);
       else this.counters.strayResponses++;
@@ -422,8 +468,40 @@ export class EdgeCore {
     const fromTag = tagOf(res.get('from'));
     const toTag = tagOf(res.get('to'));
     const dialog = fromTag && toTag ? this.dialogsByKey.get(dialogLookupKey(res.get('call-id') as string, fromTag, toTag)) : undefined;
-    if (dialog?.lastAck) this.transport.send(dialog.lastAck, dialog.target);
-    else this.counters.strayResponses++;
+    if (dialog?.lastAck) { this.transport.send(dialog.lastAck, dialog.target); return; }
+    const forked = this.endedForks.get(`${res.get('call-id')}|${fromTag}|${toTag}`);
+    if (forked) { this.transport.send(forked.ack, forked.target); return; }
+    this.counters.strayResponses++;
+  }
+
+  /**
+   * A second 2xx from another fork of our INVITE (RFC 3261 §13.2.2.4): the edge acknowledges it and
+   * ends that dialog with BYE; the application keeps the first. Retransmissions get the ACK again.
+   */
+  private endFork(res: SipMessage, invite: SipMessage, fallback: Endpoint): void {
+    const callId = invite.get('call-id') as string;
+    const fromTag = tagOf(invite.get('from')) ?? '';
+    const toTag = tagOf(res.get('to')) ?? '';
+    const key = `${callId}|${fromTag}|${toTag}`;
+    const known = this.endedForks.get(key);
+    if (known) { this.transport.send(known.ack, known.target); return; }
+    this.counters.forkByes++;
+    const contact = res.get('contact') ?? invite.uri;
+    const routeSet = res.getAll('record-route').reverse();
+    const target = this.addr.targetFromUriSync(routeSet.length ? routeSet[0] : contact, fallback);
+    const cseq = parseCSeq(invite.get('cseq') as string).seq;
+    const fork = new Dialog(`${callId};from-tag=${fromTag};fork=${toTag}`, 'uac', callId, fromTag, toTag,
+      invite.get('from') as string, res.get('to') as string, contact, target,
+      invite.get('contact') ?? this.addr.contactFor(this.transport.localFor(fallback)), null, cseq, 0, '');
+    fork.routeSet = routeSet;
+    const ack = this.buildInDialogRequest(fork, 'ACK', null, cseq).req.toBuffer();
+    this.transport.send(ack, target);
+    this.endedForks.set(key, { ack, target });
+    setTimeout(() => this.endedForks.delete(key), timerB(this.opts.timers)).unref();
+    this.logger.info('a second fork answered the INVITE; the edge ends it', { callId, toTag });
+    const { req: bye, branch } = this.buildInDialogRequest(fork, 'BYE', null);
+    bye.append('reason', 'SIP;cause=200;text="another fork answered first"');
+    this.internalTx.add(this.startClientTx(bye, target, branch));
   }
 
   private onClientResponse(tx: ClientTransaction, res: SipMessage, retransmission: boolean): void {
@@ -431,9 +509,10 @@ export class EdgeCore {
     const source = meta._source ?? tx.target;
     const bytes = meta._bytes ?? res.toBuffer().length;
     if (tx.isInvite) {
-      if (res.status >= 200) this.clearGuard(tx);
-      else if (res.status > 100) this.armTimerC(tx);
+      if (res.status >= 200) this.guards.clear(tx);
+      else if (res.status > 100) this.guards.armTimerC(tx);
     }
+    if (this.proxies.clientResponse(tx, res, retransmission, source, bytes, stackTime())) return;
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, retransmission); return; }
     const pending = this.uacPending.get(tx.id);
     if (pending) { this.onInitialInviteResponse(pending, tx, res, retransmission, source, bytes); return; }
@@ -444,18 +523,20 @@ export class EdgeCore {
         dialog.awaitingAck = { cseq: parseCSeq(res.get('cseq') as string).seq, txId: tx.id };
         const contact = res.get('contact');
         if (contact) dialog.remoteTarget = contact;
-        this.refreshSessionTimer(dialog, res, 'response');
+        this.sessionTimers.update(dialog, res, 'response');
       }
       dialog.outgoingInvite = null;
     }
     if (dialog && tx.request.method === 'BYE' && res.status >= 200) this.dropDialog(dialog);
     if (retransmission) return;
-    this.sendToApp(tx.owner as AppConnection | null, this.leader('network', bytes, source, tx.id, dialog?.id ?? ''), res.toString());
+    this.apps.send(tx.owner as AppConnection | null, this.apps.leader('network', bytes, source, tx.id, dialog?.id ?? ''), res.toString());
   }
 
   private onInitialInviteResponse(p: UacPending, tx: ClientTransaction, res: SipMessage, retransmission: boolean, source: Endpoint, bytes: number): void {
+    if (res.status > 100 && res.status < 200) this.noteEarly(p, res, tx.target);
     if (res.status >= 200 && res.status < 300) {
       let dialog = this.dialogs.get(p.dialogId);
+      if (dialog && tagOf(res.get('to')) !== dialog.remoteTag) { this.endFork(res, tx.request, tx.target); return; }
       if (retransmission) {
         if (dialog?.lastAck) this.transport.send(dialog.lastAck, dialog.target);
         return;
@@ -472,34 +553,37 @@ export class EdgeCore {
         return;
       }
       if (p.cancelled) dialog.ackThenBye = true;
-      this.cdr('start', 'network', res, 'uac');
+      this.apps.cdr('start', 'network', res, 'uac');
     } else if (res.status >= 300) {
       this.uacPending.delete(tx.id);
-      this.cdr('stop', 'network', res, res.status === 487 ? 'call-canceled' : 'call-rejected');
+      this.apps.cdr('stop', 'network', res, res.status === 487 ? 'call-canceled' : 'call-rejected');
     }
-    this.sendToApp(p.owner, this.leader('network', bytes, source, tx.id, p.dialogId), res.toString());
+    this.apps.send(p.owner, this.apps.leader('network', bytes, source, tx.id, p.dialogId), res.toString());
   }
 
   private createUacDialog(p: UacPending, tx: ClientTransaction, res: SipMessage): Dialog {
     const req = tx.request;
     const contact = res.get('contact') ?? req.uri;
     const routeSet = res.getAll('record-route').reverse();
-    const target = routeSet.length ? this.targetFromUriSync(routeSet[0], tx.target) : this.targetFromUriSync(contact, tx.target);
+    const target = routeSet.length ? this.addr.targetFromUriSync(routeSet[0], tx.target) : this.addr.targetFromUriSync(contact, tx.target);
     const cseq = parseCSeq(req.get('cseq') as string).seq;
+    // a PRACK in the early dialog used CSeq numbers after the INVITE's: later requests go above them
+    const localSeq = Math.max(cseq, p.early?.lastSeq ?? cseq);
     const dialog = new Dialog(p.dialogId, 'uac', req.get('call-id') as string, p.fromTag, tagOf(res.get('to')) ?? '',
       req.get('from') as string, res.get('to') as string, contact, target,
-      req.get('contact') ?? this.contactFor(this.transport.localFor(tx.target)), p.owner, cseq, 0, tx.id);
+      req.get('contact') ?? this.addr.contactFor(this.transport.localFor(tx.target)), p.owner, localSeq, 0, tx.id);
     dialog.routeSet = routeSet;
     dialog.localSdp = req.body.length ? req.body : null;
     dialog.localContentType = req.get('content-type') ?? null;
     dialog.awaitingAck = { cseq, txId: tx.id };
     this.addDialog(dialog);
-    this.refreshSessionTimer(dialog, res, 'response');
+    this.sessionTimers.update(dialog, res, 'response');
     return dialog;
   }
 
   /** No final response (Timer B/F: 408) or no way to send (503): the app gets that response. */
   private onClientTimeout(tx: ClientTransaction, status = 408, reason = 'Request Timeout'): void {
+    if (this.proxies.clientFailed(tx, status)) return;
     const res = this.responseFor(tx.request, status, reason, null);
     if (this.internalTx.has(tx)) { this.onInternalResponse(tx, res, false); return; }
     const pending = this.uacPending.get(tx.id);
@@ -507,7 +591,7 @@ export class EdgeCore {
     if (pending) this.uacPending.delete(tx.id);
     if (dialog && tx.isInvite) dialog.outgoingInvite = null;
     if (dialog && tx.request.method === 'BYE') this.dropDialog(dialog);
-    this.sendToApp(tx.owner as AppConnection | null, this.leader('network', 0, tx.target, tx.id, pending?.dialogId ?? dialog?.id ?? ''), res.toString());
+    this.apps.send(tx.owner as AppConnection | null, this.apps.leader('network', 0, tx.target, tx.id, pending?.dialogId ?? dialog?.id ?? ''), res.toString());
   }
 
   private startClientTx(req: SipMessage, target: Endpoint, branch: string, id: string = randomUUID()): ClientTransaction {
@@ -521,7 +605,8 @@ export class EdgeCore {
           this.onClientTimeout(t, 503, 'Service Unavailable');
         },
         terminated: (t) => {
-          this.clearGuard(t);
+          this.guards.clear(t);
+          this.proxies.clientEnded(t);
           this.clientTxByKey.delete(t.key);
           this.clientTxById.delete(t.id);
           this.clientTxDialog.delete(t);
@@ -532,7 +617,7 @@ export class EdgeCore {
     this.clientTxByKey.set(tx.key, tx);
     this.clientTxById.set(tx.id, tx);
     tx.start();
-    if (tx.isInvite && tx.state !== 'terminated') this.armTimerC(tx);
+    if (tx.isInvite && tx.state !== 'terminated') this.guards.armTimerC(tx);
     return tx;
   }
 
@@ -567,7 +652,7 @@ export class EdgeCore {
     const req = SipMessage.request(method, targetUri);
     const local = this.transport.localFor(d.target);
     const branch = newBranch();
-    req.append('via', this.viaFor(local, branch));
+    req.append('via', this.addr.viaFor(local, branch));
     for (const r of d.routeSet) req.append('route', r);
     req.append('max-forwards', '70');
     req.append('from', d.role === 'uac' ? d.localParty : d.remoteParty);
@@ -598,10 +683,10 @@ export class EdgeCore {
     this.endDialog(d, how);
     const tx = this.startClientTx(req, d.target, branch);
     this.internalTx.add(tx);
-    this.cdr('stop', 'application', req, 'normal-release');
+    this.apps.cdr('stop', 'application', req, 'normal-release');
     if (tellApp) {
       const text = req.toString();
-      this.sendToApp(d.owner, this.leader('application', Buffer.byteLength(text), d.target, 'unsolicited', d.id), text);
+      this.apps.send(d.owner, this.apps.leader('application', Buffer.byteLength(text), d.target, 'unsolicited', d.id), text);
     }
   }
 
@@ -618,56 +703,18 @@ export class EdgeCore {
       if (retransmission) return;
       this.counters.sessionRefreshes++;
       dialog.outgoingInvite = null;
-      this.refreshSessionTimer(dialog, res, 'response');
+      this.sessionTimers.update(dialog, res, 'response');
       return;
     }
     dialog.outgoingInvite = null;
-    if (res.status === 491) { this.armSessionTimer(dialog, 1); return; }
+    if (res.status === 491) { this.sessionTimers.arm(dialog, 1); return; }
     this.counters.sessionTimerByes++;
     this.byeFromEdge(dialog, 'SIP ;cause=408 ;text="session refresh failed"', true, 'session-timer');
   }
 
-  // ───────────────────────────── session timers (RFC 4028) ─────────────────────────────
-
   /** Reads Session-Expires from a request or response and (re)arms the dialog's timer. */
-  private refreshSessionTimer(d: Dialog, msg: SipMessage, kind: 'incoming' | 'response' | 'sent'): void {
-    const se = msg.get('session-expires');
-    if (!se) {
-      if (d.sessionTimer) this.armSessionTimer(d);
-      return;
-    }
-    const parts = se.split(';');
-    const interval = Number(parts[0]);
-    if (!Number.isFinite(interval) || interval <= 0) return;
-    const refresherParam = /refresher\s*=\s*(uac|uas)/i.exec(se)?.[1]?.toLowerCase() ?? null;
-    // the UAC of the transaction carrying the header: us when we sent the request
-    let weRefresh: boolean;
-    if (kind === 'incoming') weRefresh = refresherParam === 'uas';
-    else if (kind === 'response') weRefresh = refresherParam === null || refresherParam === 'uac';
-    else weRefresh = refresherParam === 'uas';
-    d.sessionTimer = { interval, weRefresh, timer: d.sessionTimer?.timer ?? null };
-    if (d.confirmed || d.role === 'uac' || kind !== 'sent') this.armSessionTimer(d);
-  }
-
-  private armSessionTimer(d: Dialog, overrideSeconds?: number): void {
-    const st = d.sessionTimer;
-    if (!st || d.terminated) return;
-    if (st.timer) clearTimeout(st.timer);
-    const seconds = overrideSeconds ?? (st.weRefresh ? st.interval / 2 : st.interval - Math.min(32, st.interval / 3));
-    st.timer = setTimeout(() => {
-      st.timer = null;
-      if (d.terminated) return;
-      if (st.weRefresh) this.sendRefresh(d);
-      else {
-        this.counters.sessionTimerByes++;
-        this.logger.info('session timer expired, ending the call', { dialogId: d.id });
-        this.byeFromEdge(d, 'SIP ;cause=408 ;text="session timer expired"', true, 'session-timer');
-      }
-    }, seconds * 1000);
-  }
-
   private sendRefresh(d: Dialog): void {
-    if (d.outgoingInvite || d.incomingInvite) { this.armSessionTimer(d, 1); return; }
+    if (d.outgoingInvite || d.incomingInvite) { this.sessionTimers.arm(d, 1); return; }
     const { req, branch } = this.buildInDialogRequest(d, 'INVITE', null);
     req.append('contact', d.localContact);
     req.append('session-expires', `${d.sessionTimer?.interval ?? this.opts.sessionTimer.interval};refresher=uac`);
@@ -708,8 +755,10 @@ export class EdgeCore {
   private copyAppHeaders(from: SipMessage, to: SipMessage, owned: Set<string>, local: Endpoint): void {
     for (const h of from.headers) {
       if (owned.has(h.name)) continue;
-      const v = h.name === 'contact' || h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to'
-        ? this.replaceLocalhost(h.value, local) : h.value;
+      let v = h.name === 'contact' || h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to'
+        ? this.addr.replaceLocalhost(h.value, local) : h.value;
+      // drachtio-server writes Contact as name-addr whatever the application wrote
+      if (h.name === 'contact') v = toNameAddrForm(v);
       to.headers.push({ name: h.name, value: v });
     }
   }
@@ -732,6 +781,7 @@ export class EdgeCore {
       cmd.conn.respond(cmd.msgId, 'NOK', 'final response already sent');
       return;
     }
+    this.appAnswered(tx);
     const req = tx.request;
     const status = app.status;
     const appToTag = tagOf(app.get('to'));
@@ -743,22 +793,26 @@ export class EdgeCore {
     if (req.method === 'INVITE' && status > 100 && status < 300) for (const rr of req.getAll('record-route')) res.append('record-route', rr);
     this.copyAppHeaders(app, res, EDGE_OWNED_RESPONSE, local);
     const isInvite = req.method === 'INVITE';
-    if (isInvite && status >= 200 && status < 300 && !res.has('contact')) res.append('contact', this.contactFor(local));
+    if (isInvite && status >= 200 && status < 300 && !res.has('contact')) res.append('contact', this.addr.contactFor(local));
     this.setBody(app, res);
     const inDialog = this.serverTxDialog.get(tx.id);
     if (isInvite && status >= 200 && status < 300) {
-      if (inDialog) this.addReinviteSessionExpires(inDialog, req, res);
-      else this.negotiateSessionTimer(req, res);
+      if (inDialog) reinviteSessionExpires(inDialog, req, res);
+      else negotiateSessionExpires(this.opts.sessionTimer, req, res);
     }
+    const reliable = isInvite && status > 100 && status < 200 && this.reliable1xx.wanted(req, app);
+    if (reliable) this.reliable1xx.mark(tx, res);
+    if (isInvite && status >= 200) this.reliable1xx.stop(tx);
     const bytes = tx.respond(res);
     if (!bytes) { cmd.conn.respond(cmd.msgId, 'NOK', 'response could not be sent'); return; }
+    if (reliable) this.reliable1xx.sent(tx, bytes);
     let dialogId = inDialog?.id ?? '';
     if (isInvite && !inDialog && status >= 200 && status < 300) {
       const d = this.createUasDialog(tx, res, bytes, local);
       dialogId = d.id;
-      this.cdr('start', 'application', res, 'uas');
+      this.apps.cdr('start', 'application', res, 'uas');
     } else if (isInvite && !inDialog && status >= 300) {
-      this.cdr('stop', 'application', res, 'call-rejected');
+      this.apps.cdr('stop', 'application', res, 'call-rejected');
     }
     if (inDialog && isInvite && status >= 200) {
       inDialog.incomingInvite = null;
@@ -767,30 +821,53 @@ export class EdgeCore {
         this.start2xxRetransmission(inDialog, parseCSeq(req.get('cseq') as string).seq, bytes, tx.id, tx.responseTarget);
       }
     }
-    this.echo(cmd, res, bytes, tx.responseTarget, tx.id, `${dialogId}||`);
+    this.apps.echo(cmd, bytes, tx.responseTarget, tx.id, `${dialogId}||`);
   }
 
-  private negotiateSessionTimer(req: SipMessage, res: SipMessage): void {
-    if (res.has('session-expires')) return;
-    const st = this.opts.sessionTimer;
-    const reqSe = req.get('session-expires');
-    if (!st.enabled && !(reqSe && /refresher/i.test(reqSe))) return;
-    const supported = req.getAll('supported').some((s) => s.toLowerCase() === 'timer');
-    let interval = st.interval;
-    let refresher: 'uac' | 'uas' = supported ? st.refresher : 'uas';
-    if (reqSe) {
-      interval = Math.max(st.minSE, Number(reqSe.split(';')[0]) || st.interval);
-      const r = /refresher\s*=\s*(uac|uas)/i.exec(reqSe)?.[1]?.toLowerCase();
-      if (r === 'uac' || r === 'uas') refresher = r;
-    }
-    res.append('session-expires', `${interval};refresher=${refresher}`);
-    if (refresher === 'uac' && supported) res.append('require', 'timer');
+  // ───────────────────────────── 100rel (RFC 3262) ─────────────────────────────
+
+  /** An incoming PRACK for one of our reliable provisionals is answered by the edge; the app is not asked. */
+  private onPrack(msg: SipMessage, key: string, source: Endpoint, toTag: string): boolean {
+    const outcome = this.reliable1xx.prack(msg, toTag);
+    if (outcome === 'none') return false;
+    if (outcome === 'mismatch') { this.reject(msg, source, 481, 'Call/Transaction Does Not Exist'); return true; }
+    this.createServerTx(key, msg, source).respond(this.responseFor(msg, 200, 'OK', null));
+    return true;
   }
 
-  private addReinviteSessionExpires(d: Dialog, req: SipMessage, res: SipMessage): void {
-    if (!d.sessionTimer || res.has('session-expires')) return;
-    const se = req.get('session-expires');
-    if (se) res.append('session-expires', se.includes('refresher') ? se : `${se};refresher=uac`);
+  /** The application's PRACK (drachtio-srf sends it for a 1xx with RSeq) in the early dialog of its INVITE. */
+  private appPrack(cmd: SipCommand, app: SipMessage): boolean {
+    const p = [...this.uacPending.values()].find((x) => x.dialogId === cmd.dialogId);
+    if (!p?.early) return false;
+    const inv = p.tx.request;
+    const e = p.early;
+    const req = SipMessage.request('PRACK', this.uriOf(e.contact));
+    const local = this.transport.localFor(e.target);
+    const branch = newBranch();
+    req.append('via', this.addr.viaFor(local, branch));
+    for (const r of e.routeSet) req.append('route', r);
+    req.append('max-forwards', '70');
+    req.append('from', inv.get('from') as string);
+    req.append('to', e.to);
+    req.append('call-id', inv.get('call-id') as string);
+    e.lastSeq++;
+    req.append('cseq', `${e.lastSeq} PRACK`);
+    this.copyAppHeaders(app, req, DIALOG_OWNED_REQUEST, local);
+    this.setBody(app, req);
+    const tx = this.startClientTx(req, e.target, branch);
+    this.internalTx.add(tx);
+    this.counters.pracksSent++;
+    this.apps.echo(cmd, tx.wireBytes, e.target, tx.id, '');
+    return true;
+  }
+
+  /** Keeps what the application's PRACK needs from a reliable provisional to its INVITE. */
+  private noteEarly(p: UacPending, res: SipMessage, fallback: Endpoint): void {
+    if (!res.has('rseq') || !tagOf(res.get('to'))) return;
+    const contact = res.get('contact') ?? p.tx.request.uri;
+    const routeSet = res.getAll('record-route').reverse();
+    const lastSeq = p.early?.lastSeq ?? parseCSeq(p.tx.request.get('cseq') as string).seq;
+    p.early = { to: res.get('to') as string, contact, routeSet, target: this.addr.targetFromUriSync(routeSet[0] ?? contact, fallback), lastSeq };
   }
 
   private createUasDialog(tx: ServerTransaction, res: SipMessage, bytes: Buffer, local: Endpoint): Dialog {
@@ -800,17 +877,17 @@ export class EdgeCore {
     const contact = req.get('contact') ?? req.get('from') as string;
     const routeSet = req.getAll('record-route');
     const fallback = tx.responseTarget;
-    let target = routeSet.length ? this.targetFromUriSync(routeSet[0], fallback) : this.targetFromUriSync(contact, fallback);
+    let target = routeSet.length ? this.addr.targetFromUriSync(routeSet[0], fallback) : this.addr.targetFromUriSync(contact, fallback);
     if (target.transport !== fallback.transport) target = fallback;
     const cseq = parseCSeq(req.get('cseq') as string).seq;
     const d = new Dialog(`${callId};from-tag=${fromTag}`, 'uas', callId, tx.toTag ?? '', fromTag,
-      res.get('to') as string, req.get('from') as string, contact, target, res.get('contact') ?? this.contactFor(local),
+      res.get('to') as string, req.get('from') as string, contact, target, res.get('contact') ?? this.addr.contactFor(local),
       tx.owner as AppConnection | null, Math.floor(Math.random() * 10000) + 1, cseq, tx.id);
     d.routeSet = routeSet;
     d.localSdp = res.body.length ? res.body : null;
     d.localContentType = res.get('content-type') ?? null;
     this.addDialog(d);
-    this.refreshSessionTimer(d, res, 'sent');
+    this.sessionTimers.update(d, res, 'sent');
     this.start2xxRetransmission(d, cseq, bytes, tx.id, tx.responseTarget);
     return d;
   }
@@ -840,6 +917,7 @@ export class EdgeCore {
 
   private appInDialogRequest(cmd: SipCommand, app: SipMessage): void {
     const d = this.dialogs.get(cmd.dialogId);
+    if ((!d || d.terminated) && app.method === 'PRACK' && this.appPrack(cmd, app)) return;
     if (!d || d.terminated) {
       if (app.method === 'ACK') cmd.conn.respond(cmd.msgId, 'NOK', 'ACK for non-success final response is automatically generated by server');
       else cmd.conn.respond(cmd.msgId, 'NOK', 'unable to find dialog for dialog id provided');
@@ -859,7 +937,7 @@ export class EdgeCore {
       d.confirmed = true;
       this.uacPending.delete(awaiting.txId);
       this.transport.send(bytes, d.target);
-      this.echo(cmd, req, bytes, d.target, txId, '');
+      this.apps.echo(cmd, bytes, d.target, txId, '');
       if (d.ackThenBye) this.byeFromEdge(d, 'SIP ;cause=200 ;text="CANCEL crossed 200 OK"', true, 'cancel-after-200');
       return;
     }
@@ -881,14 +959,14 @@ export class EdgeCore {
       if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer);
       d.pending2xx = null;
       this.orphans.ended(d.id, 'app-bye');
-      this.cdr('stop', 'application', req, 'normal-release');
+      this.apps.cdr('stop', 'application', req, 'normal-release');
     }
     const tx = this.startClientTx(req, d.target, branch, txId);
     tx.owner = cmd.conn;
     this.clientTxDialog.set(tx, d);
     if (app.method === 'INVITE') d.outgoingInvite = tx;
     if (app.method === 'BYE') { d.terminated = true; }
-    this.echo(cmd, req, tx.wireBytes, d.target, tx.id, '');
+    this.apps.echo(cmd, tx.wireBytes, d.target, tx.id, '');
   }
 
   private appCancel(cmd: SipCommand, app: SipMessage): void {
@@ -901,7 +979,7 @@ export class EdgeCore {
     if (pending) pending.cancelled = true;
     const tx = this.cancelInvite(inviteTx, undefined, app.headers.filter((h) => h.name === 'reason' || h.name.startsWith('x-')));
     const cancel = tx.request;
-    this.echo(cmd, cancel, tx.wireBytes, inviteTx.target, randomUUID(), '');
+    this.apps.echo(cmd, tx.wireBytes, inviteTx.target, randomUUID(), '');
   }
 
   private async appNewRequest(cmd: SipCommand, app: SipMessage): Promise<void> {
@@ -910,24 +988,24 @@ export class EdgeCore {
     try { uri = parseUri(app.uri); } catch { throw new Error(`invalid request-uri: ${app.uri}`); }
     if (uri.scheme === 'tel' && !routeUrl) throw new Error('requested protocol/transport not available');
     const appRoute = app.get('route');
-    const target = await this.resolveTarget(routeUrl || (appRoute ? this.uriOf(appRoute) : app.uri));
+    const target = await this.addr.resolveTarget(routeUrl || (appRoute ? this.uriOf(appRoute) : app.uri));
     if (this.closed) return;
     const local = this.transport.localFor(target);
     const req = SipMessage.request(app.method, app.uri);
     const branch = newBranch();
-    req.append('via', this.viaFor(local, branch));
+    req.append('via', this.addr.viaFor(local, branch));
     req.append('max-forwards', '70');
     let from = app.get('from');
-    from = from ? this.replaceLocalhost(from, local) : this.contactFor(local);
+    from = from ? this.addr.replaceLocalhost(from, local) : this.addr.contactFor(local);
     let fromTag = tagOf(from);
     if (!fromTag) { fromTag = newTag(); from = `${from};tag=${fromTag}`; }
     req.append('from', from);
-    req.append('to', app.get('to') ? this.replaceLocalhost(app.get('to') as string, local) : `<${app.uri}>`);
+    req.append('to', app.get('to') ? this.addr.replaceLocalhost(app.get('to') as string, local) : `<${app.uri}>`);
     const callId = app.get('call-id') ?? `${randomUUID()}`;
     req.append('call-id', callId);
     req.append('cseq', app.get('cseq') ?? `${Math.floor(Math.random() * 10000) + 1} ${app.method}`);
     this.copyAppHeaders(app, req, new Set([...EDGE_OWNED_REQUEST, 'from', 'to', 'call-id', 'cseq']), local);
-    if ((app.method === 'INVITE' || app.method === 'SUBSCRIBE') && !req.has('contact')) req.append('contact', this.contactFor(local));
+    if ((app.method === 'INVITE' || app.method === 'SUBSCRIBE') && !req.has('contact')) req.append('contact', this.addr.contactFor(local));
     if (app.method === 'INVITE' && this.opts.sessionTimer.enabled && !req.has('session-expires')) {
       req.append('session-expires', String(this.opts.sessionTimer.interval));
       if (!req.has('min-se')) req.append('min-se', String(this.opts.sessionTimer.minSE));
@@ -939,9 +1017,9 @@ export class EdgeCore {
     tx.owner = cmd.conn;
     if (app.method === 'INVITE') {
       this.uacPending.set(tx.id, { tx, dialogId: `${callId};from-tag=${fromTag}`, owner: cmd.conn, cancelled: false, fromTag });
-      this.cdr('attempt', 'application', req);
+      this.apps.cdr('attempt', 'application', req);
     }
-    this.echo(cmd, req, tx.wireBytes, target, tx.id, '');
+    this.apps.echo(cmd, tx.wireBytes, target, tx.id, '');
   }
 
   // ───────────────────────────── application connections ─────────────────────────────
@@ -1058,61 +1136,23 @@ export class EdgeCore {
     const branch = parseVia(inv.get('via') as string).params.get('branch') ?? newBranch();
     const tx = this.startClientTx(cancel, inviteTx.target, branch);
     this.internalTx.add(tx);
-    this.armGiveUp(inviteTx);
+    this.guards.cancelled(inviteTx);
     return tx;
   }
 
-  private guardOf(tx: ClientTransaction): InviteGuard {
-    let g = this.inviteGuards.get(tx);
-    if (!g) { g = { timerC: null, giveUp: null }; this.inviteGuards.set(tx, g); }
-    return g;
-  }
-
-  private clearGuard(tx: ClientTransaction): void {
-    const g = this.inviteGuards.get(tx);
-    if (!g) return;
-    if (g.timerC) clearTimeout(g.timerC);
-    if (g.giveUp) clearTimeout(g.giveUp);
-    this.inviteGuards.delete(tx);
-  }
-
-  /** Timer C (RFC 3261 §16.6 item 11, §16.7 step 2): armed at send, reset by each 101–199. */
-  private armTimerC(tx: ClientTransaction): void {
-    const g = this.guardOf(tx);
-    if (g.giveUp) return;   // already cancelled: the give-up bounds it now
-    if (g.timerC) clearTimeout(g.timerC);
-    g.timerC = setTimeout(() => {
-      g.timerC = null;
-      if (g.giveUp || (tx.state !== 'calling' && tx.state !== 'proceeding')) return;
-      this.counters.timerCCancels++;
-      this.logger.info('Timer C fired: no final response, cancelling the INVITE', { txId: tx.id, callId: tx.request.get('call-id') });
-      this.cancelInvite(tx, 'SIP;cause=408;text="no final response (Timer C)"');
-    }, this.opts.timers.timerC ?? DEFAULT_TIMER_C_MS);
-  }
-
-  /**
-   * After CANCEL the INVITE gets 64*T1 to reach a final response (§9.1); then the edge ends the
-   * transaction and the application gets 408, so no INVITE waits for ever on a vanished callee.
-   */
-  private armGiveUp(tx: ClientTransaction): void {
-    const g = this.guardOf(tx);
-    if (g.timerC) { clearTimeout(g.timerC); g.timerC = null; }
-    if (g.giveUp) return;
-    g.giveUp = setTimeout(() => {
-      g.giveUp = null;
-      if (tx.state !== 'calling' && tx.state !== 'proceeding') return;
-      this.counters.cancelGiveUps++;
-      this.logger.info('no final response after CANCEL, giving up the INVITE', { txId: tx.id, callId: tx.request.get('call-id') });
-      this.onClientTimeout(tx);
-      tx.terminate();
-    }, timerB(this.opts.timers));
+  /** The `proxy` command (drachtio-srf's proxyRequest). */
+  onAppProxy(conn: AppConnection, msgId: string, args: string[], sipText: string): void {
+    this.proxies.command(conn, msgId, args, sipText);
   }
 
   close(): void {
     this.closed = true;
     for (const id of this.orphans.openIds()) this.orphans.ended(id, 'edge-stop');
     clearInterval(this.orphanPruner);
-    for (const tx of [...this.inviteGuards.keys()]) this.clearGuard(tx);
+    this.guards.clearAll();
+    for (const t of this.unanswered.values()) clearTimeout(t);
+    this.unanswered.clear();
+    this.reliable1xx.clearAll();
     this.graceTimers.clear();
     for (const d of this.dialogs.values()) { d.timers.clear(); if (d.sessionTimer?.timer) clearTimeout(d.sessionTimer.timer); }
     for (const tx of [...this.serverTxById.values()]) tx.terminate();

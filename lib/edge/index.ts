@@ -15,7 +15,24 @@ export interface EdgeOptions {
   /** How long the edge keeps when each dialog of a lost application ended (for `tollgate:orphans`). */
   orphanRetentionMs?: number;
   limits?: { maxMessageBytes?: number; maxHeaders?: number; stalledConnectionMs?: number };
+  /** Receive (and send) buffer asked for each UDP socket, bytes (default 4 MiB); the kernel may cap it. */
+  udpReceiveBufferBytes?: number;
   cdrEvents?: boolean;
+  /**
+   * Requests whose User-Agent matches a pattern (a regular expression, case-insensitive) are
+   * answered `status` (default 403) or, with `discard`, dropped unanswered (drachtio's spammers).
+   */
+  userAgentBlacklist?: Array<{ pattern: string; action: 'reject' | 'discard'; status?: number }>;
+  /**
+   * OPTIONS: `answerWhenUnrouted` (default true) answers 200 when no application routes OPTIONS;
+   * `autoRespondUserAgents` (patterns) get 200 from the edge even when an application does.
+   */
+  options?: { answerWhenUnrouted?: boolean; autoRespondUserAgents?: string[] };
+  /**
+   * A request the application never answers is given up after `timeoutMs` (default 64000, as
+   * drachtio-server): dropped (`status` null, the default, as drachtio-server) or answered `status`.
+   */
+  unansweredRequests?: { timeoutMs?: number; status?: number | null };
 }
 
 export interface EdgeServer {
@@ -39,11 +56,23 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     maxMessageBytes: options.limits?.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
     maxHeaders: options.limits?.maxHeaders ?? DEFAULT_LIMITS.maxHeaders,
   };
-  const transport = new TransportLayer(limits, logger, options.limits?.stalledConnectionMs ?? 30000);
+  const transport = new TransportLayer(limits, logger, options.limits?.stalledConnectionMs ?? 30000,
+    options.udpReceiveBufferBytes ?? 4 * 1024 * 1024);
   const timers = { ...DEFAULT_TIMERS, ...Object.fromEntries(Object.entries(options.timers ?? {}).filter(([, v]) => v !== undefined)) };
   let control: ControlServer | null = null;
   const core = new EdgeCore(transport, () => control?.connections ?? [], {
     timers,
+    unansweredRequests: {
+      timeoutMs: options.unansweredRequests?.timeoutMs ?? 64_000,
+      status: options.unansweredRequests?.status ?? null,
+    },
+    userAgentBlacklist: (options.userAgentBlacklist ?? []).map((r) => ({
+      pattern: new RegExp(r.pattern, 'i'), action: r.action, status: r.status ?? 403,
+    })),
+    options: {
+      answerWhenUnrouted: options.options?.answerWhenUnrouted ?? true,
+      autoRespondUserAgents: (options.options?.autoRespondUserAgents ?? []).map((p) => new RegExp(p, 'i')),
+    },
     sessionTimer: options.sessionTimer ?? DEFAULT_SESSION_TIMER,
     appDisconnectGraceMs: options.appDisconnectGraceMs ?? 5000,
     orphanRetentionMs: options.orphanRetentionMs ?? 3_600_000,
@@ -56,6 +85,7 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     sip: (cmd) => core.onAppSip(cmd),
     disconnected: (conn) => core.onAppDisconnected(conn),
     orphans: (ids) => core.orphans.query(ids),
+    proxy: (conn, msgId, args, sipText) => core.onAppProxy(conn, msgId, args, sipText),
     routed: () => undefined,
   }, logger);
   try {
@@ -74,12 +104,17 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     throw err;
   }
   const ctl = control;
-  logger.info('edge listening', { sip: transport.bound, controlPort });
+  logger.info('edge listening', {
+    sip: transport.bound, controlPort,
+    udpReceiveBufferBytes: transport.udpReceiveBufferBytes || undefined,
+    udpReceiveBufferWanted: options.udpReceiveBufferBytes ?? 4 * 1024 * 1024,
+  });
   return {
     sipAddresses: transport.bound.map((b) => ({ ...b })),
     controlPort,
     counters: () => ({
       ...transport.counters,
+      udpReceiveBufferBytes: transport.udpReceiveBufferBytes,
       ...core.counters,
       liveServerTransactions: core.liveServerTransactions,
       liveClientTransactions: core.liveClientTransactions,

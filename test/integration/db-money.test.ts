@@ -3,7 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { QueryTypes, type QueryInterface } from 'sequelize';
+import type { AdminDeps } from '../../app/admin/routes';
+import { buildAdminApp } from '../../app/admin/server';
+import { TollgateMetrics } from '../../app/metrics';
 import { AppError } from '../../lib/common/errors';
+import { silentLogger } from '../../lib/common/logger';
 import { formatMoney, type Micros } from '../../lib/common/money';
 import { CdrRepository, type CdrRecord } from '../../lib/db/cdr-repository';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
@@ -90,7 +94,6 @@ for (const dialect of ['mariadb', 'sqlite'] as const) {
     });
 
     it('sums a random ledger of 10,000 entries in SQL exactly, against a BigInt oracle', async () => {
-      const rand = prng(77);
       const repo = new PrepaidRepository(db);
       const accounts = [];
       for (let i = 0; i < 8; i++) accounts.push(await repo.createAccount({ code: `ledger-${i}`, kind: 'prepaid', currency: 'EUR' }, AT));
@@ -98,6 +101,8 @@ for (const dialect of ['mariadb', 'sqlite'] as const) {
       const perAccount = 1250;
       // One writer per account: the accounts run side by side, each one's entries in order.
       await Promise.all(accounts.map(async (a, ai) => {
+        // One generator per account: the same ledger whatever the interleaving.
+        const rand = prng(77 + ai);
         for (let i = 0; i < perAccount; i++) {
           const balance = oracle.get(a.id)!;
           let amount = randomAmount(rand, max);
@@ -140,6 +145,29 @@ for (const dialect of ['mariadb', 'sqlite'] as const) {
       assert.equal((await repo.getAccount(a.id))!.balance, 10_000_000n, 'nothing was written');
       assert.equal((await repo.listEntries(a.id, 10)).length, 1);
       assert.equal(await new CdrRepository(db).findByCallId('too-big'), undefined);
+    });
+
+    it('answers an admin API top-up that would overflow the balance with 400 AMOUNT_OUT_OF_RANGE, not a 500', async () => {
+      const repo = new PrepaidRepository(db);
+      const a = await repo.createAccount({ code: 'range-api', kind: 'prepaid', currency: 'EUR' }, AT);
+      await new AccountService(repo).topup(a.id, 10_000_000n, 'range-api-1');
+      const deps = {
+        instanceId: 'money-test', accounts: new AccountService(repo), calls: { liveCalls: () => [], endCall: async () => false },
+        metrics: new TollgateMetrics({ processMetrics: false }), pingDatabase: async () => undefined, sipConnected: () => true, draining: () => false,
+      } as unknown as AdminDeps;
+      const app = buildAdminApp(deps, 'money-token', silentLogger());
+      try {
+        const res = await app.inject({
+          method: 'POST', url: `/accounts/${a.id}/topups`, headers: { authorization: 'Bearer money-token' },
+          payload: { amount: '99999999999999.999999', key: 'range-api-2' },
+        });
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal((res.json() as { error: string }).error, 'AMOUNT_OUT_OF_RANGE');
+        assert.match((res.json() as { message: string }).message, /outside what the database holds/);
+      } finally {
+        await app.close();
+      }
+      assert.equal((await repo.getAccount(a.id))!.balance, 10_000_000n);
     });
 
     it('imports tariff amounts that read back exactly (0.130620, 0.000050, 99999999999.999999) and refuses one the column cannot hold', async () => {

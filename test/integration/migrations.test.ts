@@ -5,36 +5,7 @@ import path from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { testDatabaseUrl } from '../support/mariadb';
-
-/** A column reduced to what must agree between dialects. */
-function typeClass(sqlType: string): string {
-  const t = sqlType.toUpperCase();
-  if (/^(TINYINT\(1\)|BOOLEAN)/.test(t)) return 'boolean';
-  // SQLite's exact money column: integers of micro-units.
-  if (t === 'BIGINT_MICROS') return 'money';
-  if (/INT/.test(t)) return 'integer';
-  if (/^DECIMAL\(20,\s*6\)/.test(t)) return 'money';
-  if (/^DECIMAL/.test(t)) return t.replace(/\s/g, '');
-  if (/^(VARCHAR|CHAR)/.test(t)) return t.replace(/\s/g, '');
-  if (/TEXT/.test(t)) return 'text';
-  if (/^DATETIME|^TIMESTAMP/.test(t)) return 'datetime';
-  if (/^DATE$/.test(t)) return 'date';
-  if (/^TIME$/.test(t)) return 'time';
-  if (/^ENUM/.test(t)) return 'string';
-  if (/^(FLOAT|DOUBLE|REAL)/.test(t)) return 'float';
-  return t;
-}
-
-async function schemaOf(db: Database): Promise<Record<string, Record<string, string>>> {
-  const qi = db.sequelize.getQueryInterface();
-  const tables = (await qi.showAllTables()).map((t) => (typeof t === 'string' ? t : (t as { tableName: string }).tableName)).filter((t) => t !== 'schema_migrations').sort();
-  const out: Record<string, Record<string, string>> = {};
-  for (const table of tables) {
-    const cols = await qi.describeTable(table);
-    out[table] = Object.fromEntries(Object.entries(cols).sort(([a], [b]) => a.localeCompare(b)).map(([name, c]) => [name, `${typeClass(c.type)}${c.allowNull && !c.primaryKey ? ' null' : ''}${c.primaryKey ? ' pk' : ''}`]));
-  }
-  return out;
-}
+import { schemaOf, typeClass } from '../support/schema-dump';
 
 describe('migrations', function () {
   this.timeout(120_000);
@@ -83,4 +54,31 @@ describe('migrations', function () {
     const cols = await maria.sequelize.getQueryInterface().describeTable('cdrs');
     assert.match(cols.cost!.type, /^DECIMAL\(20,6\)$/i);
   });
+
+  for (const dialect of ['mariadb', 'sqlite'] as const) {
+    it(`on ${dialect}, let existing trunks that are home to subscribers keep serving members, and no other`, async () => {
+      const db = await openDatabaseUrl(dialect === 'mariadb' ? await testDatabaseUrl('trunk_serves') : `sqlite:${path.join(dir, 'serves.sqlite')}`);
+      try {
+        const qi = db.sequelize.getQueryInterface();
+        const before = ['0001-core', '0002-prepaid', '0003-rating', '0004-vpn', '0005-reservation-recovery', '0006-exact-money-sqlite'];
+        for (const name of before) {
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          await (require(`../../lib/db/migrations/${name}`) as { up: (p: { context: typeof qi }) => Promise<void> }).up({ context: qi });
+        }
+        await db.sequelize.query('CREATE TABLE schema_migrations (name VARCHAR(255) NOT NULL PRIMARY KEY)');
+        for (const name of before) await db.sequelize.query('INSERT INTO schema_migrations (name) VALUES (?)', { replacements: [name] });
+        const now = '2026-01-01 00:00:00.000';
+        for (const [id, name] of [[1, 'pbx'], [2, 'carrier'], [3, 'pbx-unused']] as const) {
+          await db.sequelize.query('INSERT INTO trunks (id, name, addresses, pai_trusted, host, port, transport, enabled, created_at, updated_at) VALUES (?, ?, ?, 0, ?, 5060, ?, 1, ?, ?)',
+            { replacements: [id, name, `192.0.2.${id}`, 'h.example', 'udp', now, now] });
+        }
+        await db.sequelize.query('INSERT INTO subscribers (e164, account_id, home_trunk_id, status, created_at, updated_at) VALUES (?, 1, 1, ?, ?, ?)', { replacements: ['4930100201', 'active', now, now] });
+        assert.deepEqual(await db.migrate(), ['0007-trunk-serves-members']);
+        const rows = await db.sequelize.query<{ name: string; serves_members: number | boolean }>('SELECT name, serves_members FROM trunks ORDER BY id', { type: QueryTypes.SELECT });
+        assert.deepEqual(rows.map((r) => [r.name, Boolean(Number(r.serves_members))]), [['pbx', true], ['carrier', false], ['pbx-unused', false]]);
+      } finally {
+        await db.close();
+      }
+    });
+  }
 });

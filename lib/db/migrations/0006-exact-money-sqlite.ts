@@ -64,7 +64,8 @@ async function rebuildWithMicros(qi: QueryInterface, table: string): Promise<voi
 function microsOnSqlite(table: string): MigrationStep {
   return {
     what: `money of ${table} as micro-units`,
-    done: async (qi) => qi.sequelize.getDialect() !== 'sqlite' || (await decimalColumns(qi, table)).length === 0,
+    applies: (qi) => qi.sequelize.getDialect() === 'sqlite',
+    done: async (qi) => (await decimalColumns(qi, table)).length === 0,
     apply: (qi) => rebuildWithMicros(qi, table),
   };
 }

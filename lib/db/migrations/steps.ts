@@ -13,6 +13,12 @@ export interface MigrationStep {
   apply(qi: QueryInterface): Promise<void>;
   /** Runs whenever its migration runs; not counted when telling how far a migration got. */
   idempotent?: boolean;
+  /** Whether the step has anything to do on this database (default: yes); one that has not is left out. */
+  applies?(qi: QueryInterface): boolean;
+}
+
+function applicable(qi: QueryInterface, steps: readonly MigrationStep[]): MigrationStep[] {
+  return steps.filter((s) => s.applies?.(qi) ?? true);
 }
 
 export type Ctx = { context: QueryInterface };
@@ -59,15 +65,15 @@ export function addColumn(table: string, column: string, definition: Parameters<
 
 /** Applies the steps not yet done, in order. */
 export async function applySteps(qi: QueryInterface, steps: readonly MigrationStep[]): Promise<void> {
-  for (const step of steps) {
+  for (const step of applicable(qi, steps)) {
     if (!(await step.done(qi))) await step.apply(qi);
   }
 }
 
-/** Which of the steps are already in the schema. */
-export async function stepsDone(qi: QueryInterface, steps: readonly MigrationStep[]): Promise<boolean[]> {
-  const out: boolean[] = [];
-  for (const step of steps) out.push(await step.done(qi));
+/** The steps that count for this database, each with whether it is already in the schema. */
+export async function stepsDone(qi: QueryInterface, steps: readonly MigrationStep[]): Promise<Array<{ step: MigrationStep; done: boolean }>> {
+  const out: Array<{ step: MigrationStep; done: boolean }> = [];
+  for (const step of applicable(qi, steps)) if (!step.idempotent) out.push({ step, done: await step.done(qi) });
   return out;
 }
 

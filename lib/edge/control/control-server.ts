@@ -41,6 +41,8 @@ export interface ControlServerHooks {
   sip(cmd: SipCommand): void;
   disconnected(conn: AppConnection): void;
   routed(conn: AppConnection): void;
+  /** `proxy|<txnId>|<remainInDialog>|<fullResponse>|<followRedirects>|<simultaneous|serial>|<provT>|<finalT>|<dest>…` */
+  proxy(conn: AppConnection, msgId: string, args: string[], sipText: string): void;
   /** `tollgate:orphans`: when each asked dialog of a lost application ended (all known when none asked). */
   orphans(dialogIds: string[]): unknown;
 }
@@ -160,7 +162,7 @@ export class ControlServer {
         return true;
       }
       case 'proxy':
-        conn.respond(msgId, 'NOK', 'proxy is not supported by this server');
+        this.hooks.proxy(conn, msgId, tokens.slice(2), crlf < 0 ? '' : body.slice(crlf + 2));
         return true;
       default:
         conn.respond(msgId, 'NO', 'Unknown message type');

@@ -1,8 +1,9 @@
-import { ParseError } from './parser';
+import { ParseError, partialFromHead } from './parser';
 
 /**
  * Cuts a TCP byte stream into SIP messages by Content-Length (RFC 3261 §18.3), counting bytes.
- * Keep-alive CRLFs between messages are skipped.
+ * Keep-alive CRLFs between messages are skipped. A stream whose framing is ambiguous throws (the
+ * connection is then closed), carrying what was readable so the request can be answered 400.
  */
 export class StreamFramer {
   private buf: Buffer = Buffer.alloc(0);
@@ -27,9 +28,12 @@ export class StreamFramer {
         break;
       }
       const head = this.buf.toString('latin1', 0, end);
+      const declared = head.match(/(?:^|\r\n)(?:content-length|l)[ \t]*:/gi)?.length ?? 0;
+      // two lengths: the rest of the stream could be framed either way (request smuggling)
+      if (declared > 1) throw new ParseError(400, 'more than one Content-Length', partialFromHead(head));
       const m = /(?:^|\r\n)(?:content-length|l)[ \t]*:[ \t]*(\d+)[ \t]*(?=\r\n|$)/i.exec(head);
       const bodyLen = m ? Number(m[1]) : 0;
-      if (!m && /(?:^|\r\n)(?:content-length|l)[ \t]*:/i.test(head)) throw new ParseError(400, 'bad Content-Length');
+      if (!m && declared > 0) throw new ParseError(400, 'bad Content-Length', partialFromHead(head));
       const total = end + 4 + bodyLen;
       if (total > this.maxMessageBytes) throw new ParseError(413, 'message too large');
       if (this.buf.length < total) break;

@@ -41,9 +41,9 @@ export function isListHeader(lowerName: string): boolean {
 
 /**
  * Splits a header value at top-level commas: commas inside quoted strings (with backslash
- * escapes) and inside <...> do not split.
+ * escapes) and inside <...> do not split. Empty entries are dropped unless `keepEmpty`.
  */
-export function splitTopLevelCommas(value: string): string[] {
+export function splitTopLevelCommas(value: string, keepEmpty = false): string[] {
   const out: string[] = [];
   let depth = 0;
   let inQuote = false;
@@ -58,11 +58,11 @@ export function splitTopLevelCommas(value: string): string[] {
     else if (ch === 62 /* > */) { if (depth > 0) depth--; }
     else if (ch === 44 /* , */ && depth === 0) {
       const part = value.slice(start, i).trim();
-      if (part) out.push(part);
+      if (part || keepEmpty) out.push(part);
       start = i + 1;
     }
   }
   const last = value.slice(start).trim();
-  if (last) out.push(last);
+  if (last || keepEmpty) out.push(last);
   return out;
 }

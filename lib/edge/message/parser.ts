@@ -22,6 +22,10 @@ export class ParseError extends Error {
 
 const METHOD_RE = /^[A-Za-z0-9.\-!%*_+`'~]+$/;
 const MANDATORY = ['via', 'from', 'to', 'call-id', 'cseq'];
+/** Address lists whose empty entries are a syntax error rather than noise. */
+const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route']);
+/** Headers a request carries once (RFC 3261 §7.3.1: only list headers may repeat). */
+const SINGLE = ['from', 'to', 'call-id', 'cseq', 'max-forwards', 'content-type'];
 
 /**
  * Parses one whole message (a datagram, or one frame cut by the stream framer).
@@ -40,7 +44,17 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   const headUtf8 = Buffer.from(head, 'latin1').toString('utf8');
   const lines = unfold(headUtf8.split(/\r?\n/));
   if (lines.length === 0 || !lines[0]) throw new ParseError(400, 'empty start line');
-  const msg = parseStartLine(lines[0]);
+  // A bad start line is remembered, not thrown at once: when the headers are readable the
+  // request still gets its 400 (or 505), as a peer can then tell what went wrong.
+  let startError: ParseError | null = null;
+  let msg: SipMessage;
+  try {
+    msg = parseStartLine(lines[0]);
+  } catch (err) {
+    if (!(err instanceof ParseError) || lines[0].startsWith('SIP/')) throw err;
+    startError = err;
+    msg = SipMessage.request('UNKNOWN', 'sip:invalid');
+  }
   if (lines.length - 1 > limits.maxHeaders) throw new ParseError(413, 'too many headers', null);
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
@@ -51,15 +65,28 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
     const name = normalizeHeaderName(rawName);
     const value = line.slice(colon + 1).trim();
     if (isListHeader(name) && value.includes(',')) {
-      for (const v of splitTopLevelCommas(value)) msg.headers.push({ name, value: v });
+      const entries = splitTopLevelCommas(value, true);
+      // `a,,b` or a trailing comma in an address list is no entry at all (RFC 3261 §7.3.1)
+      if (STRICT_LISTS.has(name) && entries.includes('')) startError ??= new ParseError(400, `empty entry in ${name}`);
+      for (const v of entries) if (v) msg.headers.push({ name, value: v });
     } else {
+      if (STRICT_LISTS.has(name) && value === '') startError ??= new ParseError(400, `empty ${name}`);
       msg.headers.push({ name, value });
     }
   }
   if (msg.headers.length > limits.maxHeaders) throw new ParseError(413, 'too many headers', checkPartial(msg));
+  if (startError) {
+    if (msg.method === 'UNKNOWN') {
+      try { msg.method = parseCSeq(msg.get('cseq') ?? '').method; } catch { /* no usable CSeq: no answer */ }
+    }
+    throw new ParseError(startError.status, startError.message, checkPartial(msg));
+  }
   const bodyStart = headEnd.index + headEnd.length;
   const available = buf.length - bodyStart;
-  const cl = msg.get('content-length');
+  const lengths = msg.getAll('content-length');
+  // two Content-Lengths leave the framing to whoever reads first: a smuggling risk, so refused
+  if (lengths.length > 1) throw new ParseError(400, 'more than one Content-Length', checkPartial(msg));
+  const cl = lengths[0];
   let bodyLen = available;
   if (cl !== undefined) {
     if (!/^\s*\d{1,9}\s*$/.test(cl)) throw new ParseError(400, 'bad Content-Length', checkPartial(msg));
@@ -101,13 +128,14 @@ function parseStartLine(line: string): SipMessage {
     if (status < 100 || status > 699) throw new ParseError(400, 'bad status code');
     return SipMessage.response(status, m[3] ?? '');
   }
-  const parts = line.split(/\s+/);
-  if (parts.length !== 3) throw new ParseError(400, 'bad request line');
+  // exactly one SP between the three parts (RFC 3261 §7.1; RFC 4475 §3.1.2.9, §3.1.2.10)
+  const parts = line.split(' ');
+  if (parts.length !== 3 || parts.some((p) => p === '')) throw new ParseError(400, 'bad request line');
   const [method, uri, version] = parts;
   if (!METHOD_RE.test(method)) throw new ParseError(400, 'bad method');
   if (!/^SIP\/\d\.\d$/i.test(version)) throw new ParseError(400, 'bad version');
+  if (version.toUpperCase() !== 'SIP/2.0') throw new ParseError(505, 'version not supported');
   const msg = SipMessage.request(method, uri);
-  if (version.toUpperCase() !== 'SIP/2.0') throw new ParseError(505, 'version not supported', null);
   if (!/^[A-Za-z][A-Za-z0-9+\-.]*:\S+$/.test(uri)) throw new ParseError(400, 'bad request-URI');
   return msg;
 }
@@ -118,17 +146,23 @@ function validate(msg: SipMessage): void {
     if (!msg.has(h)) throw new ParseError(400, `missing ${h}`, checkPartial(msg));
   }
   try {
-    parseVia(msg.get('via') as string);
+    for (const h of SINGLE) {
+      if (msg.getAll(h).length > 1) throw new ParseError(400, `more than one ${h}`, checkPartial(msg));
+    }
+    for (const v of msg.getAll('via')) parseVia(v);
     const cseq = parseCSeq(msg.get('cseq') as string);
-    if (msg.isRequest && cseq.method !== msg.method) throw new ParseError(400, 'CSeq method mismatch', msg);
+    if (msg.isRequest && cseq.method !== msg.method) throw new ParseError(400, 'CSeq method mismatch', checkPartial(msg));
     parseNameAddr(msg.get('from') as string);
     parseNameAddr(msg.get('to') as string);
-    if (msg.isRequest && /^(sips?|tel):/i.test(msg.uri)) parseUri(msg.uri);
-    if (msg.getAll('call-id').length !== 1 || msg.getAll('cseq').length !== 1) {
-      throw new ParseError(400, 'duplicate Call-ID or CSeq', null);
+    for (const h of ['contact', 'route', 'record-route']) {
+      for (const v of msg.getAll(h)) if (v !== '*') parseNameAddr(v);
+    }
+    if (msg.isRequest) {
+      if (!/^(sips?|tel):/i.test(msg.uri)) throw new ParseError(416, 'unsupported URI scheme', checkPartial(msg));
+      parseUri(msg.uri);
     }
     const mf = msg.get('max-forwards');
-    if (mf !== undefined && !/^\d{1,3}$/.test(mf.trim())) throw new ParseError(400, 'bad Max-Forwards', msg);
+    if (mf !== undefined && (!/^\d{1,9}$/.test(mf.trim()) || Number(mf) > 255)) throw new ParseError(400, 'bad Max-Forwards', checkPartial(msg));
   } catch (err) {
     if (err instanceof ParseError) throw err;
     if (err instanceof UriSyntaxError) throw new ParseError(400, err.message, checkPartial(msg));
@@ -136,15 +170,26 @@ function validate(msg: SipMessage): void {
   }
 }
 
-/** The message is usable for a response only when it is a request with the headers a response copies. */
+/**
+ * The message is usable for a response when it is a request with a Via whose sent-by is readable
+ * and a CSeq: the response goes where the Via says and the peer matches it by branch and CSeq.
+ */
 function checkPartial(msg: SipMessage): SipMessage | null {
-  if (!msg.isRequest) return null;
-  for (const h of MANDATORY) if (!msg.has(h)) return null;
+  if (!msg.isRequest || msg.method === 'UNKNOWN') return null;
+  const via = msg.get('via');
+  if (via === undefined || !msg.has('cseq')) return null;
+  // the sent-by is enough to answer; broken parameters are what the 400 is about
+  return /^[A-Za-z0-9.\-!%*_+`'~]+\s*\/\s*[0-9.]+\s*\/\s*[A-Za-z0-9-]+\s+[^;,\s]+/.test(via) ? msg : null;
+}
+
+/** What a stream framer could read of a request whose framing it refused: its head without lengths. */
+export function partialFromHead(head: string): SipMessage | null {
+  const lines = head.split('\r\n').filter((l) => !/^(?:content-length|l)[ \t]*:/i.test(l));
   try {
-    parseVia(msg.get('via') as string);
-    parseCSeq(msg.get('cseq') as string);
-  } catch { return null; }
-  return msg;
+    return parseMessage(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), { maxMessageBytes: Number.MAX_SAFE_INTEGER, maxHeaders: 1000 });
+  } catch (err) {
+    return err instanceof ParseError ? err.partial : null;
+  }
 }
 
 function tryPartial(buf: Buffer, limits: ParseLimits): SipMessage | null {

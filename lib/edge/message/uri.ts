@@ -31,17 +31,27 @@ export interface CSeq { seq: number; method: string }
 
 export class SyntaxError extends Error {}
 
-/** Parses ;a=b;c parameters. Values may be quoted strings (kept with their quotes). */
+const PARAM_NAME_RE = /^[A-Za-z0-9.\-!%*_+`'~\[\]/:&$]+$/;
+const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t';
+
+/**
+ * Parses ;a=b;c parameters. Values may be quoted strings (kept with their quotes). Whitespace
+ * around `;` and `=` is allowed (RFC 3261 §25.1 SEMI and EQUAL); an empty parameter (`;;`,
+ * a trailing `;`) is a syntax error.
+ */
 export function parseParams(text: string): Params {
   const params: Params = new Map();
   let i = 0;
   const n = text.length;
+  while (i < n && isSpace(text[i])) i++;
   while (i < n) {
-    while (i < n && (text[i] === ';' || text[i] === ' ' || text[i] === '\t')) i++;
-    if (i >= n) break;
+    if (text[i] !== ';') throw new SyntaxError('junk between parameters');
+    i++;
+    while (i < n && isSpace(text[i])) i++;
     let j = i;
     while (j < n && text[j] !== '=' && text[j] !== ';') j++;
     const name = text.slice(i, j).trim().toLowerCase();
+    if (!PARAM_NAME_RE.test(name)) throw new SyntaxError(name ? `bad parameter name '${name}'` : 'empty parameter');
     if (j < n && text[j] === '=') {
       j++;
       while (j < n && (text[j] === ' ' || text[j] === '\t')) j++;
@@ -53,11 +63,13 @@ export function parseParams(text: string): Params {
         k++;
       } else {
         while (k < n && text[k] !== ';') k++;
+        if (/\s/.test(text.slice(j, k).trim())) throw new SyntaxError(`whitespace inside parameter '${name}'`);
       }
-      if (name) params.set(name, text.slice(j, k).trim());
+      params.set(name, text.slice(j, k).trim());
       i = k;
+      while (i < n && isSpace(text[i])) i++;
     } else {
-      if (name) params.set(name, null);
+      params.set(name, null);
       i = j;
     }
   }
@@ -116,7 +128,9 @@ export function parseUri(text: string): SipUri {
   if (scheme !== 'sip' && scheme !== 'sips') throw new SyntaxError(`unsupported URI scheme '${scheme}'`);
   let body = rest;
   let headers: string | null = null;
-  const q = body.indexOf('?');
+  // `?` is legal in the user part (user-unreserved) and `@` is not legal unescaped in headers,
+  // so the headers start at the first `?` after the last `@`
+  const q = body.indexOf('?', body.lastIndexOf('@') + 1);
   if (q >= 0) { headers = body.slice(q + 1); body = body.slice(0, q); }
   let user: string | null = null;
   let password: string | null = null;
@@ -163,6 +177,10 @@ export function parseNameAddr(text: string): NameAddr {
   if (lt >= 0) {
     if (displayName === null) {
       const dn = t.slice(0, lt).trim();
+      // an unquoted display name is tokens (RFC 3261 §25.1): a comma, semicolon, quote or angle
+      // bracket in it makes the header ambiguous (RFC 4475 §3.1.2.15); other stray characters
+      // seen in the wild are tolerated
+      if (/[,;"<>\\]/.test(dn)) throw new SyntaxError('unquoted display name with separators');
       displayName = dn || null;
     } else if (t.slice(i, lt).trim() !== '') throw new SyntaxError('junk after display name');
     const gt = t.indexOf('>', lt);
@@ -173,10 +191,31 @@ export function parseNameAddr(text: string): NameAddr {
   if (displayName !== null) throw new SyntaxError('display name without <uri>');
   // addr-spec: URI params are header params (RFC 3261 §20.10)
   const semi = t.indexOf(';');
-  const uriText = semi < 0 ? t : t.slice(0, semi);
+  const uriText = (semi < 0 ? t : t.slice(0, semi)).trim();
   if (uriText.includes('?') || /\s/.test(uriText)) throw new SyntaxError('bad addr-spec');
   const uri = parseUri(uriText);
   return { displayName: null, uri, params: semi < 0 ? new Map() : parseParams(t.slice(semi)), bracketed: false };
+}
+
+/** URI parameters that an application writing an addr-spec Contact means for the URI, not the header. */
+const URI_PARAMS = new Set(['transport', 'lr', 'maddr', 'user', 'method', 'ttl', 'ob', 'gr']);
+
+/**
+ * A Contact (or other address) written as name-addr: `sip:a@h;transport=tcp;expires=60` becomes
+ * `<sip:a@h;transport=tcp>;expires=60`, since some far ends build a broken request-URI from an
+ * addr-spec. Values already bracketed, `*`, and values that do not parse are returned unchanged.
+ */
+export function toNameAddrForm(value: string): string {
+  const t = value.trim();
+  if (t === '*' || t.includes('<')) return value;
+  const semi = t.indexOf(';');
+  const uriText = semi < 0 ? t : t.slice(0, semi).trim();
+  let params: Params;
+  try { params = semi < 0 ? new Map() : parseParams(t.slice(semi)); parseUri(uriText); } catch { return value; }
+  const uriParams: Params = new Map();
+  const headerParams: Params = new Map();
+  for (const [k, v] of params) (URI_PARAMS.has(k) ? uriParams : headerParams).set(k, v);
+  return `<${uriText}${formatParams(uriParams)}>${formatParams(headerParams)}`;
 }
 
 export function formatNameAddr(na: NameAddr): string {

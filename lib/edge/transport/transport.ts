@@ -44,10 +44,14 @@ export class TransportLayer extends EventEmitter {
   private conns = new Map<string, TcpConn>();
   private closed = false;
 
+  /** The receive buffer the kernel granted each UDP socket (the smallest), bytes as it reports them. */
+  udpReceiveBufferBytes = 0;
+
   constructor(
     private readonly limits: ParseLimits,
     private readonly logger: Logger,
     private readonly stalledConnectionMs = 30000,
+    private readonly udpReceiveBufferWanted = 4 * 1024 * 1024,
   ) { super(); }
 
   override on<K extends keyof TransportEvents>(event: K, fn: TransportEvents[K]): this { return super.on(event, fn); }
@@ -66,8 +70,8 @@ export class TransportLayer extends EventEmitter {
       socket.once('error', reject);
       socket.bind(spec.port, spec.address, () => {
         socket.off('error', reject);
-        try { socket.setRecvBufferSize(4 * 1024 * 1024); socket.setSendBufferSize(4 * 1024 * 1024); } catch { /* kernel limits */ }
         const a = socket.address();
+        this.sizeUdpBuffers(socket, `${a.address}:${a.port}`);
         const local: Endpoint = { transport: 'udp', address: normalizeAddress(a.address), port: a.port };
         this.udp.push({ socket, local });
         this.bound.push(local);
@@ -78,6 +82,25 @@ export class TransportLayer extends EventEmitter {
         resolve();
       });
     });
+  }
+
+  /**
+   * A burst of datagrams beyond the socket's receive buffer is dropped by the kernel unseen, so the
+   * buffer is set large; the kernel caps it at net.core.rmem_max (Linux reports twice what it keeps
+   * for data, its bookkeeping included).
+   */
+  private sizeUdpBuffers(socket: dgram.Socket, where: string): void {
+    const wanted = this.udpReceiveBufferWanted;
+    try { socket.setRecvBufferSize(wanted); } catch (err) {
+      this.logger.warn('udp receive buffer not set', { socket: where, wanted, err: (err as Error).message });
+    }
+    try { socket.setSendBufferSize(wanted); } catch { /* the send side only queues our own bursts */ }
+    let granted = 0;
+    try { granted = socket.getRecvBufferSize(); } catch { /* not reported */ }
+    this.udpReceiveBufferBytes = this.udpReceiveBufferBytes === 0 ? granted : Math.min(this.udpReceiveBufferBytes, granted);
+    if (granted < wanted) {
+      this.logger.warn('udp receive buffer smaller than configured: raise net.core.rmem_max', { socket: where, wanted, granted });
+    }
   }
 
   private listenTcp(spec: ListenSpec): Promise<void> {

@@ -34,7 +34,7 @@ describe('tollgate:orphans on the control link', () => {
   let asked: string[][] = [];
   before(async () => {
     server = new ControlServer({
-      secret: 's', hostports: () => 'udp/127.0.0.1:5060', sip: () => undefined, disconnected: () => undefined, routed: () => undefined,
+      secret: 's', hostports: () => 'udp/127.0.0.1:5060', sip: () => undefined, disconnected: () => undefined, routed: () => undefined, proxy: () => undefined,
       orphans: (ids) => { asked.push(ids); return { now: 5, dialogs: ids.length ? { [ids[0]]: { endedAt: 4, how: 'bye-received' } } : {} }; },
     }, silentLogger());
     port = await server.listen('127.0.0.1', 0);

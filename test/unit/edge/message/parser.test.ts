@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { StreamFramer } from '../../../../lib/edge/message/framer';
 import { ParseError, parseAppMessage, parseMessage } from '../../../../lib/edge/message/parser';
-import { formatUri, parseNameAddr, parseUri, parseVia } from '../../../../lib/edge/message/uri';
+import { formatUri, parseNameAddr, parseParams, parseUri, parseVia, toNameAddrForm } from '../../../../lib/edge/message/uri';
 
 const CRLF = '\r\n';
 const msg = (...lines: string[]) => Buffer.from(lines.join(CRLF), 'utf8');
@@ -86,6 +86,44 @@ describe('SIP message parser (cases in the spirit of RFC 4475)', () => {
     assert.throws(() => parseUri('sip:a@host:99999'));
   });
 
+  it('allows whitespace around ; and = in parameters and refuses empty parameters', () => {
+    const na = parseNameAddr('<sip:x@h> ;  tag = 1');
+    assert.equal(na.params.get('tag'), '1');
+    assert.equal(parseNameAddr('sip:x@h ;   tag    = 19').params.get('tag'), '19');
+    for (const bad of [';;', ';a;;b', ';a;', '; ;x', ';a=1 junk']) assert.throws(() => parseParams(bad), bad);
+    assert.throws(() => parseNameAddr('"Joe" <sip:joe@example.org>;;;;'));
+  });
+
+  it('reads a ? in the user part of a URI as part of the user, and headers after the host', () => {
+    const u = parseUri('sip:-TXDOTFILE?x@host');
+    assert.equal(u.user, '-TXDOTFILE?x');
+    assert.equal(u.host, 'host');
+    assert.equal(u.headers, null);
+    assert.equal(parseUri('sip:a?b@h?subject=x').headers, 'subject=x');
+  });
+
+  it('writes an addr-spec Contact as name-addr, keeping URI parameters inside the brackets', () => {
+    assert.equal(toNameAddrForm('sip:sipp@127.0.0.1:5060'), '<sip:sipp@127.0.0.1:5060>');
+    assert.equal(toNameAddrForm('sip:a@h;transport=tcp;expires=60;+sip.instance="x"'), '<sip:a@h;transport=tcp>;expires=60;+sip.instance="x"');
+    assert.equal(toNameAddrForm('"A" <sip:a@h>;q=1'), '"A" <sip:a@h>;q=1');
+    assert.equal(toNameAddrForm('*'), '*');
+  });
+
+  const refusedWithAnswer: Array<[string, Buffer, number]> = [
+    ['two Content-Length headers', msg('OPTIONS sip:b@example.com SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'Content-Length: 0', 'l: 0', '', ''), 400],
+    ['empty Via entries', msg('OPTIONS sip:b@example.com SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS').replace('z9hG4bK776asdhds', 'z9hG4bK1;;,;,,')), 'l: 0', '', ''), 400],
+    ['a request-line with two spaces', msg('OPTIONS  sip:b@example.com SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'l: 0', '', ''), 400],
+    ['a request-URI in angle brackets', msg('OPTIONS <sip:b@example.com> SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'l: 0', '', ''), 400],
+    ['an unknown request-URI scheme', msg('OPTIONS soap.beep://192.0.2.1:3002 SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'l: 0', '', ''), 416],
+    ['SIP/7.0 in the request-line', msg('OPTIONS sip:b@example.com SIP/7.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'l: 0', '', ''), 505],
+    ['two From headers', msg('OPTIONS sip:b@example.com SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'From: <sip:c@example.com>;tag=2', 'l: 0', '', ''), 400],
+  ];
+  for (const [name, buf, status] of refusedWithAnswer) {
+    it(`refuses ${name} with ${status} and keeps what a response needs`, () => {
+      assert.throws(() => parseMessage(buf), (e: unknown) => e instanceof ParseError && e.status === status && e.partial?.get('call-id') === 'a84b4c76e66710');
+    });
+  }
+
   it('parses what an application sends (no Via, body counted in characters)', () => {
     const m = parseAppMessage('INVITE sip:b@h SIP/2.0\r\ncontent-length: 2\r\nfrom: <sip:a@localhost>\r\n\r\né€');
     assert.equal(m.body.toString('utf8'), 'é€');
@@ -112,6 +150,12 @@ describe('TCP stream framer', () => {
     const m = Buffer.concat([msg('MESSAGE sip:b@h SIP/2.0', 'l: 3', '', ''), Buffer.from('€')]);
     const f = new StreamFramer(65535);
     assert.equal(f.push(Buffer.concat([m, m])).length, 2);
+  });
+
+  it('refuses a stream message with two Content-Lengths (the rest could be framed either way), keeping its head', () => {
+    const f = new StreamFramer(65535);
+    const smuggled = msg('OPTIONS sip:b@h SIP/2.0', ...BASE.map((l) => l.replace('INVITE', 'OPTIONS')), 'Content-Length: 0', 'Content-Length: 40', '', '');
+    assert.throws(() => f.push(smuggled), (e: unknown) => e instanceof ParseError && e.status === 400 && e.partial?.method === 'OPTIONS');
   });
 
   it('refuses a message whose headers never end within the size limit', () => {
