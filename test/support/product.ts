@@ -35,7 +35,7 @@ export interface Product {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-function merge(base: ConfigPatch, over: ConfigPatch): ConfigPatch {
+export function merge(base: ConfigPatch, over: ConfigPatch): ConfigPatch {
   const out: ConfigPatch = { ...base };
   for (const [k, v] of Object.entries(over)) {
     const b = out[k];
@@ -52,6 +52,8 @@ export interface ProductOptions {
   command?: 'start' | 'edge' | 'app';
   /** Reuse the ports and data folder of an earlier run (restart tests). */
   reuse?: Pick<Product, 'sipPort' | 'controlPort' | 'adminPort' | 'dataDir'>;
+  /** Lead its own process group, as a terminal or systemd runs it (group-signal tests). */
+  detached?: boolean;
 }
 
 export async function startProduct(opts: ProductOptions): Promise<Product> {
@@ -82,7 +84,7 @@ export async function startProduct(opts: ProductOptions): Promise<Product> {
 
   const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: configFile };
   delete env.TOLLGATE_TEST_MYSQL_URL;
-  const child = spawn(process.execPath, [CLI, opts.command ?? 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, opts.command ?? 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
   const logs: LogLine[] = [];
   const waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   let buffered = '';

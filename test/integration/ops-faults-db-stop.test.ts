@@ -1,0 +1,68 @@
+import { strict as assert } from 'node:assert';
+import { startMariaDb, type MariaDbServer } from '../support/mariadb';
+import { eventually, readBooks } from '../support/ops-product';
+import { startProduct, type Product } from '../support/product';
+import type { SippProcess } from '../support/sipp';
+import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers } from '../support/fault-kit';
+
+const LIVE_CALLS = 5;
+const GRANT_SECONDS = 4;
+
+describe('fault: the database stops during live calls', function () {
+  this.timeout(120_000);
+  let server: MariaDbServer;
+  let databaseUrl: string;
+  let callee: SippProcess;
+  let product: Product;
+
+  before(async () => {
+    // A server of this test's own: stopping the run's MariaDB would take every other test down.
+    server = await startMariaDb();
+    databaseUrl = await server.createDatabase('faults_db_stop');
+    callee = await startCallee('uas-answer.xml');
+    await seedFaultWorld(databaseUrl, { answer: callee.localPort });
+    product = await startProduct({ databaseUrl, config: faultConfig({ prepaid: { grantSeconds: GRANT_SECONDS, reauthLeadSeconds: 1 } }) });
+  });
+
+  after(async () => {
+    await product?.stop();
+    await callee?.stop();
+    await server?.destroy();
+  });
+
+  it('ends live calls at their grant saying the database is unavailable, and the journalled settlements clean the books once it is back', async () => {
+    const callers = await startCallers(product.sipPort, { calls: LIVE_CALLS, dialled: DIAL.answer });
+    try {
+      const sipCallIds = await callers.answered(LIVE_CALLS);
+      await eventually('every call checkpointed past 1 s', async () => {
+        const books = await readBooks(databaseUrl);
+        const active = [...books.reservations.values()].filter((r) => r.state === 'active');
+        return active.length === LIVE_CALLS && active.every((r) => r.checkpointSeconds >= 1);
+      }, 15_000, 200);
+
+      await server.stop();
+      // Grants extended while it was going down still run to their end: count from when it is gone.
+      const stoppedAt = Date.now();
+      const result = await callers.sipp.done;
+      assert.equal(result.stats.successful, LIVE_CALLS, `every caller got a BYE: ${result.stdout.slice(-400)}`);
+      const farEnd = callers.farEnd();
+      for (const id of sipCallIds) {
+        const c = farEnd.get(id)!;
+        assert.equal(c.endedBy, 'network');
+        const after = (c.endedAt! - stoppedAt) / 1000;
+        assert.ok(after <= GRANT_SECONDS + 1, `${id}: BYE ${after.toFixed(3)} s after the database stopped: at the end of its grant of ${GRANT_SECONDS} s`);
+        assert.doesNotMatch(c.byeReason ?? '', /credit exhausted/i, `${id}: the money is there`);
+        assert.match(c.byeReason ?? '', /database|unavailable/i, `${id}: the Reason says the database is unavailable: ${c.byeReason}`);
+      }
+      console.log(`      [database stop] Reasons: ${[...new Set([...farEnd.values()].map((c) => c.byeReason))].join(', ')}`);
+
+      await server.start();
+      const calls = await checkBooks(databaseUrl, { sipCallIds, timeoutMs: 30_000 });
+      for (const c of calls) assert.equal(c.disposition, 'answered', c.sipCallId);
+      console.log(`      [database stop] release causes: ${[...new Set(calls.map((c) => c.releaseCause))].join(', ')}`);
+      assertTalkTime(calls, farEnd, { label: 'database stopped during calls' });
+    } finally {
+      await callers.stop();
+    }
+  });
+});
