@@ -42,6 +42,8 @@ const REASONS: Partial<Record<ReleaseCause, string>> = {
   error: 'SIP;cause=500;text="Internal error"',
   no_answer: 'SIP;cause=480;text="No answer"',
   sip_server_lost: 'SIP;cause=503;text="SIP server connection lost"',
+  session_expired: 'SIP;cause=408;text="Session timer expired"',
+  edge_teardown: 'SIP;cause=503;text="Other leg ended by the SIP server"',
 };
 
 export interface SessionTimerConfig { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }

@@ -104,7 +104,7 @@ export async function startSipp(opts: SippOptions): Promise<SippProcess> {
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; child.kill('SIGUSR1'); setTimeout(() => child.kill('SIGKILL'), 2000).unref(); },
     opts.timeoutMs ?? 60000);
-  if (!opts.target) await waitForListening(localPort, opts.transport ?? 'udp', child);
+  // Listen for the exit before waiting for the socket: a SIPp that dies while starting must still settle `done`.
   const done = new Promise<SippResult>((resolve) => {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -116,6 +116,7 @@ export async function startSipp(opts: SippOptions): Promise<SippProcess> {
     });
     child.on('error', (err) => { stderr += String(err); });
   });
+  if (!opts.target) await waitForListening(localPort, opts.transport ?? 'udp', child);
   return {
     localPort,
     child,
