@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Srf from 'drachtio-srf';
 import type { Logger } from '../lib/common/logger';
-import { CallSession, type CallSessionDeps, type LiveCallView, type ReleaseCause } from './calls/call-session';
+import { CallSession, CallState, type CallSessionDeps, type LiveCallView, type ReleaseCause } from './calls/call-session';
 import { ControlLink, type DialogEnds } from './calls/control-link';
 import { CallRejection } from './calls/types';
 
@@ -169,9 +169,12 @@ export class SipApplication {
 
   // ------------------------------------------------------------------------------ calls
 
+  /** Calls still up or being set up; those already settling (a refusal writing its CDR) are not live. */
   liveCalls(): LiveCallView[] {
     const now = Date.now();
-    return [...this.sessions.values()].map((s) => s.view(now));
+    return [...this.sessions.values()]
+      .filter((s) => s.currentState !== CallState.Ending && s.currentState !== CallState.Ended)
+      .map((s) => s.view(now));
   }
 
   /** Ends one live call, settled like any other ending; false when no such call. */
