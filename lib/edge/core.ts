@@ -430,7 +430,7 @@ export class EdgeCore {
     const invite = inviteTx.request;
     if (inviteTx.finalSent) {
       const dialog = this.dialogs.get(`${invite.get('call-id')};from-tag=${tagOf(invite.get('from'))}`);
-      if (dialog && !dialog.confirmed && inviteTx.lastResponse && inviteTx.lastResponse.status < 300) {
+      if (dialog && !dialog.confirmed && inviteTx.lastStatus >= 200 && inviteTx.lastStatus < 300) {
         cancelTx.respond(this.responseFor(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
         this.byeFromEdge(dialog, 'SIP ;cause=200 ;text="CANCEL after 200 OK"', true, 'cancel-after-200');
         return;
