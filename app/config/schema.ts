@@ -6,17 +6,25 @@ import { z } from 'zod';
  */
 const port = z.number().int().min(0).max(65535);
 const seconds = z.number().int().positive();
-const transport = z.enum(['udp', 'tcp']);
+const transport = z.enum(['udp', 'tcp', 'tls']);
 
 /** A regular expression's source, checked to compile at start-up. */
 const regexSource = z.string().min(1).refine((p) => { try { new RegExp(p); return true; } catch { return false; } },
   { message: 'not a valid regular expression' });
 
+/** A TLS listener names its certificate and key files (PEM); caFile/rejectUnauthorized govern outgoing TLS. */
 const listenSchema = z.strictObject({
   transport,
   address: z.string().min(1),
   port,
-});
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  caFile: z.string().min(1).optional(),
+  rejectUnauthorized: z.boolean().optional(),
+}).refine((l) => l.transport !== 'tls' || (l.certFile !== undefined && l.keyFile !== undefined),
+  { message: 'a tls listener needs certFile and keyFile' })
+  .refine((l) => l.transport === 'tls' || (l.certFile ?? l.keyFile ?? l.caFile ?? l.rejectUnauthorized) === undefined,
+    { message: 'certFile, keyFile, caFile and rejectUnauthorized are for tls listeners' });
 
 export const edgeSchema = z.strictObject({
   sip: z.array(listenSchema).min(1),

@@ -15,7 +15,7 @@ import { DEFAULT_TIMER_C_MS, InviteGuards } from './transaction/invite-guards';
 import { ReliableProvisionals } from './transaction/reliable-provisionals';
 import { TimerSet, timerB, type TimerConfig } from './transaction/timers';
 import { Addressing } from './transport/addressing';
-import type { Endpoint, TransportLayer, TransportName } from './transport/transport';
+import { isStream, type Endpoint, type TransportLayer, type TransportName } from './transport/transport';
 
 export type { SessionTimerOptions } from './dialog/session-timers';
 
@@ -175,7 +175,7 @@ export class EdgeCore {
   get liveClientTransactions(): number { return this.clientTxById.size; }
   get liveDialogs(): number { return this.dialogs.size; }
 
-  private reliable(t: TransportName): boolean { return t === 'tcp'; }
+  private reliable(t: TransportName): boolean { return isStream(t); }
 
   private serverKey(msg: SipMessage, methodOverride?: string): string {
     const via = parseVia(msg.get('via') as string);
@@ -430,7 +430,7 @@ export class EdgeCore {
     const invite = inviteTx.request;
     if (inviteTx.finalSent) {
       const dialog = this.dialogs.get(`${invite.get('call-id')};from-tag=${tagOf(invite.get('from'))}`);
-      if (dialog && !dialog.confirmed && inviteTx.lastResponse && inviteTx.lastResponse.status < 300) {
+      if (dialog && !dialog.confirmed && inviteTx.lastStatus >= 200 && inviteTx.lastStatus < 300) {
         cancelTx.respond(this.responseFor(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
         this.byeFromEdge(dialog, 'SIP ;cause=200 ;text="CANCEL after 200 OK"', true, 'cancel-after-200');
         return;
@@ -755,8 +755,8 @@ export class EdgeCore {
   private copyAppHeaders(from: SipMessage, to: SipMessage, owned: Set<string>, local: Endpoint): void {
     for (const h of from.headers) {
       if (owned.has(h.name)) continue;
-      let v = h.name === 'contact' || h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to'
-        ? this.addr.replaceLocalhost(h.value, local) : h.value;
+      let v = h.name === 'contact' ? this.addr.replaceContactLocalhost(h.value, local)
+        : h.name === 'p-asserted-identity' || h.name === 'from' || h.name === 'to' ? this.addr.replaceLocalhost(h.value, local) : h.value;
       // drachtio-server writes Contact as name-addr whatever the application wrote
       if (h.name === 'contact') v = toNameAddrForm(v);
       to.headers.push({ name: h.name, value: v });

@@ -3,10 +3,11 @@ import { ControlServer } from './control/control-server';
 import { EdgeCore } from './core';
 import { DEFAULT_LIMITS } from './message/parser';
 import { DEFAULT_TIMERS } from './transaction/timers';
-import { TransportLayer } from './transport/transport';
+import { TransportLayer, type ListenSpec, type TransportName } from './transport/transport';
 
 export interface EdgeOptions {
-  sip: Array<{ transport: 'udp' | 'tcp'; address: string; port: number }>; // port 0 = any free port
+  /** Listeners (port 0 = any free port); TLS ones with certificate files, see ListenSpec. */
+  sip: ListenSpec[];
   control: { address: string; port: number; secret: string };          // port 0 = any free port
   publicAddress?: string;            // host to put in Via/Contact when listening on 0.0.0.0
   timers?: { t1?: number; t2?: number; t4?: number; timerC?: number };    // ms
@@ -36,7 +37,7 @@ export interface EdgeOptions {
 }
 
 export interface EdgeServer {
-  readonly sipAddresses: Array<{ transport: 'udp' | 'tcp'; address: string; port: number }>; // as bound
+  readonly sipAddresses: Array<{ transport: TransportName; address: string; port: number }>; // as bound
   readonly controlPort: number;
   counters(): Record<string, number>;   // messages in/out, bad messages, live transactions/dialogs…
   /**

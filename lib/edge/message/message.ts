@@ -89,8 +89,11 @@ export class SipMessage {
       s += `${canonicalHeaderName(h.name)}: ${h.value}\r\n`;
     }
     s += `Content-Length: ${this.body.length}\r\n\r\n`;
-    const head = Buffer.from(s, 'utf8');
-    return this.body.length ? Buffer.concat([head, this.body]) : head;
+    const headLength = Buffer.byteLength(s, 'utf8');
+    const out = ownedBuffer(headLength + this.body.length);
+    out.write(s, 0, 'utf8');
+    this.body.copy(out, headLength);
+    return out;
   }
 
   toString(): string { return this.toBuffer().toString('utf8'); }
@@ -101,4 +104,13 @@ export class SipMessage {
     m.body = this.body;
     return m;
   }
+}
+
+/**
+ * A buffer with memory of its own. Node's small buffers are slices of a shared 8 KB slab that
+ * lives as long as any slice does, so one wire copy a finished transaction keeps for 64*T1 would
+ * hold the slab and every short-lived message written next to it.
+ */
+export function ownedBuffer(length: number): Buffer {
+  return length === 0 ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(length);
 }

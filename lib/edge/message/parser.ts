@@ -1,5 +1,5 @@
 import { isListHeader, normalizeHeaderName, splitTopLevelCommas } from './headers';
-import { SipMessage } from './message';
+import { ownedBuffer, SipMessage } from './message';
 import { parseCSeq, parseNameAddr, parseUri, parseVia, SyntaxError as UriSyntaxError } from './uri';
 
 export interface ParseLimits {
@@ -93,7 +93,9 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
     bodyLen = Number(cl);
     if (bodyLen > available) throw new ParseError(400, 'Content-Length larger than body', checkPartial(msg));
   }
-  msg.body = Buffer.from(buf.subarray(bodyStart, bodyStart + bodyLen));
+  // a copy, not a view: a view would keep the whole datagram or stream chunk for the message's life
+  msg.body = ownedBuffer(bodyLen);
+  buf.copy(msg.body, 0, bodyStart, bodyStart + bodyLen);
   validate(msg);
   return msg;
 }

@@ -76,7 +76,7 @@ export class ProxyBridge {
       resolveTarget: (uri) => c.resolveTarget(uri),
       localFor: (target) => c.localFor(target),
       viaFor: (local, branch) => c.viaFor(local, branch),
-      recordRouteFor: (local) => `<sip:${c.hostFor(local)}:${local.port}${local.transport === 'tcp' ? ';transport=tcp' : ''};lr>`,
+      recordRouteFor: (local) => `<sip:${c.hostFor(local)}:${local.port}${local.transport === 'udp' ? '' : `;transport=${local.transport}`};lr>`,
       isOurUri: (value) => this.isOurUri(value),
       newBranch: () => c.newBranch(),
       startBranch: (op, req, target, branch) => {
@@ -157,7 +157,7 @@ export class ProxyBridge {
     try { via = raw === undefined ? null : parseVia(raw); } catch { via = null; }
     if (!via) { this.core.strayResponse(); return; }
     const rport = via.params.get('rport');
-    const transport: TransportName = via.transport === 'TCP' ? 'tcp' : 'udp';
+    const transport: TransportName = via.transport === 'TCP' ? 'tcp' : via.transport === 'TLS' ? 'tls' : 'udp';
     this.core.send(res.toBuffer(), {
       transport, address: via.params.get('received') ?? via.host, port: rport ? Number(rport) : (via.port ?? 5060),
     });

@@ -15,6 +15,8 @@ export interface ClientTransactionHooks {
   terminated(tx: ClientTransaction): void;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** Client transaction, INVITE (§17.1.1 with RFC 6026) and non-INVITE (§17.1.2). */
 export class ClientTransaction {
   state: ClientState;
@@ -39,7 +41,11 @@ export class ClientTransaction {
   }
 
   get isInvite(): boolean { return this.request.method === 'INVITE'; }
+  /** The request as sent; released once a final response ends its retransmissions. */
   get wireBytes(): Buffer { return this.bytes; }
+
+  /** After a final response only the ACK (non-2xx INVITE, Timer D) is ever resent (§17.1.1.2, §17.1.2.2). */
+  private releaseRequestBytes(): void { this.bytes = EMPTY; }
 
   start(): void {
     this.hooks.send(this.bytes, this.target, (reason) => {
@@ -82,6 +88,7 @@ export class ClientTransaction {
           this.state = 'accepted';
           this.lastStatus = s;
           this.timers.clear();
+          this.releaseRequestBytes();
           this.timers.after(timerB(this.t), () => this.terminate()); // Timer M
         }
         if (this.state === 'accepted') this.hooks.response(this, res, retrans);
@@ -90,6 +97,7 @@ export class ClientTransaction {
           this.state = 'completed';
           this.lastStatus = s;
           this.timers.clear();
+          this.releaseRequestBytes();
           this.ackBytes = this.buildAck(res).toBuffer();
           this.hooks.send(this.ackBytes, this.target);
           this.hooks.response(this, res, false);
@@ -110,6 +118,7 @@ export class ClientTransaction {
       this.state = 'completed';
       this.lastStatus = s;
       this.timers.clear();
+      this.releaseRequestBytes();
       this.hooks.response(this, res, false);
       if (this.reliable) this.terminate(); else this.timers.after(this.t.t4, () => this.terminate()); // Timer K
     }

@@ -17,7 +17,8 @@ export interface ServerTransactionHooks {
  */
 export class ServerTransaction {
   state: ServerState;
-  lastResponse: SipMessage | null = null;
+  /** Status of the last response sent (0: none). Only its wire form is kept, and only while needed. */
+  lastStatus = 0;
   private lastBytes: Buffer | null = null;
   private timers = new TimerSet();
   private timerG: NodeJS.Timeout | null = null;
@@ -41,14 +42,14 @@ export class ServerTransaction {
   }
 
   get isInvite(): boolean { return this.request.method === 'INVITE'; }
-  get finalSent(): boolean { return this.lastResponse !== null && this.lastResponse.status >= 200; }
+  get finalSent(): boolean { return this.lastStatus >= 200; }
 
   respond(res: SipMessage): Buffer | null {
     if (this.state === 'terminated' || this.state === 'completed' || this.state === 'confirmed' || this.state === 'accepted') {
       return null;
     }
     const bytes = res.toBuffer();
-    this.lastResponse = res;
+    this.lastStatus = res.status;
     this.lastBytes = bytes;
     this.hooks.send(bytes, this.responseTarget);
     if (res.status < 200) {
@@ -58,6 +59,8 @@ export class ServerTransaction {
     if (this.isInvite) {
       if (res.status < 300) {
         this.state = 'accepted';
+        // Accepted absorbs retransmitted INVITEs (RFC 6026 §7.1); the dialog layer resends the 2xx.
+        this.lastBytes = null;
         this.timers.after(timerB(this.t), () => this.terminate()); // Timer L
       } else {
         this.state = 'completed';
@@ -96,6 +99,7 @@ export class ServerTransaction {
     if (this.state !== 'completed') return;
     this.state = 'confirmed';
     this.timers.cancel(this.timerG);
+    this.lastBytes = null;   // Confirmed only absorbs ACKs (§17.2.1)
     if (this.reliable) this.terminate();
     else this.timers.after(this.t.t4, () => this.terminate()); // Timer I
   }

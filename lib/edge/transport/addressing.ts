@@ -2,7 +2,7 @@ import dns from 'node:dns';
 import net from 'node:net';
 import type { SipMessage } from '../message/message';
 import { formatHost, parseNameAddr, parseUri, parseVia } from '../message/uri';
-import type { Endpoint, TransportName } from './transport';
+import { isStream, type Endpoint, type TransportName } from './transport';
 
 /** The listeners the addressing needs to know of. */
 export interface Listeners { hasTransport(t: TransportName): boolean }
@@ -21,7 +21,7 @@ export class Addressing {
   }
 
   contactFor(local: Endpoint): string {
-    const t = local.transport === 'tcp' ? ';transport=tcp' : '';
+    const t = local.transport === 'udp' ? '' : `;transport=${local.transport}`;
     return `<sip:${this.hostFor(local)}:${local.port}${t}>`;
   }
 
@@ -34,9 +34,19 @@ export class Addressing {
     return value.replace(/@localhost(?::\d+)?(?=[;>\s]|$)/g, `@${this.hostFor(local)}:${local.port}`);
   }
 
+  /**
+   * A Contact naming `@localhost` becomes the edge's own address, with the transport it is reached
+   * by when that is not UDP (a far end would otherwise send its requests over UDP).
+   */
+  replaceContactLocalhost(value: string, local: Endpoint): string {
+    const replaced = this.replaceLocalhost(value, local);
+    if (replaced === value || local.transport === 'udp' || /;\s*transport\s*=/i.test(value)) return replaced;
+    return value.replace(/@localhost(?::\d+)?(?=[;>\s]|$)/g, `@${this.hostFor(local)}:${local.port};transport=${local.transport}`);
+  }
+
   /** Where responses to a request go (RFC 3261 §18.2.2 with rport, RFC 3581). */
   responseTarget(msg: SipMessage, source: Endpoint): Endpoint {
-    if (source.transport === 'tcp') return source;
+    if (isStream(source.transport)) return source;
     const via = parseVia(msg.get('via') as string);
     if (via.params.has('rport')) return source;
     return { transport: 'udp', address: via.params.get('received') ?? source.address, port: via.port ?? 5060 };
@@ -59,7 +69,8 @@ export class Addressing {
   /**
    * The endpoint a request to `uriText` goes to. A transport the URI names (or sips:, which means
    * TLS) must be one the edge listens on: drachtio-server refuses rather than sending the request
-   * some other way. With none named, UDP, or TCP when there is no UDP listener.
+   * some other way. With none named, UDP, or TCP when there is no UDP listener. TLS defaults to
+   * port 5061 (RFC 3261 §19.1.2) and keeps the URI's host name for verifying the peer.
    */
   async resolveTarget(uriText: string, preferred?: TransportName): Promise<Endpoint> {
     const uri = parseUri(uriText.replace(/^<|>$/g, ''));
@@ -67,7 +78,7 @@ export class Addressing {
     const named = uri.scheme === 'sips' ? 'tls' : uri.params.get('transport')?.toLowerCase();
     let transport: TransportName;
     if (named !== undefined) {
-      if ((named !== 'udp' && named !== 'tcp') || !this.listeners.hasTransport(named)) {
+      if ((named !== 'udp' && named !== 'tcp' && named !== 'tls') || !this.listeners.hasTransport(named)) {
         throw new Error(`requested protocol/transport not available: ${named}`);
       }
       transport = named;
@@ -76,8 +87,10 @@ export class Addressing {
       transport = this.listeners.hasTransport(wanted) ? wanted : (wanted === 'udp' ? 'tcp' : 'udp');
     }
     let address = uri.host;
-    if (!net.isIP(address)) address = (await dns.promises.lookup(address)).address;
-    return { transport, address, port: uri.port ?? 5060 };
+    let serverName: string | undefined;
+    if (!net.isIP(address)) { serverName = address; address = (await dns.promises.lookup(address)).address; }
+    const port = uri.port ?? (transport === 'tls' ? 5061 : 5060);
+    return transport === 'tls' && serverName ? { transport, address, port, serverName } : { transport, address, port };
   }
 
   /** A target from a Contact or Route with an IP host, else `fallback` (no lookups on this path). */
@@ -86,8 +99,9 @@ export class Addressing {
       const na = uriText.includes('<') ? parseNameAddr(uriText).uri : parseUri(uriText);
       if (!net.isIP(na.host)) return fallback;
       const tp = na.params.get('transport')?.toLowerCase();
-      const transport: TransportName = tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : fallback.transport;
-      return { transport, address: na.host, port: na.port ?? 5060 };
+      const transport: TransportName = na.scheme === 'sips' || tp === 'tls' ? 'tls'
+        : tp === 'tcp' ? 'tcp' : tp === 'udp' ? 'udp' : fallback.transport;
+      return { transport, address: na.host, port: na.port ?? (transport === 'tls' ? 5061 : 5060) };
     } catch { return fallback; }
   }
 }

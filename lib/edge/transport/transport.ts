@@ -1,16 +1,31 @@
 import dgram from 'node:dgram';
+import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/logger';
 import { StreamFramer } from '../message/framer';
 import { ParseError, parseMessage, type ParseLimits } from '../message/parser';
 import type { SipMessage } from '../message/message';
 
-export type TransportName = 'udp' | 'tcp';
+export type TransportName = 'udp' | 'tcp' | 'tls';
 
-export interface Endpoint { transport: TransportName; address: string; port: number }
+/** `serverName`: the host name a TLS peer's certificate must name (the URI's host before lookup). */
+export interface Endpoint { transport: TransportName; address: string; port: number; serverName?: string }
 
-export interface ListenSpec { transport: TransportName; address: string; port: number }
+/**
+ * A listener. TLS ones name PEM files: `certFile` and `keyFile` (the edge's certificate, also
+ * shown to peers the edge connects to), `caFile` (the authorities outgoing connections trust;
+ * the system's when absent) and `rejectUnauthorized` (default true: a peer whose certificate does
+ * not verify, or does not name the host or address connected to, is refused).
+ */
+export interface ListenSpec {
+  transport: TransportName; address: string; port: number;
+  certFile?: string; keyFile?: string; caFile?: string; rejectUnauthorized?: boolean;
+}
+
+/** Stream transports (one connection per peer, Content-Length framing, no retransmissions). */
+export function isStream(t: TransportName): boolean { return t !== 'udp'; }
 
 export interface TransportCounters {
   messagesIn: number; messagesOut: number; badMessages: number; bytesIn: number; bytesOut: number;
@@ -28,7 +43,11 @@ export function normalizeAddress(addr: string): string {
 
 function family(addr: string): 4 | 6 { return net.isIPv6(addr) ? 6 : 4; }
 
-interface TcpConn { socket: net.Socket; framer: StreamFramer; local: Endpoint; remote: Endpoint; stallTimer: NodeJS.Timeout | null }
+interface TcpConn {
+  socket: net.Socket; framer: StreamFramer; local: Endpoint; remote: Endpoint; stallTimer: NodeJS.Timeout | null;
+  /** Connected (and for TLS, handshake done): an outgoing connection is not until then. */
+  up: boolean;
+}
 
 /**
  * UDP sockets and TCP listeners/connections. Emits whole parsed messages; malformed input is
@@ -41,6 +60,7 @@ export class TransportLayer extends EventEmitter {
   readonly bound: Endpoint[] = [];
   private udp: Array<{ socket: dgram.Socket; local: Endpoint }> = [];
   private tcpServers: Array<{ server: net.Server; local: Endpoint }> = [];
+  private tlsServers: Array<{ server: tls.Server; local: Endpoint; client: tls.ConnectionOptions }> = [];
   private conns = new Map<string, TcpConn>();
   private closed = false;
 
@@ -59,6 +79,7 @@ export class TransportLayer extends EventEmitter {
   async listen(specs: ListenSpec[]): Promise<Endpoint[]> {
     for (const spec of specs) {
       if (spec.transport === 'udp') await this.listenUdp(spec);
+      else if (spec.transport === 'tls') await this.listenTls(spec);
       else await this.listenTcp(spec);
     }
     return this.bound;
@@ -122,18 +143,46 @@ export class TransportLayer extends EventEmitter {
     });
   }
 
-  private key(address: string, port: number): string { return `${normalizeAddress(address)}|${port}`; }
+  private listenTls(spec: ListenSpec): Promise<void> {
+    if (!spec.certFile || !spec.keyFile) throw new Error(`tls listener ${spec.address}:${spec.port} needs certFile and keyFile`);
+    const cert = fs.readFileSync(spec.certFile);
+    const key = fs.readFileSync(spec.keyFile);
+    const ca = spec.caFile ? fs.readFileSync(spec.caFile) : undefined;
+    const server = tls.createServer({ cert, key }, (socket) => {
+      const a = server.address() as net.AddressInfo;
+      this.adopt(socket, { transport: 'tls', address: normalizeAddress(a.address), port: a.port });
+    });
+    // A handshake that fails is the peer's problem; it must not reach the process.
+    server.on('tlsClientError', (err) => this.logger.debug('tls handshake failed', { err: err.message }));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: spec.port, host: spec.address, ipv6Only: family(spec.address) === 6 }, () => {
+        server.off('error', reject);
+        const a = server.address() as net.AddressInfo;
+        const local: Endpoint = { transport: 'tls', address: normalizeAddress(a.address), port: a.port };
+        this.tlsServers.push({ server, local, client: { cert, key, ca, rejectUnauthorized: spec.rejectUnauthorized ?? true } });
+        this.bound.push(local);
+        server.on('error', (err) => this.logger.warn('tls server error', { err: err.message }));
+        resolve();
+      });
+    });
+  }
+
+  private key(transport: TransportName, address: string, port: number): string {
+    return `${transport}|${normalizeAddress(address)}|${port}`;
+  }
 
   private adopt(socket: net.Socket, local: Endpoint, known?: Endpoint): TcpConn {
     socket.setNoDelay(true);
     const remote: Endpoint = known
-      ?? { transport: 'tcp', address: normalizeAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
-    const conn: TcpConn = { socket, framer: new StreamFramer(this.limits.maxMessageBytes), local, remote, stallTimer: null };
-    const k = this.key(remote.address, remote.port);
+      ?? { transport: local.transport, address: normalizeAddress(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+    const conn: TcpConn = { socket, framer: new StreamFramer(this.limits.maxMessageBytes), local, remote, stallTimer: null, up: !known };
+    if (known) socket.once(remote.transport === 'tls' ? 'secureConnect' : 'connect', () => { conn.up = true; });
+    const k = this.key(remote.transport, remote.address, remote.port);
     this.conns.set(k, conn);
     this.counters.tcpConnections++;
     socket.on('data', (data) => this.onStream(conn, data));
-    socket.on('error', (err) => this.logger.debug('tcp connection error', { remote: k, err: err.message }));
+    socket.on('error', (err) => this.logger.debug(`${remote.transport} connection error`, { remote: k, err: err.message }));
     socket.on('close', () => {
       if (conn.stallTimer) clearTimeout(conn.stallTimer);
       if (this.conns.get(k) === conn) this.conns.delete(k);
@@ -195,19 +244,21 @@ export class TransportLayer extends EventEmitter {
   /** The local endpoint messages to `target` leave from (for Via and Contact). */
   localFor(target: Endpoint): Endpoint {
     const fam = family(target.address);
-    const list = target.transport === 'udp' ? this.udp.map((u) => u.local) : this.tcpServers.map((t) => t.local);
+    const list = target.transport === 'udp' ? this.udp.map((u) => u.local)
+      : target.transport === 'tls' ? this.tlsServers.map((t) => t.local) : this.tcpServers.map((t) => t.local);
     const match = list.find((l) => family(l.address) === fam) ?? list[0];
     if (!match) throw new Error(`no ${target.transport} transport for ${target.address}`);
     return match;
   }
 
   hasTransport(t: TransportName): boolean {
-    return t === 'udp' ? this.udp.length > 0 : this.tcpServers.length > 0;
+    return t === 'udp' ? this.udp.length > 0 : t === 'tls' ? this.tlsServers.length > 0 : this.tcpServers.length > 0;
   }
 
   /**
-   * Sends bytes; TCP reuses a connection to the same remote address and port or opens one.
-   * onUnreachable is called when a TCP connection for this message cannot be opened.
+   * Sends bytes; TCP and TLS reuse a connection to the same remote address and port or open one
+   * (TLS verifying the peer as the listener's config says). onUnreachable is called when a
+   * connection for this message cannot be opened (refused, or the handshake failed).
    */
   send(data: Buffer, target: Endpoint, onUnreachable?: (reason: string) => void): void {
     if (this.closed) return;
@@ -222,20 +273,33 @@ export class TransportLayer extends EventEmitter {
       });
       return;
     }
-    const k = this.key(target.address, target.port);
+    const k = this.key(target.transport, target.address, target.port);
     let conn = this.conns.get(k);
     if (!conn || conn.socket.destroyed) {
       const local = this.localFor(target);
-      const socket = net.connect({ host: target.address, port: target.port, family: family(target.address) });
-      conn = this.adopt(socket, local, { transport: 'tcp', address: normalizeAddress(target.address), port: target.port });
+      const remote: Endpoint = { transport: target.transport, address: normalizeAddress(target.address), port: target.port };
+      conn = this.adopt(this.connect(target), local, remote);
     }
-    if (onUnreachable && conn.socket.connecting) {
-      const socket = conn.socket;
+    const socket = conn.socket;
+    if (onUnreachable && !conn.up) {
       const failed = (err: Error) => { this.counters.sendErrors++; onUnreachable(err.message); };
+      const ready = target.transport === 'tls' ? 'secureConnect' : 'connect';
       socket.once('error', failed);
-      socket.once('connect', () => socket.off('error', failed));
+      socket.once(ready, () => socket.off('error', failed));
     }
     conn.socket.write(data);
+  }
+
+  private connect(target: Endpoint): net.Socket {
+    if (target.transport !== 'tls') return net.connect({ host: target.address, port: target.port, family: family(target.address) });
+    const fam = family(target.address);
+    const listener = this.tlsServers.find((t) => family(t.local.address) === fam) ?? this.tlsServers[0];
+    return tls.connect({
+      ...listener.client, host: target.address, port: target.port,
+      // SNI takes a name, never an address (RFC 6066 §3)
+      servername: target.serverName ?? (net.isIP(target.address) ? undefined : target.address),
+      ...(target.serverName ? { checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(target.serverName as string, cert) } : {}),
+    });
   }
 
   async close(): Promise<void> {
@@ -244,5 +308,6 @@ export class TransportLayer extends EventEmitter {
     this.conns.clear();
     await Promise.all(this.udp.map((u) => new Promise<void>((r) => u.socket.close(() => r()))));
     await Promise.all(this.tcpServers.map((t) => new Promise<void>((r) => t.server.close(() => r()))));
+    await Promise.all(this.tlsServers.map((t) => new Promise<void>((r) => t.server.close(() => r()))));
   }
 }
