@@ -5,10 +5,9 @@ import { testDatabaseUrl } from '../support/mariadb';
 import { freePort } from '../support/ports';
 import { startProduct, type Product } from '../support/product';
 import { startSipp, type SippProcess } from '../support/sipp';
-import { adminClient, ALICE, eventually, injectionFile, metricSum, parseMetrics, seedOpsDatabase, type AdminClient } from '../support/ops-product';
+import { adminClient, startAnsweredAndRefused, eventually, metricSum, parseMetrics, seedOpsDatabase, type AdminClient } from '../support/ops-product';
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios');
-const BROKE = '4930100204';
 
 describe('application metrics pass promtool and carry setup time, per-trunk ASR/ACD, cut-offs and latencies', function () {
   this.timeout(90_000);
@@ -33,16 +32,7 @@ describe('application metrics pass promtool and carry setup time, per-trunk ASR/
   it('after answered and refused calls, `promtool check metrics` finds nothing wrong in GET /metrics, and the new series add up', async () => {
     const answeredCalls = 4;
     const refusedCalls = 2;
-    const callers = await startSipp({
-      scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injectionFile(Array.from({ length: answeredCalls }, () => [ALICE, '9030555123'] as [string, string])),
-      calls: answeredCalls, rate: 5, durationMs: 1000, timeoutMs: 40_000,
-    });
-    const broke = await startSipp({
-      scenario: { file: path.join(SCENARIOS, 'uac-no-credit-expect-402.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injectionFile(Array.from({ length: refusedCalls }, () => [BROKE, '201'] as [string, string])),
-      calls: refusedCalls, rate: 10, timeoutMs: 40_000,
-    });
+    const { callers, broke } = await startAnsweredAndRefused(product.sipPort, { answered: answeredCalls, refused: refusedCalls, holdMs: 1000 });
     try {
       const [ok, refused] = await Promise.all([callers.done, broke.done]);
       assert.equal(ok.stats.successful, answeredCalls, ok.stdout.slice(-500));

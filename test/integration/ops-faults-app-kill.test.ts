@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { testDatabaseUrl } from '../support/mariadb';
-import { eventually, readBooks, startEdgeAndApp, type EdgeAndApp } from '../support/ops-product';
+import { startEdgeAndApp, type EdgeAndApp } from '../support/ops-product';
 import type { SippProcess } from '../support/sipp';
-import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers } from '../support/fault-kit';
+import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers, checkpointsPast } from '../support/fault-kit';
 
 const LIVE_CALLS = 10;
 const GRACE_SECONDS = 2;
@@ -29,11 +29,7 @@ describe('fault: the application (tollgate app) is killed (kill -9) during live 
     const callers = await startCallers(both.edge.sipPort, { calls: LIVE_CALLS, dialled: DIAL.answer });
     try {
       const sipCallIds = await callers.answered(LIVE_CALLS);
-      await eventually('every call checkpointed past 2 s', async () => {
-        const books = await readBooks(databaseUrl);
-        const active = [...books.reservations.values()].filter((r) => r.state === 'active');
-        return active.length === LIVE_CALLS && active.every((r) => r.checkpointSeconds >= 2);
-      }, 15_000, 200);
+      await checkpointsPast(databaseUrl, LIVE_CALLS, 2);
 
       const killedAt = Date.now();
       const gone = new Promise((resolve) => both.app.child.once('exit', (_c, s) => resolve(s)));

@@ -1,9 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { startMariaDb, type MariaDbServer } from '../support/mariadb';
-import { eventually, readBooks } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
 import type { SippProcess } from '../support/sipp';
-import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers } from '../support/fault-kit';
+import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers, checkpointsPast } from '../support/fault-kit';
 
 const LIVE_CALLS = 5;
 const GRANT_SECONDS = 4;
@@ -34,11 +33,7 @@ describe('fault: the database stops during live calls', function () {
     const callers = await startCallers(product.sipPort, { calls: LIVE_CALLS, dialled: DIAL.answer });
     try {
       const sipCallIds = await callers.answered(LIVE_CALLS);
-      await eventually('every call checkpointed past 1 s', async () => {
-        const books = await readBooks(databaseUrl);
-        const active = [...books.reservations.values()].filter((r) => r.state === 'active');
-        return active.length === LIVE_CALLS && active.every((r) => r.checkpointSeconds >= 1);
-      }, 15_000, 200);
+      await checkpointsPast(databaseUrl, LIVE_CALLS, 1);
 
       await server.stop();
       // Grants extended while it was going down still run to their end: count from when it is gone.

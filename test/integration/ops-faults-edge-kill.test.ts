@@ -1,9 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { testDatabaseUrl } from '../support/mariadb';
-import { eventually, readBooks, startEdgeAndApp, type EdgeAndApp } from '../support/ops-product';
+import { eventually, startEdgeAndApp, type EdgeAndApp } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
 import type { SippProcess } from '../support/sipp';
-import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers } from '../support/fault-kit';
+import { assertTalkTime, checkBooks, DIAL, faultConfig, seedFaultWorld, startCallee, startCallers, checkpointsPast } from '../support/fault-kit';
 
 const LIVE_CALLS = 10;
 const SIP_SERVER_LOST_SECONDS = 5;
@@ -36,11 +36,7 @@ describe('fault: the edge is killed (kill -9) during live calls', function () {
   async function killEdgeDuringCalls() {
     const callers = await startCallers(edge!.sipPort, { calls: LIVE_CALLS, dialled: DIAL.answer });
     const sipCallIds = await callers.answered(LIVE_CALLS);
-    await eventually('every call checkpointed past 2 s', async () => {
-      const books = await readBooks(databaseUrl);
-      const active = [...books.reservations.values()].filter((r) => r.state === 'active');
-      return active.length === LIVE_CALLS && active.every((r) => r.checkpointSeconds >= 2);
-    }, 15_000, 200);
+    await checkpointsPast(databaseUrl, LIVE_CALLS, 2);
     const gone = new Promise((resolve) => edge!.child.once('exit', (_c, s) => resolve(s)));
     const killedAt = Date.now();
     edge!.child.kill('SIGKILL');

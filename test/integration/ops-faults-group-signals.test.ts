@@ -1,11 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { testDatabaseUrl } from '../support/mariadb';
-import { eventually, readBooks } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
 import type { SippProcess } from '../support/sipp';
 import {
-  assertTalkTime, checkBooks, DIAL, faultConfig, isAlive, seedFaultWorld, startCallee, startCallers, supervisedPid,
-} from '../support/fault-kit';
+  assertTalkTime, checkBooks, DIAL, faultConfig, isAlive, seedFaultWorld, startCallee, startCallers, supervisedPid, checkpointsPast } from '../support/fault-kit';
 
 const LIVE_CALLS = 6;
 const DRAIN_SECONDS = 2;
@@ -42,11 +40,7 @@ describe('fault: SIGINT or SIGTERM to the whole process group of tollgate start,
       const callers = await startCallers(product.sipPort, { calls: LIVE_CALLS, dialled: DIAL.answer });
       try {
         const sipCallIds = await callers.answered(LIVE_CALLS);
-        await eventually('every call checkpointed past 1 s', async () => {
-          const books = await readBooks(databaseUrl);
-          const active = [...books.reservations.values()].filter((r) => r.state === 'active');
-          return active.length === LIVE_CALLS && active.every((r) => r.checkpointSeconds >= 1);
-        }, 15_000, 200);
+        await checkpointsPast(databaseUrl, LIVE_CALLS, 1);
 
         const exited = new Promise<number | null>((resolve) => product!.child.once('exit', (code) => resolve(code)));
         const signalledAt = Date.now();

@@ -1,11 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { testDatabaseUrl } from '../support/mariadb';
-import { adminClient, eventually, readBooks } from '../support/ops-product';
+import { adminClient, eventually } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
 import type { SippProcess } from '../support/sipp';
 import {
-  assertTalkTime, checkBooks, DIAL, faultConfig, isAlive, seedFaultWorld, startCallee, startCallers, supervisedPid,
-} from '../support/fault-kit';
+  assertTalkTime, checkBooks, DIAL, faultConfig, isAlive, seedFaultWorld, startCallee, startCallers, supervisedPid, checkpointsPast } from '../support/fault-kit';
 
 const LIVE_CALLS = 10;
 const GRACE_SECONDS = 2;
@@ -36,11 +35,7 @@ describe('fault: the application child of tollgate start is killed (kill -9) dur
     const callers = await startCallers(product.sipPort, { calls: LIVE_CALLS, dialled: DIAL.answer });
     try {
       const sipCallIds = await callers.answered(LIVE_CALLS);
-      await eventually('every call checkpointed past 2 s', async () => {
-        const books = await readBooks(databaseUrl);
-        const active = [...books.reservations.values()].filter((r) => r.state === 'active');
-        return active.length === LIVE_CALLS && active.every((r) => r.checkpointSeconds >= 2);
-      }, 15_000, 200);
+      await checkpointsPast(databaseUrl, LIVE_CALLS, 2);
 
       const killedAt = Date.now();
       process.kill(appPid, 'SIGKILL');

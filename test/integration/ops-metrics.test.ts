@@ -6,10 +6,9 @@ import { testDatabaseUrl } from '../support/mariadb';
 import { freePort } from '../support/ports';
 import { startProduct, type Product } from '../support/product';
 import { startSipp, type SippProcess } from '../support/sipp';
-import { adminClient, ALICE, injectionFile, eventually, metricSum, parseMetrics, readBooks, seedOpsDatabase, type AdminClient } from '../support/ops-product';
+import { adminClient, startAnsweredAndRefused, injectionFile, eventually, metricSum, parseMetrics, readBooks, seedOpsDatabase, type AdminClient } from '../support/ops-product';
 
 const SCENARIOS = path.resolve(__dirname, '../../../scenarios');
-const BROKE = '4930100204';
 
 
 describe('Prometheus metrics during a SIPp run', function () {
@@ -53,16 +52,7 @@ describe('Prometheus metrics during a SIPp run', function () {
     assert.equal(metricSum(before, 'tollgate_edge_up'), 1, 'the edge counters are reachable');
     const answeredCalls = 10;
     const refusedCalls = 3;
-    const callers = await startSipp({
-      scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injectionFile(Array.from({ length: answeredCalls }, () => [ALICE, '9030555123'] as [string, string])),
-      calls: answeredCalls, rate: 5, durationMs: 2000, timeoutMs: 40_000,
-    });
-    const broke = await startSipp({
-      scenario: { file: path.join(SCENARIOS, 'uac-no-credit-expect-402.xml') }, target: `127.0.0.1:${product.sipPort}`, transport: 'udp',
-      injection: injectionFile(Array.from({ length: refusedCalls }, () => [BROKE, '201'] as [string, string])),
-      calls: refusedCalls, rate: 10, timeoutMs: 40_000,
-    });
+    const { callers, broke } = await startAnsweredAndRefused(product.sipPort, { answered: answeredCalls, refused: refusedCalls, holdMs: 2000 });
     try {
       // Scraped while answered calls are up: live calls, reservations, money reserved, edge dialogs.
       await eventually('live calls, reservations and dialogs on the gauges', async () => {

@@ -218,6 +218,15 @@ export async function startCallers(sipPort: number, opts: { calls: number; diall
 // ---------------------------------------------------------------------------------------------
 // The books
 
+/** Waits (bounded) until every one of `calls` live reservations has a checkpoint of at least `seconds`. */
+export async function checkpointsPast(databaseUrl: string, calls: number, seconds: number): Promise<void> {
+  await eventually(`every call checkpointed past ${seconds} s`, async () => {
+    const books = await readBooks(databaseUrl);
+    const active = [...books.reservations.values()].filter((r) => r.state === 'active');
+    return active.length === calls && active.every((r) => r.checkpointSeconds >= seconds);
+  }, 15_000, 200);
+}
+
 export interface BilledCall {
   /** The caller leg's Call-ID (the SIPp caller's). */
   sipCallId: string;

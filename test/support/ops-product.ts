@@ -13,12 +13,15 @@ import { openDatabaseUrl } from '../../lib/db/database';
 import { VpnRepository } from '../../lib/db/vpn-repository';
 import { seedDemoData } from '../../app/seed';
 import { startProduct, type ConfigPatch, type Product } from './product';
+import { startSipp, type SippProcess } from './sipp';
 
 export const NUMBERING = { countryCode: '49', nationalPrefix: '0', internationalPrefix: '00', areaCodeLength: 2, minNationalDigits: 4 };
 
 /** Demo accounts (app/seed.ts): alice 10.00 EUR prepaid, bob 0.50, office postpaid, dora 5.00, broke 0. */
 export const ALICE = '4930100201';
 export const DORA = '4930555000';
+/** Demo account with no money: its calls are refused 402. */
+export const BROKE = '4930100204';
 
 /**
  * Migrates and seeds the demo data; the carrier trunk (default route) and the PBX trunk (on-net
@@ -186,4 +189,23 @@ export async function startEdgeAndApp(databaseUrl: string, config: ConfigPatch):
 export async function edgeCounters(port: number): Promise<Record<string, number>> {
   const res = await fetch(`http://127.0.0.1:${port}/counters`, { signal: AbortSignal.timeout(5000) });
   return (await res.json()) as Record<string, number>;
+}
+
+/**
+ * Two SIPp callers at once: Alice's off-net calls, answered and hung up after holdMs, and calls of
+ * the account without money, refused 402. Stop both in a finally.
+ */
+export async function startAnsweredAndRefused(sipPort: number, opts: { answered: number; refused: number; holdMs: number }): Promise<{ callers: SippProcess; broke: SippProcess }> {
+  const scenarios = path.resolve(__dirname, '../../../scenarios');
+  const callers = await startSipp({
+    scenario: { file: path.join(scenarios, 'uac-call-caller-hangs-up.xml') }, target: `127.0.0.1:${sipPort}`, transport: 'udp',
+    injection: injectionFile(Array.from({ length: opts.answered }, () => [ALICE, '9030555123'] as [string, string])),
+    calls: opts.answered, rate: 5, durationMs: opts.holdMs, timeoutMs: 40_000,
+  });
+  const broke = await startSipp({
+    scenario: { file: path.join(scenarios, 'uac-no-credit-expect-402.xml') }, target: `127.0.0.1:${sipPort}`, transport: 'udp',
+    injection: injectionFile(Array.from({ length: opts.refused }, () => [BROKE, '201'] as [string, string])),
+    calls: opts.refused, rate: 10, timeoutMs: 40_000,
+  });
+  return { callers, broke };
 }
