@@ -128,6 +128,12 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     const trunkCalls = new TrunkCallCounter(vpn);
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
 
+    // Optional: without a media section nothing of it is loaded.
+    const media = config.media
+      ? (await import('./media')).startMedia({ srf: sip.srf, config: config.media, registry: metrics.registry, accounts: credit.accounts, logger: logger.child({ module: 'media' }) })
+      : undefined;
+    if (media) cleanups.push(() => media.stop());
+
     const conn = config.drachtio.mode === 'embedded'
       ? { host: config.edge.control.address === '0.0.0.0' ? '127.0.0.1' : config.edge.control.address, port: config.edge.control.port, secret: config.edge.control.secret }
       : { host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret };
@@ -136,6 +142,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       credit, rating, trunkCalls,
       writeCdr: (cdr) => cdrSpool.record(cdr),
       observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer()),
+      media: media?.service,
       config: {
         instanceId, onnetCallerDisplay: config.calls.onnetCallerDisplay, noAnswerSeconds: config.calls.noAnswerSeconds,
         reauthLeadSeconds: p.reauthLeadSeconds, checkpointSeconds: p.checkpointSeconds, sessionTimer: config.calls.sessionTimer,
@@ -164,7 +171,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       admin = await startAdminServer({
         instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
         cdrs, rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
-        moneyIn: (accountId) => lowBalance.rearm(accountId),
+        moneyIn: (accountId) => lowBalance.rearm(accountId), mediaServer: media?.health,
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;
       cleanups.push(() => server.close());

@@ -35,6 +35,8 @@ export interface AdminDeps {
   draining(): boolean;
   /** Money came into an account (top-up, positive adjustment). */
   moneyIn?(accountId: number): void;
+  /** With a media server configured: its health; a lost one degrades the instance, never makes it unready. */
+  mediaServer?(): 'up' | 'degraded';
 }
 
 /** One documented route: fastify serves it, the OpenAPI file describes it. */
@@ -84,7 +86,7 @@ export function adminRoutes(deps: AdminDeps): Array<RouteDoc & { handler: Handle
         const draining = deps.draining();
         const ready = database === 'up' && sip === 'connected' && !draining;
         reply.code(ready ? 200 : 503);
-        return { ready, database, sip, draining };
+        return deps.mediaServer ? { ready, database, sip, draining, media: deps.mediaServer() } : { ready, database, sip, draining };
       },
     },
     {
@@ -293,7 +295,7 @@ function posting(
   };
 }
 
-const readySchema = { type: 'object', properties: { ready: { type: 'boolean' }, database: { type: 'string', enum: ['up', 'down'] }, sip: { type: 'string', enum: ['connected', 'disconnected'] }, draining: { type: 'boolean' } } };
+const readySchema = { type: 'object', properties: { ready: { type: 'boolean' }, database: { type: 'string', enum: ['up', 'down'] }, sip: { type: 'string', enum: ['connected', 'disconnected'] }, draining: { type: 'boolean' }, media: { type: 'string', enum: ['up', 'degraded'] } } };
 
 /** A domain input error tied to the body field it came from. */
 export class FieldError extends AppError {

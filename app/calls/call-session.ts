@@ -3,9 +3,11 @@ import { AppError } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
 import type { CdrDisposition, CdrRecord } from '../../lib/db/cdr-repository';
 import { settleKey, type CreditControl, type Grant, type Settlement } from '../../lib/prepaid';
+import { callFacts } from '../../lib/media/facts';
 import type { CallQuote, RatingService } from '../../lib/rating';
 import type { TrunkTarget } from '../../lib/vpn';
 import { admit } from '../admission';
+import type { AnchoredMedia, CallMedia } from '../media/call-media';
 import type { TrunkCallCounter } from './trunk-calls';
 import { CallRejection, type AdmissionContext, type AdmissionStep, type AdmittedCall, type StoredCallRecord } from './types';
 
@@ -78,6 +80,8 @@ export interface CallSessionDeps {
   writeCdr: (cdr: CdrRecord) => Promise<void>;
   config: CallSessionConfig;
   observer?: CallObserver;
+  /** Announcements through a media server (app/media); absent, no call has media. */
+  media?: CallMedia;
 }
 
 interface SipFailure { status?: number; reason?: string }
@@ -133,6 +137,8 @@ export class CallSession {
   private ending: Promise<void> | undefined;
   private finishing: Promise<void> | undefined;
   private readonly endedHandlers: Array<() => void> = [];
+  /** Both legs on media-server endpoints (calls selected for a warning); null: media end to end. */
+  private anchored: AnchoredMedia | null = null;
 
   constructor(
     private readonly deps: CallSessionDeps,
@@ -196,6 +202,7 @@ export class CallSession {
       await this.refuse(err);
       return;
     }
+    if (this.deps.media) this.anchored = await this.deps.media.prepare({ ...this.mediaCall(), grant: this.ctx.grant!, pricer: this.ctx.quote! });
     if (this.callerCancelled) {
       await this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
       return;
@@ -221,13 +228,19 @@ export class CallSession {
     this.deps.observer?.refused?.(rejection.code, rejection.status);
     if (!(err instanceof CallRejection)) this.ctx.logger.error('admission failed', { error: err instanceof Error ? err.stack : String(err) });
     else this.ctx.logger.info('call refused', { status: rejection.status, code: rejection.code, reason: rejection.reason, caller: this.ctx.callerDialled ?? null });
-    if (!this.callerCancelled) {
+    const reason = `SIP;cause=${rejection.status};text="${rejection.reason.replace(/"/g, "'")}"`;
+    const heard = this.deps.media && !this.callerCancelled ? await this.deps.media.announceRefusal(this.mediaCall(rejection.code), rejection.code, reason) : 'respond';
+    if (!this.callerCancelled && heard === 'respond') {
       this.respond(rejection.status, undefined, {
         ...(rejection.headers ?? {}), ...extraHeaders,
-        Reason: `SIP;cause=${rejection.status};text="${rejection.reason.replace(/"/g, "'")}"`, 'X-Tollgate-Refusal': rejection.code,
+        Reason: reason, 'X-Tollgate-Refusal': rejection.code,
       });
     }
     await this.finish('refused', 'refused', { status: rejection.status, reason: rejection.code });
+  }
+
+  private mediaCall(refusalCode?: string) {
+    return { facts: callFacts(this.ctx.resolution, this.ctx.grant, refusalCode), req: this.req, res: this.res, logger: this.ctx.logger };
   }
 
   /** A final response to the caller, unless one went already; a dead control link is only logged. */
@@ -295,6 +308,7 @@ export class CallSession {
           responseHeaders: ((uacRes: Srf.SrfResponse) => (uacRes.status >= 200 && uacRes.status < 300 ? callerTimer : {})) as unknown as Record<string, string>,
           passFailure: false,
           proxyRequestHeaders: ['Allow', 'Content-Type'],
+          ...(this.anchored?.b2bua as object | undefined),
         }, {
           cbRequest: ((_err: unknown, uacReq: Srf.SrfRequest) => {
             this.uacReq = uacReq;
@@ -400,6 +414,7 @@ export class CallSession {
     this.grant = call.grant;
     this.moveTo(CallState.Answered);
     this.wireLegs(uas, uac);
+    this.anchored?.answered();
     call.logger.info('call answered', { trunk: this.egress?.name });
     this.deps.observer?.answered?.(call.callId);
     try {
@@ -452,7 +467,7 @@ export class CallSession {
     uac.on('destroy', (bye: Srf.SrfRequest) => void this.end(byeCause(bye, 'callee_bye')));
     for (const [from, to] of [[uas, uac], [uac, uas]] as const) {
       from.on('modify', (req: Srf.SrfRequest, res: Srf.SrfResponse) => {
-        to.modify(req.body).then((sdp) => res.send(200, { body: sdp }), (err: SipFailure) => res.send(err.status ?? 488));
+        (this.anchored ? this.anchored.modify(from === uas ? 'caller' : 'callee', req.body) : to.modify(req.body)).then((sdp) => res.send(200, { body: sdp }), (err: SipFailure) => res.send(err.status ?? 488));
       });
       for (const method of ['info', 'update'] as const) {
         (from as unknown as NodeJS.EventEmitter).on(method, (req: Srf.SrfRequest, res: Srf.SrfResponse) => {
@@ -477,6 +492,7 @@ export class CallSession {
       const at = endMs - this.deps.config.reauthLeadSeconds * 1000;
       this.timers.extend = setTimeout(() => void this.extendGrant(), Math.max(0, at - Date.now()));
     }
+    this.anchored?.grantInForce(grant, this.answerAt!.getTime());
     this.ctx.logger.debug('grant in force', { seconds: grant.grantedSeconds, final: grant.final });
   }
 
@@ -593,6 +609,7 @@ export class CallSession {
     this.moveTo(CallState.Ending);
     this.finalStatus = final;
     this.clearTimers();
+    this.anchored?.release();
     this.releaseTrunk?.();
     const { ctx } = this;
     let settlement: Settlement | undefined;

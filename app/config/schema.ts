@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { mediaSchema } from './media';
 
 /**
  * The one configuration schema. Every key is documented in config/README.md; defaults live in
@@ -156,6 +157,7 @@ export const configSchema = z.strictObject({
     /** The edge process serves its counters here; the application's /metrics republishes them. */
     edge: z.strictObject({ enabled: z.boolean(), address: z.string().min(1), port }),
   }),
+  media: mediaSchema.optional(),
 });
 
 export type TollgateConfig = z.infer<typeof configSchema>;
