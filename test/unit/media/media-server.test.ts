@@ -1,0 +1,136 @@
+import { strict as assert } from 'node:assert';
+import { Writable } from 'node:stream';
+import Srf from 'drachtio-srf';
+import { Registry } from 'prom-client';
+import winston from 'winston';
+import { FreeswitchMediaServer, profileAddress, type Endpoint, type MediaServerSettings } from '../../../app/media/media-server';
+import { MediaService } from '../../../app/media/call-media';
+import { MediaMetrics } from '../../../app/media/metrics';
+import { FakeEventSocket, sofiaStatus, until } from './fake-event-socket';
+
+function capturingLogger(): { logger: winston.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({ objectMode: true, write(info: Record<string, unknown>, _enc, done) { lines.push(info); done(); } });
+  return { logger: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), lines };
+}
+
+const SECRET = 'ClueCon-test';
+
+function settings(port: number, over: Partial<MediaServerSettings> = {}): MediaServerSettings {
+  return {
+    address: '127.0.0.1', port, secret: SECRET, profile: 'drachtio_mrf', sipAddress: null,
+    listenAddress: '127.0.0.1', listenPort: 0, advertisedAddress: null, reconnect: { minSeconds: 0.05, maxSeconds: 0.2 }, ...over,
+  };
+}
+
+async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = (m?.values ?? []).find((x) => Object.entries(labels).every(([k, val]) => String(x.labels[k]) === val));
+  return v?.value ?? 0;
+}
+
+describe('media server adapter (drachtio-fsmrf over a fake FreeSWITCH event socket)', function () {
+  this.timeout(15_000);
+  let fake: FakeEventSocket;
+  let server: FreeswitchMediaServer | undefined;
+  let apiAnswer: (cmd: string) => string;
+
+  beforeEach(async () => {
+    apiAnswer = (cmd) => (cmd === 'sofia status' ? sofiaStatus('drachtio_mrf', '127.0.0.1:5080') : '-ERR no such command\n');
+    fake = new FakeEventSocket(SECRET, (cmd) => apiAnswer(cmd));
+    await fake.start();
+  });
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+    await fake.stop();
+  });
+
+  it('reads the profile address from sofia status, and only that profile', () => {
+    const status = sofiaStatus('internal', '10.0.0.1:5060') + sofiaStatus('drachtio_mrf', '127.0.0.1:5080');
+    assert.equal(profileAddress(status, 'drachtio_mrf'), '127.0.0.1:5080');
+    assert.equal(profileAddress(status, 'internal'), '10.0.0.1:5060');
+    assert.equal(profileAddress(status, 'drachtio'), undefined);
+  });
+
+  it('authenticates with the secret, finds the sofia profile and reports itself up', async () => {
+    const { logger } = capturingLogger();
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port), logger);
+    let ups = 0;
+    server.on('up', () => ups++);
+    server.start();
+    await until('media server up', () => server!.isUp);
+    assert.equal(ups, 1);
+    assert.equal(server.sipAddress, '127.0.0.1:5080');
+    assert.ok(fake.commands.includes(`auth ${SECRET}`), `commands: ${fake.commands.join(' | ')}`);
+    assert.ok(fake.commands.includes('api sofia status'));
+  });
+
+  it('uses the configured SIP address over the one sofia status shows', async () => {
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port, { sipAddress: '192.0.2.7:5080' }), capturingLogger().logger);
+    server.start();
+    await until('media server up', () => server!.isUp);
+    assert.equal(server.sipAddress, '192.0.2.7:5080');
+  });
+
+  it('a wrong secret never makes it up: logged once, retried with back-off', async () => {
+    const { logger, lines } = capturingLogger();
+    fake.secret = 'something else';
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port), logger);
+    server.start();
+    await until('three attempts', () => fake.connections >= 3);
+    assert.equal(server.isUp, false);
+    const warnings = lines.filter((l) => l.level === 'warn' && /media server unavailable/.test(String(l.message)));
+    assert.equal(warnings.length, 1, JSON.stringify(lines.map((l) => l.message)));
+    await assert.rejects(server.createEndpoint('v=0'), /not connected/);
+  });
+
+  it('a missing sofia profile is named, and the server is not used', async () => {
+    const { logger, lines } = capturingLogger();
+    apiAnswer = (cmd) => (cmd === 'sofia status' ? sofiaStatus('internal', '127.0.0.1:5060') : '-ERR\n');
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port), logger);
+    server.start();
+    await until('a failed attempt', () => lines.some((l) => l.level === 'warn'));
+    assert.equal(server.isUp, false);
+    assert.match(String(lines.find((l) => l.level === 'warn')!.why), /sofia profile "drachtio_mrf" not found/);
+  });
+
+  it('a lost event socket is reported down, and the server is picked up again when it returns', async () => {
+    const { logger, lines } = capturingLogger();
+    const registry = new Registry();
+    const metrics = new MediaMetrics(registry);
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port), logger);
+    server.on('up', () => metrics.serverUp(true));
+    server.on('down', () => metrics.serverUp(false));
+    server.start();
+    await until('up', () => server!.isUp);
+    assert.equal(await metricValue(registry, 'tollgate_media_server_up'), 1);
+    const port = fake.port;
+    await fake.stop();
+    await until('down', () => !server!.isUp);
+    assert.equal(await metricValue(registry, 'tollgate_media_server_up'), 0);
+    assert.equal(lines.filter((l) => /media server lost/.test(String(l.message))).length, 1);
+    await fake.start(port);
+    await until('up again', () => server!.isUp, 5000);
+    assert.equal(await metricValue(registry, 'tollgate_media_server_up'), 1);
+  });
+
+  it('mixes the warning into a channel with uuid_displace, and counts a refused one as a failure', async () => {
+    const registry = new Registry();
+    const metrics = new MediaMetrics(registry);
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port), capturingLogger().logger);
+    const service = new MediaService({
+      srf: new Srf(), server, metrics, accounts: { require: () => Promise.reject(new Error('unused')) }, promptTimeoutSeconds: 2,
+      logger: capturingLogger().logger, rules: { select: { accountKinds: null, accounts: null, groups: null, scopes: null }, noCredit: null, remainingTime: null, warning: null },
+    });
+    server.start();
+    await until('up', () => server!.isUp);
+    apiAnswer = (cmd) => (cmd.startsWith('uuid_displace 6a1f') ? '+OK\n' : '-ERR no such channel\n');
+    const call = { facts: { accountId: 1, accountKind: 'prepaid' as const, group: null, scope: null }, req: {} as never, res: {} as never, logger: capturingLogger().logger };
+    await service.mix({ uuid: '6a1f-0001' } as Endpoint, [{ file: '/var/lib/tollgate/warn.wav' }], 9.2, call);
+    assert.ok(fake.commands.includes('api uuid_displace 6a1f-0001 start /var/lib/tollgate/warn.wav 10 mux'), fake.commands.join(' | '));
+    assert.equal(await metricValue(registry, 'tollgate_media_announcements_total', { prompt: 'warning' }), 1);
+    await assert.rejects(service.mix({ uuid: 'dead-0002' } as Endpoint, [{ tone: '%(200,0,440)' }], 5, call), /no such channel/);
+    assert.equal(await metricValue(registry, 'tollgate_media_announcements_total', { prompt: 'warning' }), 1);
+  });
+});
