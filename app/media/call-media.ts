@@ -1,5 +1,5 @@
 import type Srf from 'drachtio-srf';
-import { errorMessage } from '../../lib/common/errors';
+import { AppError, errorMessage } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
 import {
   MediaPolicy, mixCommand, remainingCallSeconds, renderPrompt, spokenMinutes, warningDelayMs,
@@ -80,9 +80,10 @@ export class MediaService implements CallMedia {
         return 'respond';
       }
       const dialog = await this.deps.srf.createUAS(call.req, call.res, { localSdp: ep.local.sdp });
-      const hungUp = new Promise<void>((resolve) => dialog.once('destroy', () => resolve()));
+      let callerGone = false;
+      const hungUp = new Promise<void>((resolve) => dialog.once('destroy', () => { callerGone = true; resolve(); }));
       await Promise.race([this.play(ep, plan.prompt, {}, 'no_credit', call), hungUp]);
-      dialog.destroy({ headers: { Reason: reason } }, () => undefined);
+      if (!callerGone) dialog.destroy({ headers: { Reason: reason } }, () => undefined);
       return 'hung_up';
     } catch (err) {
       this.failed(call, 'no_credit', err);
@@ -120,7 +121,7 @@ export class MediaService implements CallMedia {
   /** Plays an announcement on an endpoint, part after part, bounded as a whole; counted when it played to the end. */
   async play(ep: Endpoint, prompt: Prompt, values: PromptValues, name: PromptName, call: MediaCall): Promise<void> {
     const until = Date.now() + this.deps.promptTimeoutSeconds * 1000;
-    const cancelled = new Promise<never>((_resolve, reject) => (call.req as unknown as NodeJS.EventEmitter).once('cancel', () => reject(new Error('caller cancelled'))));
+    const cancelled = new Promise<never>((_resolve, reject) => (call.req as unknown as NodeJS.EventEmitter).once('cancel', () => reject(new AppError('CALLER_CANCELLED', 'the caller cancelled during the announcement'))));
     cancelled.catch(() => undefined);
     for (const { app, arg } of renderPrompt(prompt, values)) {
       const evt = await Promise.race([withTimeout(ep.execute(app, arg), Math.max(1, until - Date.now()), `${name} announcement not played`), cancelled]);
@@ -139,10 +140,11 @@ export class MediaService implements CallMedia {
     call.logger.info('announcement played', { prompt: 'warning' });
   }
 
-  failed(call: MediaCall, what: PromptName | 'anchor', err: unknown): void {
+  failed(call: MediaCall, what: PromptName | 'anchor', err: unknown, reason?: MediaFailure): void {
     const message = errorMessage(err);
-    const reason: MediaFailure = /within \d+ ms/.test(message) ? 'timeout'
-      : what === 'anchor' ? 'endpoint_failed' : /uuid_bridge|bridge/i.test(message) ? 'bridge_failed' : 'play_failed';
+    // A caller who hangs up during a prompt is no failure of the media.
+    if (err instanceof AppError && err.code === 'CALLER_CANCELLED') { call.logger.debug('announcement cut short by the caller', { media: what }); return; }
+    reason = err instanceof AppError && err.code === 'MEDIA_TIMEOUT' ? 'timeout' : reason ?? (what === 'anchor' ? 'endpoint_failed' : 'play_failed');
     this.deps.metrics.failed(what, reason);
     call.logger.warn('media failed; the call goes on without it', { media: what, reason, error: message });
   }
@@ -219,7 +221,7 @@ class AnchoredCall implements AnchoredMedia {
     try {
       await withTimeout(this.caller.bridge(this.callee), 5000, 'bridge not made');
     } catch (err) {
-      this.media.failed(this.call, 'anchor', new Error(`bridge: ${errorMessage(err)}`));
+      this.media.failed(this.call, 'anchor', err, 'bridge_failed');
     }
   }
 

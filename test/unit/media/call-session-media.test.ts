@@ -22,10 +22,12 @@ class FakeEndpoint extends EventEmitter {
   readonly modified: string[] = [];
   bridgedTo: string | undefined;
   destroyed = false;
-  constructor(readonly uuid: string, readonly local: { sdp: string }, private readonly log: string[], private readonly failPlayback = false) { super(); }
+  constructor(readonly uuid: string, readonly local: { sdp: string }, private readonly log: string[], private readonly failPlayback = false, private readonly playMs = 0) { super(); }
   async execute(app: string, arg: string) {
     this.log.push(`${this.uuid} ${app} ${arg}`);
     this.executed.push(`${app} ${arg}`);
+    // A prompt that plays for a while (or, with a negative time, never ends).
+    if (this.playMs !== 0) await new Promise((r) => { if (this.playMs > 0) setTimeout(r, this.playMs); });
     return { getHeader: (h: string) => (h === 'Application-Response' && this.failPlayback ? 'FILE NOT FOUND' : undefined) };
   }
   async bridge(other: FakeEndpoint) { this.bridgedTo = other.uuid; }
@@ -40,10 +42,11 @@ class FakeMediaServer extends EventEmitter {
   readonly commands: Array<{ command: string; at: number }> = [];
   apiReply: (command: string) => Promise<string> = async () => '+OK\n';
   failPlayback = false;
+  playMs = 0;
   constructor(private readonly log: string[]) { super(); }
   async createEndpoint(remoteSdp?: string) {
     if (!this.isUp) throw new Error('not connected');
-    const ep = new FakeEndpoint(`ep-${this.endpoints.length + 1}`, { sdp: `v=0 fs-${this.endpoints.length + 1}${remoteSdp ? ' answering' : ' offering'}` }, this.log, this.failPlayback);
+    const ep = new FakeEndpoint(`ep-${this.endpoints.length + 1}`, { sdp: `v=0 fs-${this.endpoints.length + 1}${remoteSdp ? ' answering' : ' offering'}` }, this.log, this.failPlayback, this.playMs);
     this.endpoints.push(ep);
     return ep;
   }
@@ -96,7 +99,7 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   return (m?.values ?? []).find((v) => Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val))?.value ?? 0;
 }
 
-function world(opts: { rules?: Partial<MediaRules>; refuse?: CallRejection; answerGrant?: Grant; firstGrant?: Grant; account?: Partial<Account> } = {}) {
+function world(opts: { rules?: Partial<MediaRules>; refuse?: CallRejection; answerGrant?: Grant; firstGrant?: Grant; account?: Partial<Account>; promptTimeoutSeconds?: number } = {}) {
   const log: string[] = [];
   const registry = new Registry();
   const server = new FakeMediaServer(log);
@@ -141,18 +144,19 @@ function world(opts: { rules?: Partial<MediaRules>; refuse?: CallRejection; answ
     call.grant = opts.firstGrant ?? grant(300, false);
   };
   const media = new MediaService({
-    srf, server: server as unknown as FreeswitchMediaServer, metrics: new MediaMetrics(registry), promptTimeoutSeconds: 2, logger: silentLogger(),
+    srf, server: server as unknown as FreeswitchMediaServer, metrics: new MediaMetrics(registry), promptTimeoutSeconds: opts.promptTimeoutSeconds ?? 2, logger: silentLogger(),
     accounts: { require: async () => ({ balance: 1_000_000n, creditLimit: 0n, reserved: 300_000n, ...opts.account }) as Account },
     rules: { ...RULES, ...opts.rules },
   });
   const res = fakeResponse(log);
+  const req = fakeRequest();
   const session = new CallSession({
     srf, steps: [admit], credit, rating: { quote: () => quote } as unknown as RatingService, trunkCalls: new TrunkCallCounter({ directory: { trunk: () => undefined } } as unknown as VpnService),
     writeCdr: async (cdr) => { cdrs.push(cdr); },
     config: { instanceId: 'test', onnetCallerDisplay: 'both', noAnswerSeconds: 60, reauthLeadSeconds: 10, checkpointSeconds: 15 },
     media,
-  }, fakeRequest(), res, 'c1', silentLogger());
-  return { session, server, res, log, registry, uas, uac, uasCreated, b2bua, settles, cdrs, answeredAt: () => answeredAt };
+  }, req, res, 'c1', silentLogger());
+  return { session, server, res, req, log, registry, uas, uac, uasCreated, b2bua, settles, cdrs, answeredAt: () => answeredAt };
 }
 
 const NO_MONEY = new CallRejection(402, 'INSUFFICIENT_FUNDS', 'the available money does not buy the first billing step');
@@ -187,6 +191,29 @@ describe('calls with media: no credit', () => {
     assert.deepEqual(w.res.sent.map((s) => s.status), [183, 402]);
     assert.equal(await metric(w.registry, 'tollgate_media_failures_total', { prompt: 'no_credit', reason: 'play_failed' }), 1);
     assert.equal(await metric(w.registry, 'tollgate_media_announcements_total', { prompt: 'no_credit' }), 0);
+  });
+
+  it('a prompt that never ends is cut at promptTimeoutSeconds, counted as a timeout, and the 402 follows', async () => {
+    const w = world({ refuse: NO_MONEY, promptTimeoutSeconds: 0.3 });
+    w.server.playMs = -1;
+    const started = Date.now();
+    await w.session.run();
+    assert.deepEqual(w.res.sent.map((s) => s.status), [183, 402]);
+    assert.ok(Date.now() - started < 2000, 'bounded by the prompt timeout');
+    assert.equal(await metric(w.registry, 'tollgate_media_failures_total', { prompt: 'no_credit', reason: 'timeout' }), 1);
+  });
+
+  it('a caller who cancels during the prompt gets no 402 from us, and that is no media failure', async () => {
+    const w = world({ refuse: NO_MONEY });
+    w.server.playMs = 5000;
+    const running = w.session.run();
+    await until('prompt playing', () => w.log.includes('ep-1 playback /sounds/no-credit.wav'));
+    (w.req as unknown as EventEmitter).emit('cancel');
+    await running;
+    assert.deepEqual(w.res.sent.map((s) => s.status), [183], 'drachtio-srf answers the CANCEL with 487 itself');
+    assert.equal(w.cdrs[0]!.disposition, 'refused');
+    assert.ok(w.server.endpoints[0]!.destroyed);
+    assert.equal(await metric(w.registry, 'tollgate_media_failures_total', { prompt: 'no_credit', reason: 'play_failed' }), 0);
   });
 
   it('without a media server the refusal is a bare 402 as today, and the fallback is counted', async () => {
@@ -232,6 +259,16 @@ describe('calls with media: anchored calls and the warning', function () {
     assert.deepEqual(w.settles, [['c1', 2]]);
     assert.equal(w.cdrs[0]!.cost, 2000n);
     assert.equal(await metric(w.registry, 'tollgate_media_announcements_total', { prompt: 'warning' }), 1);
+  });
+
+  it('with callee: true the callee hears the warning too', async () => {
+    const w = world({ rules: { noCredit: null, warning: { enabled: true, secondsBefore: 2, callee: true, prompt: [{ tone: '%(500,0,880)' }] } }, answerGrant: grant(2, true) });
+    await w.session.run();
+    await until('warnings', () => w.server.commands.length === 2, 3000);
+    assert.deepEqual(w.server.commands.map((c) => c.command).sort(), [
+      'uuid_displace ep-1 start tone_stream://%(500,0,880) 2 mux', 'uuid_displace ep-2 start tone_stream://%(500,0,880) 2 mux',
+    ]);
+    await w.session.end('caller_bye');
   });
 
   it('an endpoint that dies mid-call neither ends the call nor changes its bill; the failed warning is counted', async () => {
