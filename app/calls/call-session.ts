@@ -137,7 +137,7 @@ export class CallSession {
   private ending: Promise<void> | undefined;
   private finishing: Promise<void> | undefined;
   private readonly endedHandlers: Array<() => void> = [];
-  /** Both legs on media-server endpoints (calls selected for a warning); null: media end to end. */
+  /** Both legs on media-server endpoints (a warning, or remaining time at answer); null: media end to end. */
   private anchored: AnchoredMedia | null = null;
 
   constructor(

@@ -1,4 +1,6 @@
 import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   MediaPolicy, callFacts, mixCommand, remainingCallSeconds, renderPrompt, spokenMinutes, warningDelayMs,
   type CallFacts, type MediaRules, type MediaSelection, type Prompt,
@@ -172,6 +174,12 @@ describe('media config section', () => {
     assert.equal(mediaSchema.safeParse({ ...base, warning: { prompt: [{ speak: 'one minute left' }] } }).success, false);
     assert.equal(mediaSchema.safeParse({ ...base, volume: 3 }).success, false);
     assert.equal(mediaSchema.safeParse({ freeswitch: { ...base.freeswitch, sipAddress: 'fs.example' } }).success, false);
+  });
+  it('the example in config/media.example.json is valid and its rules are accepted', () => {
+    const file = path.resolve(__dirname, '../../../../config/media.example.json');
+    const m = mediaSchema.parse((JSON.parse(fs.readFileSync(file, 'utf8')) as { media: unknown }).media);
+    const policy = new MediaPolicy({ select: m.select, noCredit: m.noCredit, remainingTime: m.remainingTime, warning: m.warning });
+    assert.deepEqual(policy.planFor(facts())?.warning?.secondsBefore, 60);
   });
   it('is optional in the whole config', () => {
     assert.ok(configSchema.shape.media.safeParse(undefined).success);
