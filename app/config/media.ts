@@ -46,6 +46,8 @@ export const mediaSchema = z.strictObject({
   }),
   /** Back-off between attempts to reach a lost media server, doubling from min to max. */
   reconnect: z.strictObject({ minSeconds: z.number().positive().default(1), maxSeconds: z.number().positive().default(30) }).default({ minSeconds: 1, maxSeconds: 30 }),
+  /** How often a connected FreeSWITCH is asked `status`; one that does not answer within that time is taken as lost. */
+  healthCheckSeconds: z.number().positive().default(5),
   /** Upper bound on one announcement; a prompt still playing then is cut and counted as failed. */
   promptTimeoutSeconds: z.number().positive().default(30),
   /** Which calls get media: every list given must contain the call's value (null: any). */

@@ -25,7 +25,7 @@ export function startMedia(opts: {
   srf: Srf; config: MediaConfig; registry: Registry; accounts: { require(id: number): Promise<Account> }; logger: Logger;
 }): RunningMedia {
   const { config } = opts;
-  const server = new FreeswitchMediaServer(opts.srf, { ...config.freeswitch, reconnect: config.reconnect }, opts.logger);
+  const server = new FreeswitchMediaServer(opts.srf, { ...config.freeswitch, reconnect: config.reconnect, healthCheckSeconds: config.healthCheckSeconds }, opts.logger);
   const metrics = new MediaMetrics(opts.registry);
   const service = new MediaService({
     srf: opts.srf, server, metrics, accounts: opts.accounts, promptTimeoutSeconds: config.promptTimeoutSeconds, logger: opts.logger,

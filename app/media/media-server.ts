@@ -18,6 +18,8 @@ export interface MediaServerSettings {
   listenPort: number;
   advertisedAddress: string | null;
   reconnect: { minSeconds: number; maxSeconds: number };
+  /** How often a connected media server is asked `status`; one that does not answer within it is lost. */
+  healthCheckSeconds: number;
 }
 
 export type MediaServerState = 'connecting' | 'up' | 'down' | 'stopped';
@@ -40,6 +42,7 @@ export class FreeswitchMediaServer extends EventEmitter {
   private conn: Connection | undefined;
   private server: MediaServer | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private health: NodeJS.Timeout | undefined;
   private delayMs: number;
   private readonly mrf: Mrf;
   private outageLogged = false;
@@ -131,6 +134,20 @@ export class FreeswitchMediaServer extends EventEmitter {
     this.lastError = null;
     this.logger.info('media server connected', { eventSocket: `${s.address}:${s.port}`, sip: server.sip.ipv4.udp.address, outboundPort: server.listenPort });
     this.emit('up');
+    this.watch(server);
+  }
+
+  /** A FreeSWITCH that hangs keeps its socket open: only an unanswered question shows it. */
+  private watch(server: MediaServer): void {
+    const everyMs = this.settings.healthCheckSeconds * 1000;
+    const check = () => {
+      if (this.server !== server) return;
+      withTimeout(server.api('status'), everyMs, 'no answer to status').then(
+        () => { if (this.server === server) this.health = setTimeout(check, everyMs).unref(); },
+        (err: unknown) => { if (this.server === server) this.lost(errorMessage(err)); },
+      );
+    };
+    this.health = setTimeout(check, everyMs).unref();
   }
 
   private lost(why: string): void {
@@ -154,6 +171,7 @@ export class FreeswitchMediaServer extends EventEmitter {
   }
 
   private teardown(): void {
+    clearTimeout(this.health);
     const { server, conn } = this;
     this.server = undefined;
     this.conn = undefined;

@@ -22,6 +22,8 @@ export class FakeEventSocket {
   private readonly sockets = new Set<net.Socket>();
   private server: net.Server | undefined;
   port = 0;
+  /** A hung FreeSWITCH: the socket stays open, nothing is answered any more. */
+  hang = false;
 
   constructor(public secret: string, public answer: (command: string) => string) {}
 
@@ -63,6 +65,7 @@ export class FakeEventSocket {
 
   private handle(socket: net.Socket, command: string): void {
     this.commands.push(command);
+    if (this.hang) return;
     const reply = (text: string) => socket.write(`Content-Type: command/reply\nReply-Text: ${text}\n\n`);
     if (command.startsWith('auth ')) {
       if (command.slice(5) === this.secret) reply('+OK accepted');

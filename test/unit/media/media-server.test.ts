@@ -19,7 +19,7 @@ const SECRET = 'ClueCon-test';
 function settings(port: number, over: Partial<MediaServerSettings> = {}): MediaServerSettings {
   return {
     address: '127.0.0.1', port, secret: SECRET, profile: 'drachtio_mrf', sipAddress: null,
-    listenAddress: '127.0.0.1', listenPort: 0, advertisedAddress: null, reconnect: { minSeconds: 0.05, maxSeconds: 0.2 }, ...over,
+    listenAddress: '127.0.0.1', listenPort: 0, advertisedAddress: null, reconnect: { minSeconds: 0.05, maxSeconds: 0.2 }, healthCheckSeconds: 0.2, ...over,
   };
 }
 
@@ -113,6 +113,18 @@ describe('media server adapter (drachtio-fsmrf over a fake FreeSWITCH event sock
     await fake.start(port);
     await until('up again', () => server!.isUp, 5000);
     assert.equal(await metricValue(registry, 'tollgate_media_server_up'), 1);
+  });
+
+  it('a media server that stops answering (socket still open) is taken as lost', async () => {
+    const { logger, lines } = capturingLogger();
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port), logger);
+    server.start();
+    await until('up', () => server!.isUp);
+    await until('health checks answered', () => fake.commands.filter((c) => c === 'api status').length >= 2);
+    assert.equal(server.isUp, true);
+    fake.hang = true;
+    await until('down', () => !server!.isUp, 3000);
+    assert.match(String(lines.find((l) => /media server lost/.test(String(l.message)))!.why), /no answer to status/);
   });
 
   it('mixes the warning into a channel with uuid_displace, and counts a refused one as a failure', async () => {
