@@ -82,6 +82,37 @@ export class FakeEventSocket {
   }
 }
 
+/**
+ * FreeSWITCH's side of an outbound event socket (the dialplan's `socket ... async full`): connects
+ * to Tollgate at the address an INVITE named in X-esl-outbound and, on `connect`, answers with the
+ * channel's data (header values URL-encoded, as FreeSWITCH sends them). Every command after that is
+ * recorded and answered +OK.
+ */
+export async function connectOutbound(hostport: string, channel: Record<string, string>): Promise<{ commands: string[]; close(): void }> {
+  const [host, port] = [hostport.slice(0, hostport.lastIndexOf(':')), Number(hostport.slice(hostport.lastIndexOf(':') + 1))];
+  const socket = net.connect(port, host);
+  socket.on('error', () => undefined);
+  const commands: string[] = [];
+  let buffer = '';
+  socket.on('data', (chunk) => {
+    buffer += chunk.toString('utf8');
+    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+      const command = buffer.slice(0, end).split('\n')[0]!.trim();
+      buffer = buffer.slice(end + 2);
+      if (!command) continue;
+      commands.push(command);
+      if (command === 'connect') {
+        const headers = { 'Event-Name': 'CHANNEL_DATA', ...channel };
+        socket.write(`Content-Type: command/reply\nReply-Text: +OK\n${Object.entries(headers).map(([k, v]) => `${k}: ${encodeURIComponent(v)}`).join('\n')}\n\n`);
+      } else {
+        socket.write('Content-Type: command/reply\nReply-Text: +OK\n\n');
+      }
+    }
+  });
+  await new Promise<void>((resolve, reject) => { socket.once('connect', () => resolve()); socket.once('error', reject); });
+  return { commands, close: () => socket.end() };
+}
+
 /** Polls until the condition holds; bounded. */
 export async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;

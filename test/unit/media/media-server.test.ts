@@ -6,7 +6,8 @@ import winston from 'winston';
 import { FreeswitchMediaServer, profileAddress, type Endpoint, type MediaServerSettings } from '../../../app/media/media-server';
 import { MediaService } from '../../../app/media/call-media';
 import { MediaMetrics } from '../../../app/media/metrics';
-import { FakeEventSocket, sofiaStatus, until } from './fake-event-socket';
+import { EventEmitter } from 'node:events';
+import { connectOutbound, FakeEventSocket, sofiaStatus, until } from './fake-event-socket';
 
 function capturingLogger(): { logger: winston.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -125,6 +126,40 @@ describe('media server adapter (drachtio-fsmrf over a fake FreeSWITCH event sock
     fake.hang = true;
     await until('down', () => !server!.isUp, 3000);
     assert.match(String(lines.find((l) => /media server lost/.test(String(l.message)))!.why), /no answer to status/);
+  });
+
+  it('an endpoint is an INVITE to the sofia profile, answered by FreeSWITCH connecting back to the advertised outbound socket', async () => {
+    const invites: Array<{ uri: string; headers: Record<string, string>; localSdp?: string }> = [];
+    const outbound: Array<Awaited<ReturnType<typeof connectOutbound>>> = [];
+    // The SIP side as drachtio-srf shows it: FreeSWITCH answers the INVITE, then its dialplan runs `socket`.
+    const srf = {
+      createUAC: async (uri: string, opts: { headers: Record<string, string>; localSdp?: string }) => {
+        invites.push({ uri, ...opts });
+        setImmediate(() => void connectOutbound(opts.headers['X-esl-outbound']!, {
+          'Unique-ID': '7f3c-0001', 'Channel-Unique-ID': '7f3c-0001', 'variable_sip_user_agent': opts.headers['User-Agent']!,
+          'variable_rtp_local_sdp_str': 'v=0\r\no=FreeSWITCH 1 1 IN IP4 127.0.0.1\r\nm=audio 24000 RTP/AVP 0\r\n',
+        }).then((o) => outbound.push(o)));
+        return new EventEmitter();
+      },
+    } as unknown as Srf;
+    server = new FreeswitchMediaServer(srf, settings(fake.port, { advertisedAddress: '127.0.0.1' }), capturingLogger().logger);
+    server.start();
+    await until('up', () => server!.isUp);
+    try {
+      const ep = await server.createEndpoint('v=0 caller offer');
+      assert.equal(invites.length, 1);
+      assert.equal(invites[0]!.uri, 'sip:drachtio@127.0.0.1:5080', 'sent to the profile sofia status named');
+      assert.equal(invites[0]!.localSdp, 'v=0 caller offer');
+      assert.match(invites[0]!.headers['X-esl-outbound']!, /^127\.0\.0\.1:\d+$/);
+      assert.match(invites[0]!.headers['User-Agent']!, /^drachtio-fsmrf:/);
+      assert.equal(ep.uuid, '7f3c-0001');
+      assert.equal(ep.local.sdp, 'v=0\r\no=FreeSWITCH 1 1 IN IP4 127.0.0.1\r\nm=audio 24000 RTP/AVP 0\r\n', 'the endpoint offers FreeSWITCH\'s SDP');
+      assert.equal(outbound[0]!.commands[0], 'connect');
+      // The endpoint then listens to its own channel's events only.
+      await until('event filter on the channel', () => outbound[0]!.commands.some((c) => c === 'filter Unique-ID 7f3c-0001'));
+    } finally {
+      for (const o of outbound) o.close();
+    }
   });
 
   it('mixes the warning into a channel with uuid_displace, and counts a refused one as a failure', async () => {
