@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import type Srf from 'drachtio-srf';
 import esl, { type Connection } from 'drachtio-modesl';
 import Mrf from 'drachtio-fsmrf';
@@ -118,6 +119,8 @@ export class FreeswitchMediaServer extends EventEmitter {
     const found = profileAddress(status, this.settings.profile);
     if (!found && !this.settings.sipAddress) throw new Error(`sofia profile "${this.settings.profile}" not found on the media server`);
     const s = this.settings;
+    // MediaServer listens without an error handler: a bad address or a taken port would crash the process.
+    await canListen(s.listenAddress, s.listenPort);
     const server = new MediaServer(conn, this.mrf, s.listenAddress, s.listenPort, s.advertisedAddress ?? undefined, undefined, s.profile);
     // After 'ready' the library reports nothing useful as 'error'; an unheard 'error' would throw.
     server.on('error', (err: Error) => { this.lastError = errorMessage(err); });
@@ -193,6 +196,15 @@ export class FreeswitchMediaServer extends EventEmitter {
     this.retry = setTimeout(() => { if (this.state !== 'stopped' && !this.conn) this.attempt(); }, delay);
     this.retry.unref();
   }
+}
+
+/** Whether this process may listen at address:port (checked, then released). */
+function canListen(address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`cannot listen for FreeSWITCH's outbound connections on ${address}:${port} (media.freeswitch.listenAddress/listenPort): ${err.code ?? err.message}`)));
+    probe.listen(port, address, () => probe.close(() => resolve()));
+  });
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -96,6 +96,15 @@ describe('media server adapter (drachtio-fsmrf over a fake FreeSWITCH event sock
     assert.match(String(lines.find((l) => l.level === 'warn')!.why), /sofia profile "drachtio_mrf" not found/);
   });
 
+  it('a listen address that is not this host\'s is named, and does not take the process down', async () => {
+    const { logger, lines } = capturingLogger();
+    server = new FreeswitchMediaServer(new Srf(), settings(fake.port, { listenAddress: '192.0.2.1' }), logger);
+    server.start();
+    await until('a failed attempt', () => lines.some((l) => l.level === 'warn'));
+    assert.equal(server.isUp, false);
+    assert.match(String(lines.find((l) => l.level === 'warn')!.why), /cannot listen for FreeSWITCH's outbound connections on 192\.0\.2\.1:0/);
+  });
+
   it('a lost event socket is reported down, and the server is picked up again when it returns', async () => {
     const { logger, lines } = capturingLogger();
     const registry = new Registry();
