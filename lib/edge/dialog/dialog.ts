@@ -1,4 +1,3 @@
-import type { AppConnection } from '../control/control-server';
 import type { ClientTransaction } from '../transaction/client-transaction';
 import type { Endpoint } from '../transport/transport';
 import { TimerSet } from '../transaction/timers';
@@ -13,9 +12,10 @@ export interface SessionTimerState {
 
 /**
  * One INVITE dialog as the edge keeps it (RFC 3261 §12). The id is formed as drachtio-server
- * forms it: `<Call-ID>;from-tag=<the UAC's From tag>`.
+ * forms it: `<Call-ID>;from-tag=<the UAC's From tag>`. `Owner` is the application connection
+ * the control layer hands its requests to.
  */
-export class Dialog {
+export class Dialog<Owner = unknown> {
   localSeq: number;
   remoteSeq: number;
   routeSet: string[] = [];
@@ -47,7 +47,7 @@ export class Dialog {
     public remoteTarget: string,
     public target: Endpoint,
     public localContact: string,
-    public owner: AppConnection | null,
+    public owner: Owner | null,
     initialLocalSeq: number,
     initialRemoteSeq: number,
     readonly inviteTxId: string,

@@ -26,6 +26,8 @@ export class ClientTransaction {
   lastStatus = 0;
   /** Set by the core: the application connection that sent this request. */
   owner: unknown = null;
+  /** A CANCEL went out for this INVITE: a 2xx that still comes is acknowledged, then ended with BYE. */
+  cancelSent = false;
 
   constructor(
     readonly id: string,
