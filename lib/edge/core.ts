@@ -65,7 +65,8 @@ export class EdgeCore {
         dialogs.clientEnded(tx);
         uacPending.delete(tx.id);
       },
-    });
+      keepsLive: (tx) => proxies.owns(tx),
+    }, opts.finishedTransactions);
     const dialogs = new DialogLayer<AppConnection>(transport, addr, txl,
       { timers: opts.timers, sessionInterval: opts.sessionTimer.interval }, orphans, counters, logger, {
         byeSent: (d, bye, tellApp) => {
@@ -109,6 +110,11 @@ export class EdgeCore {
   get liveServerTransactions(): number { return this.ctx.txl.liveServer; }
   get liveClientTransactions(): number { return this.ctx.txl.liveClient; }
   get liveDialogs(): number { return this.ctx.dialogs.size; }
+  /** The bounded cache of finished transactions: records, their estimated bytes, and records evicted before their timer ran out. */
+  get finishedTransactions(): { entries: number; bytes: number; evicted: number } {
+    const f = this.ctx.txl.finished;
+    return { entries: f.size, bytes: f.bytes, evicted: f.evicted };
+  }
 
   onBadMessage(err: ParseError, source: Endpoint): void { this.requests.onBadMessage(err, source); }
 

@@ -5,6 +5,7 @@ import type { OrphanRecords } from '../dialog/orphans';
 import type { SessionTimerOptions } from '../dialog/session-timers';
 import type { ProxyBridge } from '../proxy/proxy-bridge';
 import type { ClientTransaction } from '../transaction/client-transaction';
+import type { FinishedTransactionLimits } from '../transaction/finished-transactions';
 import type { ReliableProvisionals } from '../transaction/reliable-provisionals';
 import type { TimerConfig } from '../transaction/timers';
 import type { TransactionLayer } from '../transaction/transaction-layer';
@@ -40,6 +41,7 @@ export interface CoreOptions {
   orphanRetentionMs: number;
   cdrEvents: boolean;
   publicAddress?: string;
+  finishedTransactions: FinishedTransactionLimits;
 }
 
 export interface CoreCounters {

@@ -42,6 +42,12 @@ export class NetworkRequests {
     if (msg.method === 'ACK') { this.onAck(msg, key, source, bytes); return; }
     const existing = txl.serverByRequestKey(key);
     if (existing) { counters.retransmissionsAbsorbed++; existing.onRetransmission(); return; }
+    const finished = txl.finishedServer(key);
+    if (finished) {
+      counters.retransmissionsAbsorbed++;
+      if (finished.resend && finished.target) this.ctx.transport.send(finished.resend, finished.target);
+      return;
+    }
     if (this.refusedUserAgent(msg, source)) return;
     if (msg.method === 'CANCEL') { this.onCancel(msg, source, local, bytes); return; }
     const mf = msg.get('max-forwards');
@@ -168,6 +174,8 @@ export class NetworkRequests {
   private onAck(msg: SipMessage, key: string, source: Endpoint, bytes: number): void {
     const tx = this.ctx.txl.serverByRequestKey(key);
     if (tx && tx.state === 'completed') { tx.onAck(); return; }
+    // the ACK of a non-2xx is in the INVITE's transaction (Confirmed now); a 2xx's goes to its dialog
+    if ((this.ctx.txl.finishedServer(key)?.status ?? 0) >= 300) { this.ctx.counters.retransmissionsAbsorbed++; return; }
     const toTag = tagOf(msg.get('to'));
     const fromTag = tagOf(msg.get('from'));
     if (!toTag || !fromTag) return;
@@ -180,20 +188,24 @@ export class NetworkRequests {
 
   private onCancel(msg: SipMessage, source: Endpoint, local: Endpoint, bytes: number): void {
     const { txl, apps } = this.ctx;
-    const inviteTx = txl.serverByRequestKey(txl.serverKey(msg, 'INVITE'));
+    const inviteKey = txl.serverKey(msg, 'INVITE');
+    const inviteTx = txl.serverByRequestKey(inviteKey);
+    const answered = inviteTx?.finalSent ? inviteTx : inviteTx ? undefined : txl.finishedServer(inviteKey);
     const cancelTx = txl.createServerTx(txl.serverKey(msg), msg, source);
-    if (!inviteTx) { cancelTx.respond(responseFor(msg, 481, 'Call/Transaction Does Not Exist', newTag())); return; }
-    const invite = inviteTx.request;
-    if (inviteTx.finalSent) {
-      const dialog = this.ctx.dialogs.get(`${invite.get('call-id')};from-tag=${tagOf(invite.get('from'))}`);
-      if (dialog && !dialog.confirmed && inviteTx.lastStatus >= 200 && inviteTx.lastStatus < 300) {
+    if (answered) {
+      // a CANCEL has the INVITE's Call-ID and From (§9.1): the dialog is found by them
+      const dialog = this.ctx.dialogs.get(`${msg.get('call-id')};from-tag=${tagOf(msg.get('from'))}`);
+      const status = 'lastStatus' in answered ? answered.lastStatus : answered.status;
+      if (dialog && !dialog.confirmed && status >= 200 && status < 300) {
         cancelTx.respond(responseFor(msg, 481, 'Call/Transaction Does Not Exist', newTag()));
         this.ctx.dialogs.byeFromEdge(dialog, 'SIP ;cause=200 ;text="CANCEL after 200 OK"', true, 'cancel-after-200');
         return;
       }
-      cancelTx.respond(responseFor(msg, 200, 'OK', inviteTx.toTag));
+      cancelTx.respond(responseFor(msg, 200, 'OK', answered.toTag));
       return;
     }
+    if (!inviteTx) { cancelTx.respond(responseFor(msg, 481, 'Call/Transaction Does Not Exist', newTag())); return; }
+    const invite = inviteTx.request;
     cancelTx.respond(responseFor(msg, 200, 'OK', inviteTx.toTag));
     inviteTx.cancelled = true;
     inviteTx.respond(responseFor(invite, 487, 'Request Terminated', inviteTx.toTag));

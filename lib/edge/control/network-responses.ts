@@ -22,12 +22,13 @@ export class NetworkResponses {
   onResponse(res: SipMessage, source: Endpoint, bytes: number): void {
     const match = this.ctx.txl.matchResponse(res);
     if (!match) { this.ctx.counters.strayResponses++; return; }
-    const { tx, branch, method } = match;
+    const { tx, finished, branch, method } = match;
     if (!tx && branch.startsWith(ROUTED_BRANCH)) { this.ctx.proxies.forwardRoutedResponse(res); return; }
     if (!tx) {
-      // a 2xx retransmitted after the INVITE transaction ended: the ACK again
-      if (method === 'INVITE' && res.status >= 200 && res.status < 300 && this.ctx.dialogs.resendAck(res)) return;
-      this.ctx.counters.strayResponses++;
+      // a 2xx after the first (RFC 6026 Accepted): to the dialog layer, which resends the ACK or ends a new fork
+      if (method === 'INVITE' && res.status >= 200 && res.status < 300 && this.ctx.dialogs.late2xx(res)) return;
+      if (finished) this.ctx.counters.retransmissionsAbsorbed++;
+      else this.ctx.counters.strayResponses++;
       return;
     }
     (res as ReceivedResponse)._source = source;
@@ -65,13 +66,9 @@ export class NetworkResponses {
     const { dialogs, apps, transport } = this.ctx;
     if (res.status > 100 && res.status < 200) this.noteEarly(p, res, tx.target);
     if (res.status >= 200 && res.status < 300) {
-      let dialog = dialogs.get(p.dialogId);
-      if (dialog && tagOf(res.get('to')) !== dialog.remoteTag) { dialogs.endFork(res, tx.request, tx.target); return; }
-      if (retransmission) {
-        if (dialog?.lastAck) transport.send(dialog.lastAck, dialog.target);
-        return;
-      }
-      if (!dialog) dialog = dialogs.createUac({ dialogId: p.dialogId, fromTag: p.fromTag, owner: p.owner, lastEarlySeq: p.early?.lastSeq }, tx, res);
+      // later 2xx (retransmissions, other forks) come without the transaction, retired at the first: see late2xx
+      if (retransmission || dialogs.get(p.dialogId)) return;
+      const dialog = dialogs.createUac({ dialogId: p.dialogId, fromTag: p.fromTag, owner: p.owner, lastEarlySeq: p.early?.lastSeq }, tx, res);
       if (p.owner.closed) {
         // answered after its application went away: nobody will ACK or meter it
         const { req } = dialogs.buildRequest(dialog, 'ACK', null, dialog.awaitingAck?.cseq);

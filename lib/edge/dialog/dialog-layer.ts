@@ -168,6 +168,7 @@ export class DialogLayer<Owner> {
     d.localSdp = req.body.length ? req.body : null;
     d.localContentType = req.get('content-type') ?? null;
     d.awaitingAck = { cseq, txId: tx.id };
+    d.inviteSeq = cseq;
     this.add(d);
     this.sessionTimers.update(d, res, 'response');
     return d;
@@ -207,36 +208,40 @@ export class DialogLayer<Owner> {
     return pending.txId;
   }
 
-  /** A 2xx retransmitted after the INVITE transaction ended: the ACK again. False when no dialog knows it. */
-  resendAck(res: SipMessage): boolean {
+  /**
+   * A 2xx to an INVITE whose transaction is finished (RFC 6026): a retransmission gets the ACK
+   * again, another fork's 2xx is ended. False when no dialog knows it.
+   */
+  late2xx(res: SipMessage): boolean {
+    const callId = res.get('call-id') as string;
     const fromTag = tagOf(res.get('from'));
     const toTag = tagOf(res.get('to'));
-    const d = fromTag && toTag ? this.find(res.get('call-id') as string, fromTag, toTag) : undefined;
-    if (d?.lastAck) { this.transport.send(d.lastAck, d.target); return true; }
-    const forked = this.endedForks.get(`${res.get('call-id')}|${fromTag}|${toTag}`);
+    if (!fromTag || !toTag) return false;
+    const d = this.find(callId, fromTag, toTag);
+    if (d) { if (d.lastAck) this.transport.send(d.lastAck, d.target); return true; }
+    const forked = this.endedForks.get(`${callId}|${fromTag}|${toTag}`);
     if (forked) { this.transport.send(forked.ack, forked.target); return true; }
-    return false;
+    const first = this.byId.get(`${callId};from-tag=${fromTag}`);
+    if (!first || first.role !== 'uac' || first.terminated || parseCSeq(res.get('cseq') as string).seq !== first.inviteSeq) return false;
+    this.endFork(res, first);
+    return true;
   }
 
   /**
    * A second 2xx from another fork of our INVITE (RFC 3261 §13.2.2.4): the edge acknowledges it and
    * ends that dialog with BYE; the application keeps the first. Retransmissions get the ACK again.
    */
-  endFork(res: SipMessage, invite: SipMessage, fallback: Endpoint): void {
-    const callId = invite.get('call-id') as string;
-    const fromTag = tagOf(invite.get('from')) ?? '';
+  private endFork(res: SipMessage, first: Dialog<Owner>): void {
+    const { callId, localTag: fromTag } = first;
     const toTag = tagOf(res.get('to')) ?? '';
     const key = `${callId}|${fromTag}|${toTag}`;
-    const known = this.endedForks.get(key);
-    if (known) { this.transport.send(known.ack, known.target); return; }
     this.counters.forkByes++;
-    const contact = res.get('contact') ?? invite.uri;
+    const contact = res.get('contact') ?? first.remoteTarget;
     const routeSet = res.getAll('record-route').reverse();
-    const target = this.addr.targetFromUriSync(routeSet.length ? routeSet[0] : contact, fallback);
-    const cseq = parseCSeq(invite.get('cseq') as string).seq;
+    const target = this.addr.targetFromUriSync(routeSet.length ? routeSet[0] : contact, first.target);
+    const cseq = first.inviteSeq;
     const fork = new Dialog<Owner>(`${callId};from-tag=${fromTag};fork=${toTag}`, 'uac', callId, fromTag, toTag,
-      invite.get('from') as string, res.get('to') as string, contact, target,
-      invite.get('contact') ?? this.addr.contactFor(this.transport.localFor(fallback)), null, cseq, 0, '');
+      first.localParty, res.get('to') as string, contact, target, first.localContact, null, cseq, 0, '');
     fork.routeSet = routeSet;
     const ack = this.buildRequest(fork, 'ACK', null, cseq).req.toBuffer();
     this.transport.send(ack, target);

@@ -32,6 +32,8 @@ export class Dialog<Owner = unknown> {
   incomingInvite: string | null = null;          // server transaction id of a pending re-INVITE
   outgoingInvite: ClientTransaction | null = null;
   sessionTimer: SessionTimerState | null = null;
+  /** UAC: the CSeq number of the initial INVITE, whose 2xx from other forks the edge ends. */
+  inviteSeq = 0;
   /** A CANCEL crossed the 200: acknowledge, then end the call. */
   ackThenBye = false;
   readonly timers = new TimerSet();

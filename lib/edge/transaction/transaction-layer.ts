@@ -7,9 +7,10 @@ import { parseCSeq, parseVia, tagOf } from '../message/uri';
 import type { Addressing } from '../transport/addressing';
 import { isStream, type Endpoint, type TransportLayer } from '../transport/transport';
 import { ClientTransaction, sameTransactionRequest } from './client-transaction';
+import { FinishedTransactions, type FinishedTransaction, type FinishedTransactionLimits } from './finished-transactions';
 import { DEFAULT_TIMER_C_MS, InviteGuards } from './invite-guards';
 import { ServerTransaction } from './server-transaction';
-import { timerB, type TimerConfig } from './timers';
+import { timerB, timerD, type TimerConfig } from './timers';
 
 /** What the layers above are told by the transaction layer. */
 export interface TransactionUser {
@@ -17,8 +18,11 @@ export interface TransactionUser {
   response(tx: ClientTransaction, res: SipMessage, retransmission: boolean): void;
   /** No final response (Timer B/F, the give-up after CANCEL: 408) or no way to send (503). */
   failed(tx: ClientTransaction, status: number, reason: string): void;
+  /** Also called when a finished transaction is retired into the cache of finished ones. */
   serverEnded(tx: ServerTransaction): void;
   clientEnded(tx: ClientTransaction): void;
+  /** True while the user needs the whole finished transaction (a proxy forwarding its retransmissions). */
+  keepsLive(tx: ServerTransaction | ClientTransaction): boolean;
 }
 
 export interface TransactionCounters { rejected: number; timerCCancels: number; cancelGiveUps: number }
@@ -27,6 +31,9 @@ export interface TransactionCounters { rejected: number; timerCCancels: number; 
  * The transaction layer (RFC 3261 §17): matching of requests and responses to transactions,
  * their creation and ending, Timer C and the give-up after CANCEL (InviteGuards). The timers of
  * each transaction (A/B/D/E/F/G/H/I/J/K/L/M) are in ClientTransaction and ServerTransaction.
+ * A transaction that only absorbs retransmissions from then on (Accepted, Completed non-INVITE,
+ * Confirmed; client Completed with its ACK) is retired into FinishedTransactions, a bounded cache
+ * of compact records, for the rest of its timer.
  */
 export class TransactionLayer {
   private serverByKey = new Map<string, ServerTransaction>();
@@ -36,6 +43,7 @@ export class TransactionLayer {
   /** The edge's own requests (CANCEL, BYE, session refresh, PRACK): their responses stay in the edge. */
   readonly internal = new Set<ClientTransaction>();
   private readonly guards: InviteGuards;
+  readonly finished: FinishedTransactions;
 
   constructor(
     private readonly transport: TransportLayer,
@@ -44,7 +52,9 @@ export class TransactionLayer {
     private readonly counters: TransactionCounters,
     private readonly logger: Logger,
     private readonly user: TransactionUser,
+    limits: FinishedTransactionLimits,
   ) {
+    this.finished = new FinishedTransactions(limits, Math.max(100, Math.min(1000, timers.t1)));
     this.guards = new InviteGuards(timers.timerC ?? DEFAULT_TIMER_C_MS, timerB(timers), {
       cancel: (tx, reason) => this.cancelInvite(tx, reason),
       giveUp: (tx) => { this.user.failed(tx, 408, 'Request Timeout'); tx.terminate(); },
@@ -70,19 +80,56 @@ export class TransactionLayer {
     return `${msg.get('call-id')}|${cseq.seq}|${tagOf(msg.get('from'))}|${via.host}:${via.port ?? ''}|${method}`;
   }
 
-  /** The client transaction a response belongs to (§17.1.3); null when its Via is unreadable. */
-  matchResponse(res: SipMessage): { tx: ClientTransaction | undefined; branch: string; method: string } | null {
+  /** The finished server transaction a request retransmits (or a CANCEL/ACK names). */
+  finishedServer(key: string): FinishedTransaction | undefined { return this.finished.get(`s|${key}`); }
+
+  /**
+   * The client transaction a response belongs to (§17.1.3), live or finished; null when its Via is
+   * unreadable. A finished one's ACK is resent here (Timer D).
+   */
+  matchResponse(res: SipMessage): { tx: ClientTransaction | undefined; finished: FinishedTransaction | undefined; branch: string; method: string } | null {
     let via;
     try { via = parseVia(res.get('via') as string); } catch { return null; }
     const branch = via.params.get('branch') ?? '';
     const method = parseCSeq(res.get('cseq') as string).method;
-    return { tx: this.clientByKey.get(`${branch}|${method}`), branch, method };
+    const key = `${branch}|${method}`;
+    const tx = this.clientByKey.get(key);
+    const finished = tx ? undefined : this.finished.get(`c|${key}`);
+    if (finished?.resend && finished.target && res.status >= 300) this.transport.send(finished.resend, finished.target);
+    return { tx, finished, branch, method };
+  }
+
+  /** A server transaction that only absorbs retransmissions now becomes a record (Timers J, L, I). */
+  private retireServer(tx: ServerTransaction): void {
+    if (tx.state === 'terminated' || this.user.keepsLive(tx)) return;
+    const lifetime = tx.state === 'confirmed' ? this.timers.t4 : timerB(this.timers);
+    const resend = tx.state === 'completed' ? tx.lastResponseBytes : null;
+    this.finished.add(`s|${tx.key}`, lifetime, { status: tx.lastStatus, resend, target: resend ? tx.responseTarget : null, toTag: tx.toTag });
+    tx.retire();
+    this.user.serverEnded(tx);
+    this.serverByKey.delete(tx.key);
+    this.serverById.delete(tx.id);
+  }
+
+  /** A client transaction that only absorbs retransmissions now becomes a record (Timers M, D, K). */
+  private retireClient(tx: ClientTransaction): void {
+    if (tx.state === 'terminated' || this.user.keepsLive(tx)) return;
+    const lifetime = tx.state === 'accepted' ? timerB(this.timers) : tx.isInvite ? timerD(this.timers, false) : this.timers.t4;
+    const resend = tx.ackWireBytes;
+    this.finished.add(`c|${tx.key}`, lifetime, { status: tx.lastStatus, resend, target: resend ? tx.target : null });
+    tx.retire();
+    this.guards.clear(tx);
+    this.user.clientEnded(tx);
+    this.clientByKey.delete(tx.key);
+    this.clientById.delete(tx.id);
+    this.internal.delete(tx);
   }
 
   createServerTx(key: string, req: SipMessage, source: Endpoint): ServerTransaction {
     const tx = new ServerTransaction(randomUUID(), key, req, source, this.addr.responseTarget(req, source),
       isStream(source.transport), this.timers, {
         send: (data, target) => this.transport.send(data, target),
+        finished: (t) => this.retireServer(t),
         terminated: (t) => {
           this.user.serverEnded(t);
           this.serverByKey.delete(t.key);
@@ -124,6 +171,7 @@ export class TransactionLayer {
           this.logger.info('request not sent: destination unreachable', { target: t.target, reason: why });
           this.user.failed(t, 503, 'Service Unavailable');
         },
+        finished: (t) => this.retireClient(t),
         terminated: (t) => {
           this.guards.clear(t);
           this.user.clientEnded(t);
@@ -160,6 +208,7 @@ export class TransactionLayer {
   }
 
   close(): void {
+    this.finished.close();
     this.guards.clearAll();
     for (const tx of [...this.serverById.values()]) tx.terminate();
     for (const tx of [...this.clientById.values()]) tx.terminate();
