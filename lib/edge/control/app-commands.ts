@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { reinviteSessionExpires, negotiateSessionExpires } from '../dialog/session-timers';
-import { newBranch, newTag } from '../message/identifiers';
+import { newBranch, newTag, newTransactionId } from '../message/identifiers';
 import { SipMessage } from '../message/message';
 import { parseAppMessage } from '../message/parser';
 import { responseFor, uriOf } from '../message/responses';
@@ -128,7 +128,7 @@ export class AppCommands {
       return;
     }
     const local = transport.localFor(d.target);
-    const txId = cmd.transactionId || randomUUID();
+    const txId = cmd.transactionId || newTransactionId();
     if (app.method === 'ACK') {
       const awaiting = d.awaitingAck;
       if (!awaiting) { cmd.conn.respond(cmd.msgId, 'NOK', ACK_IS_AUTOMATIC); return; }
@@ -214,7 +214,7 @@ export class AppCommands {
       if (!req.getAll('supported').some((s) => s.toLowerCase() === 'timer')) req.append('supported', 'timer');
     }
     this.setBody(app, req);
-    const tx = this.ctx.txl.startClientTx(req, target, branch, cmd.transactionId || randomUUID());
+    const tx = this.ctx.txl.startClientTx(req, target, branch, cmd.transactionId || undefined);
     tx.owner = cmd.conn;
     if (app.method === 'INVITE') {
       this.ctx.uacPending.set(tx.id, { tx, dialogId: `${callId};from-tag=${fromTag}`, owner: cmd.conn, fromTag });

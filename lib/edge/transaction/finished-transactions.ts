@@ -1,3 +1,4 @@
+import { ownedString } from '../message/message';
 import type { Endpoint } from '../transport/transport';
 
 /**
@@ -35,8 +36,6 @@ export const DEFAULT_FINISHED_TRANSACTION_LIMITS: FinishedTransactionLimits = { 
 export const RECORD_OVERHEAD_BYTES = 240;
 export const RESEND_OVERHEAD_BYTES = 250;
 
-/** A flat copy of a string, so that a key or tag cut from a message does not keep the whole message text alive. */
-export function ownedString(s: string): string { return Buffer.from(s, 'utf8').toString('utf8'); }
 
 /**
  * The bounded cache of finished transactions. Records of one lifetime expire in the order they

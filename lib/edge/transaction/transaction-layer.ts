@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../common/logger';
-import { newBranch, newTag } from '../message/identifiers';
-import type { SipMessage } from '../message/message';
+import { newBranch, newTag, newTransactionId } from '../message/identifiers';
+import { ownedString, type SipMessage } from '../message/message';
 import { responseFor } from '../message/responses';
 import { parseCSeq, parseVia, tagOf } from '../message/uri';
 import type { Addressing } from '../transport/addressing';
@@ -126,7 +125,7 @@ export class TransactionLayer {
   }
 
   createServerTx(key: string, req: SipMessage, source: Endpoint): ServerTransaction {
-    const tx = new ServerTransaction(randomUUID(), key, req, source, this.addr.responseTarget(req, source),
+    const tx = new ServerTransaction(newTransactionId(), key, req, source, this.addr.responseTarget(req, source),
       isStream(source.transport), this.timers, {
         send: (data, target) => this.transport.send(data, target),
         finished: (t) => this.retireServer(t),
@@ -155,8 +154,9 @@ export class TransactionLayer {
     if (tx) tx.respond(res); else this.transport.send(res.toBuffer(), this.addr.responseTarget(req, source));
   }
 
-  startClientTx(req: SipMessage, target: Endpoint, branch: string, id: string = randomUUID()): ClientTransaction {
-    const tx = new ClientTransaction(id, `${branch}|${req.method}`, req, target, isStream(target.transport),
+  startClientTx(req: SipMessage, target: Endpoint, branch: string, id?: string): ClientTransaction {
+    // an application's transaction id is cut from its command's text: copied, it does not keep that alive
+    const tx = new ClientTransaction(id ? ownedString(id) : newTransactionId(), `${branch}|${req.method}`, req, target, isStream(target.transport),
       this.timers, {
         send: (data, t, onUnreachable) => this.transport.send(data, t, onUnreachable),
         response: (t, res, retrans) => {
