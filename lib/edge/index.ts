@@ -2,6 +2,7 @@ import type { Logger } from '../common/logger';
 import { ControlServer } from './control/control-server';
 import { EdgeCore } from './core';
 import { DEFAULT_LIMITS } from './message/parser';
+import { DEFAULT_FINISHED_TRANSACTION_LIMITS } from './transaction/finished-transactions';
 import { DEFAULT_TIMERS } from './transaction/timers';
 import { TransportLayer, type ListenSpec, type TransportName } from './transport/transport';
 
@@ -34,6 +35,12 @@ export interface EdgeOptions {
    * drachtio-server): dropped (`status` null, the default, as drachtio-server) or answered `status`.
    */
   unansweredRequests?: { timeoutMs?: number; status?: number | null };
+  /**
+   * Finished transactions are kept as compact records for the rest of their Timer J/K/I/L/M/D, to
+   * absorb retransmissions; at most `maxEntries` (default 100000) and about `maxBytes` (default
+   * 64 MiB). When full the oldest records go first (counter `finishedTransactionsEvicted`).
+   */
+  finishedTransactions?: { maxEntries?: number; maxBytes?: number };
 }
 
 export interface EdgeServer {
@@ -79,6 +86,10 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
     orphanRetentionMs: options.orphanRetentionMs ?? 3_600_000,
     cdrEvents: options.cdrEvents ?? false,
     publicAddress: options.publicAddress,
+    finishedTransactions: {
+      maxEntries: options.finishedTransactions?.maxEntries ?? DEFAULT_FINISHED_TRANSACTION_LIMITS.maxEntries,
+      maxBytes: options.finishedTransactions?.maxBytes ?? DEFAULT_FINISHED_TRANSACTION_LIMITS.maxBytes,
+    },
   }, logger);
   control = new ControlServer({
     secret: options.control.secret,
@@ -120,6 +131,9 @@ export async function startEdge(options: EdgeOptions, logger: Logger): Promise<E
       liveServerTransactions: core.liveServerTransactions,
       liveClientTransactions: core.liveClientTransactions,
       liveDialogs: core.liveDialogs,
+      finishedTransactions: core.finishedTransactions.entries,
+      finishedTransactionBytes: core.finishedTransactions.bytes,
+      finishedTransactionsEvicted: core.finishedTransactions.evicted,
       orphansRecorded: core.orphans.recorded,
       orphanRecords: core.orphans.size,
       appConnections: ctl.connections.size,

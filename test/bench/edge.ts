@@ -6,6 +6,8 @@
  * and peak memory. Per step also: the edge's peak RSS above its idle RSS (sampled at the step's
  * start, once the previous step's transactions have ended) per peak live call (a B2BUA call is two
  * dialogs on the edge) and per peak live transaction (server + client), and edge CPU-ms per call.
+ * Finished transactions are a bounded cache of records, counted apart: its peak entries and
+ * estimated bytes, and KB per live call with the cache's bytes taken out of the growth.
  * Env: BENCH_STEP_SECONDS, BENCH_RATES (comma list), BENCH_HOLD_MS (call length), BENCH_REPEATS
  * (runs of each rate; medians printed), BENCH_SAMPLE_MS (sampling period, default 250).
  */
@@ -51,7 +53,9 @@ async function main(): Promise<void> {
     sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
     control: { address: '127.0.0.1', port: 0, secret: 'bench' },
   };
-  const child = spawn(process.execPath, [script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // --expose-gc and the probe: on SIGUSR1 the edge prints its memory after a full GC (retained, not RSS)
+  const probe = path.resolve(__dirname, 'edge-heap-probe.js');
+  const child = spawn(process.execPath, ['--expose-gc', '--require', probe, script, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout });
   const ready = await new Promise<{ sip: Array<{ port: number }>; controlPort: number }>((resolve, reject) => {
     lines.on('line', (l) => { const j = JSON.parse(l); if (j.ready) resolve(j); });
@@ -71,13 +75,26 @@ async function main(): Promise<void> {
     for (let i = 0; i < 200 && answers === before; i++) await new Promise((r) => setTimeout(r, 5));
     return latest;
   };
+  let heapAnswer: { heapUsed: number; external: number } | null = null;
+  lines.on('line', (l) => {
+    const j = JSON.parse(l) as { heap?: { heapUsed: number; external: number } };
+    if (j.heap) heapAnswer = j.heap;
+  });
+  /** The edge's heap and external memory after a full GC, in KB (bounded wait). */
+  const retainedKb = async (): Promise<number> => {
+    heapAnswer = null;
+    process.kill(pid, 'SIGUSR1');
+    for (let i = 0; i < 1000 && heapAnswer === null; i++) await new Promise((r) => setTimeout(r, 5));
+    const h = heapAnswer as { heapUsed: number; external: number } | null;
+    return h ? (h.heapUsed + h.external) / 1024 : NaN;
+  };
   const liveTransactions = (c: Record<string, number>) => (c.liveServerTransactions ?? 0) + (c.liveClientTransactions ?? 0);
   /** Waits for the previous step's transactions and dialogs to end (64*T1 and the calls' length, bounded). */
   const settle = async (): Promise<void> => {
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       const c = await counters();
-      if (liveTransactions(c) === 0 && (c.liveDialogs ?? 0) === 0) return;
+      if (liveTransactions(c) === 0 && (c.liveDialogs ?? 0) === 0 && (c.finishedTransactions ?? 0) === 0) return;
       await new Promise((r) => setTimeout(r, 500));
     }
   };
@@ -99,15 +116,17 @@ async function main(): Promise<void> {
 
   const cpus = os.cpus();
   console.log(`machine: ${cpus[0]?.model ?? 'unknown cpu'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, `
-    + `${os.type()} ${os.release()}, node ${process.version}`);
+    + `${os.type()} ${os.release()}, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the start`);
   console.log(`steps of ${STEP_SECONDS} s, calls held ${HOLD_MS} ms, ${REPEATS} run(s) per rate, B2BUA app in the bench process, edge pid ${pid}`);
-  console.log('rate/s  run calls  ok     failed  p50 ms  p99 ms  CPU %  CPU ms/call  idle MB  peak MB  calls  txns    KB/call  KB/txn');
+  console.log('rate/s  run calls  ok     failed  p50 ms  p99 ms  CPU %  CPU ms/call  idle MB  peak MB  calls  txns    KB/call  KB/txn  cache   cache MB  KB/call-cache  retained KB/call (calls)');
   let best: { rate: number; p50: number; p99: number; cpu: number } | null = null;
   // V8 keeps the heap it grew, so the idle figure is the edge's before any load, not between steps.
   const idleRssKb = sample(pid).rssKb;
+  const idleRetainedKb = await retainedKb();
   const summary: string[] = [];
   for (const rate of RATES) {
-    const runs: Array<{ p50: number; p99: number; cpu: number; cpuMsPerCall: number; kbPerCall: number; kbPerTxn: number; peakCalls: number; peakTxns: number; peakRssKb: number }> = [];
+    const runs: Array<{ p50: number; p99: number; cpu: number; cpuMsPerCall: number; kbPerCall: number; kbPerTxn: number; peakCalls: number; peakTxns: number; peakRssKb: number;
+      peakCache: number; peakCacheKb: number; kbPerCallNoCache: number; evicted: number; retainedKbPerCall: number; retainedCalls: number }> = [];
     let failedRun = false;
     for (let run = 1; run <= REPEATS; run++) {
       await settle();
@@ -115,6 +134,10 @@ async function main(): Promise<void> {
       let peakRssKb = idleRssKb;
       let peakDialogs = 0;
       let peakTxns = 0;
+      let peakCache = 0;
+      let peakCacheBytes = 0;
+      const evictedBefore = (await counters()).finishedTransactionsEvicted ?? 0;
+      let evicted = 0;
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
@@ -122,9 +145,23 @@ async function main(): Promise<void> {
           const c = await counters();
           peakDialogs = Math.max(peakDialogs, c.liveDialogs ?? 0);
           peakTxns = Math.max(peakTxns, liveTransactions(c));
+          peakCache = Math.max(peakCache, c.finishedTransactions ?? 0);
+          peakCacheBytes = Math.max(peakCacheBytes, c.finishedTransactionBytes ?? 0);
+          evicted = (c.finishedTransactionsEvicted ?? 0) - evictedBefore;
           await new Promise((r) => setTimeout(r, SAMPLE_MS));
         }
       })();
+      // half way through the step, calls are at their steady level: what each one retains after a GC
+      let retained = { kbPerCall: NaN, calls: 0 };
+      const probeTimer = setTimeout(() => {
+        void (async () => {
+          const kb = await retainedKb();
+          const c = await counters();
+          const liveCalls = Math.ceil((c.liveDialogs ?? 0) / 2);
+          const cacheKb = (c.finishedTransactionBytes ?? 0) / 1024;
+          retained = { kbPerCall: liveCalls > 0 ? (kb - idleRetainedKb - cacheKb) / liveCalls : NaN, calls: liveCalls };
+        })();
+      }, (STEP_SECONDS * 1000) / 2);
       const t0 = Date.now();
       const calls = rate * STEP_SECONDS;
       const r = await runSipp({
@@ -132,6 +169,7 @@ async function main(): Promise<void> {
         rtt: true, timeoutMs: (STEP_SECONDS + 60) * 1000, extraArgs: ['-max_socket', '1000', '-recv_timeout', '10000'],
       });
       const after = sample(pid);
+      clearTimeout(probeTimer);
       sampling = false;
       await sampler;
       const wall = (Date.now() - t0) / 1000;
@@ -145,15 +183,22 @@ async function main(): Promise<void> {
       const grownKb = Math.max(0, peakRssKb - idleRssKb);
       const kbPerCall = peakCalls > 0 ? grownKb / peakCalls : NaN;
       const kbPerTxn = peakTxns > 0 ? grownKb / peakTxns : NaN;
-      runs.push({ p50, p99, cpu, cpuMsPerCall, kbPerCall, kbPerTxn, peakCalls, peakTxns, peakRssKb });
+      const peakCacheKb = peakCacheBytes / 1024;
+      const kbPerCallNoCache = peakCalls > 0 ? Math.max(0, grownKb - peakCacheKb) / peakCalls : NaN;
+      runs.push({ p50, p99, cpu, cpuMsPerCall, kbPerCall, kbPerTxn, peakCalls, peakTxns, peakRssKb, peakCache, peakCacheKb, kbPerCallNoCache, evicted,
+        retainedKbPerCall: retained.kbPerCall, retainedCalls: retained.calls });
       console.log(`${String(rate).padEnd(8)}${String(run).padEnd(4)}${String(calls).padEnd(7)}${String(r.stats.successful).padEnd(7)}${String(r.stats.failed).padEnd(8)}`
         + `${p50.toFixed(1).padEnd(8)}${p99.toFixed(1).padEnd(8)}${cpu.toFixed(0).padEnd(7)}${cpuMsPerCall.toFixed(3).padEnd(13)}`
         + `${(idleRssKb / 1024).toFixed(0).padEnd(9)}${(peakRssKb / 1024).toFixed(0).padEnd(9)}${String(peakCalls).padEnd(7)}${String(peakTxns).padEnd(8)}`
-        + `${kbPerCall.toFixed(1).padEnd(9)}${kbPerTxn.toFixed(2)}`);
+        + `${kbPerCall.toFixed(1).padEnd(9)}${kbPerTxn.toFixed(2).padEnd(8)}${String(peakCache).padEnd(8)}${(peakCacheKb / 1024).toFixed(1).padEnd(10)}`
+        + `${kbPerCallNoCache.toFixed(1).padEnd(15)}${retained.kbPerCall.toFixed(1)} (${retained.calls})${evicted > 0 ? `  ${evicted} records evicted` : ''}`);
       if (r.stats.failed > 0 || r.stats.successful < calls || r.exitCode !== 0) { failedRun = true; break; }
     }
     const m = (k: keyof (typeof runs)[number]) => median(runs.map((x) => x[k]));
-    summary.push(`${rate} calls/s (median of ${runs.length}): ${m('kbPerCall').toFixed(1)} KB per live call (peak ${m('peakCalls')} calls), `
+    summary.push(`${rate} calls/s (median of ${runs.length} run(s) of ${rate * STEP_SECONDS} calls, ${SAMPLE_MS} ms samples): ${m('kbPerCall').toFixed(1)} KB per live call (peak ${m('peakCalls')} calls), `
+      + `${m('kbPerCallNoCache').toFixed(1)} KB per live call without the finished-transaction cache (peak ${m('peakCache')} records, `
+      + `${(m('peakCacheKb') / 1024).toFixed(1)} MB estimated, ${m('evicted')} evicted), `
+      + `${m('retainedKbPerCall').toFixed(1)} KB retained per live call after a GC (heap + external, cache taken out), `
       + `${m('kbPerTxn').toFixed(2)} KB per live transaction (peak ${m('peakTxns')}), ${m('cpuMsPerCall').toFixed(3)} CPU-ms per call, `
       + `peak RSS ${(m('peakRssKb') / 1024).toFixed(0)} MB, p50 ${m('p50').toFixed(1)} ms, p99 ${m('p99').toFixed(1)} ms`);
     if (failedRun) break;
@@ -162,6 +207,7 @@ async function main(): Promise<void> {
   console.log('');
   for (const line of summary) console.log(line);
   const peak = sample(pid);
+  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (${os.cpus().length} cores; other work on the machine inflates latency and CPU figures)`);
   if (best) {
     console.log(`\nhighest rate sustained ${STEP_SECONDS} s with zero failed calls: ${best.rate} calls/s`);
     console.log(`setup latency at that rate: p50 ${best.p50.toFixed(1)} ms, p99 ${best.p99.toFixed(1)} ms`);

@@ -114,3 +114,11 @@ export class SipMessage {
 export function ownedBuffer(length: number): Buffer {
   return length === 0 ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(length);
 }
+
+/**
+ * A flat copy of a string. Header values are slices of the message text they were parsed from and
+ * keep all of it alive; what outlives the message (dialog state, records) is copied.
+ */
+export function ownedString(s: string): string {
+  return s.length === 0 ? '' : Buffer.from(s, 'utf8').toString('utf8');
+}

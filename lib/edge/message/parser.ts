@@ -225,6 +225,8 @@ export function parseAppMessage(text: string): SipMessage {
       for (const v of splitTopLevelCommas(value)) msg.headers.push({ name, value: v });
     } else msg.headers.push({ name, value });
   }
-  msg.body = Buffer.from(body, 'utf8');
+  // own memory: a dialog keeps this body (its SDP) for the whole call, a pool slice would pin 8 KB
+  msg.body = ownedBuffer(Buffer.byteLength(body, 'utf8'));
+  msg.body.write(body, 0, 'utf8');
   return msg;
 }

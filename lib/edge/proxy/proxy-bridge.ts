@@ -112,6 +112,11 @@ export class ProxyBridge {
     return op !== undefined;
   }
 
+  /** True while a proxy operation uses the transaction (it forwards the 2xx retransmissions of its branches). */
+  owns(tx: ServerTransaction | ClientTransaction): boolean {
+    return this.byServer.has(tx as ServerTransaction) || this.byClient.has(tx as ClientTransaction);
+  }
+
   clientEnded(tx: ClientTransaction): void { this.byClient.delete(tx); }
   serverEnded(tx: ServerTransaction): void { this.byServer.delete(tx); }
 

@@ -13,6 +13,8 @@ export interface ClientTransactionHooks {
   /** The request could not be sent at all (a TCP connection refused): RFC 3261 §8.1.3.1, a 503. */
   unreachable(tx: ClientTransaction, reason: string): void;
   terminated(tx: ClientTransaction): void;
+  /** Accepted or Completed: from now on it only absorbs retransmissions (and resends its ACK). */
+  finished?(tx: ClientTransaction): void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -26,6 +28,8 @@ export class ClientTransaction {
   lastStatus = 0;
   /** Set by the core: the application connection that sent this request. */
   owner: unknown = null;
+  /** A CANCEL went out for this INVITE: a 2xx that still comes is acknowledged, then ended with BYE. */
+  cancelSent = false;
 
   constructor(
     readonly id: string,
@@ -92,6 +96,7 @@ export class ClientTransaction {
           this.timers.after(timerB(this.t), () => this.terminate()); // Timer M
         }
         if (this.state === 'accepted') this.hooks.response(this, res, retrans);
+        if (!retrans && this.state === 'accepted') this.hooks.finished?.(this);
       } else {
         if (this.state === 'calling' || this.state === 'proceeding') {
           this.state = 'completed';
@@ -103,6 +108,7 @@ export class ClientTransaction {
           this.hooks.response(this, res, false);
           const d = timerD(this.t, this.reliable);
           if (d === 0) this.terminate(); else this.timers.after(d, () => this.terminate());
+          if (this.state === 'completed') this.hooks.finished?.(this);
         } else if (this.state === 'completed' && this.ackBytes) {
           this.hooks.send(this.ackBytes, this.target);
         }
@@ -121,7 +127,18 @@ export class ClientTransaction {
       this.releaseRequestBytes();
       this.hooks.response(this, res, false);
       if (this.reliable) this.terminate(); else this.timers.after(this.t.t4, () => this.terminate()); // Timer K
+      if (this.state === 'completed') this.hooks.finished?.(this);
     }
+  }
+
+  /** The ACK sent for a non-2xx final response, resent while Timer D runs. */
+  get ackWireBytes(): Buffer | null { return this.ackBytes; }
+
+  /** Ends the transaction without the terminated hook: a compact record absorbs its retransmissions now. */
+  retire(): void {
+    this.timers.clear();
+    this.ackBytes = null;
+    this.state = 'terminated';
   }
 
   /** ACK for a non-2xx final response (§17.1.1.3). */

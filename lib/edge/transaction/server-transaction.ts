@@ -9,6 +9,8 @@ export interface ServerTransactionHooks {
   terminated(tx: ServerTransaction): void;
   /** Timer H fired on a non-2xx final response: the ACK never came. */
   ackTimeout?(tx: ServerTransaction): void;
+  /** Accepted, Completed (non-INVITE) or Confirmed: from now on it only absorbs retransmissions. */
+  finished?(tx: ServerTransaction): void;
 }
 
 /**
@@ -75,7 +77,18 @@ export class ServerTransaction {
       if (this.reliable) this.terminate();
       else this.timers.after(timerB(this.t), () => this.terminate()); // Timer J
     }
+    if (this.state === 'accepted' || (this.state === 'completed' && !this.isInvite)) this.hooks.finished?.(this);
     return bytes;
+  }
+
+  /** The last response as sent, while it may be resent (Proceeding, and Completed before the ACK). */
+  get lastResponseBytes(): Buffer | null { return this.lastBytes; }
+
+  /** Ends the transaction without the terminated hook: a compact record absorbs its retransmissions now. */
+  retire(): void {
+    this.timers.clear();
+    this.lastBytes = null;
+    this.state = 'terminated';
   }
 
   private scheduleG(interval: number): void {
@@ -100,8 +113,9 @@ export class ServerTransaction {
     this.state = 'confirmed';
     this.timers.cancel(this.timerG);
     this.lastBytes = null;   // Confirmed only absorbs ACKs (§17.2.1)
-    if (this.reliable) this.terminate();
-    else this.timers.after(this.t.t4, () => this.terminate()); // Timer I
+    if (this.reliable) { this.terminate(); return; }
+    this.timers.after(this.t.t4, () => this.terminate()); // Timer I
+    this.hooks.finished?.(this);
   }
 
   terminate(): void {
