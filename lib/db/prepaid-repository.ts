@@ -421,6 +421,10 @@ export class PrepaidRepository implements PrepaidStore {
     const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $11) AS low_balance`;
     const bind: unknown[] = [req.reservationId, req.callId, req.stepKey, req.requestedSeconds, req.addedSeconds, delta, grantedAfter, reservedAfter, req.final, at];
     if (!this.mysql) bind.push(req.accountId);
+    // A step that also answers (a re-priced answer) records the answer first, with its own
+    // statement: were the process to die between the two, a recovery still knows the call was
+    // answered and charges it within the money held before the step.
+    if (req.answeredAt) await this.markAnswered(req.callId, req.answeredAt, req.recovery);
     const outcome = await this.write(async (): Promise<'stale' | 'refused' | 'exists' | boolean> => {
       try {
         const [row] = await this.select(
@@ -438,8 +442,6 @@ export class PrepaidRepository implements PrepaidStore {
       }
     }).catch((err: unknown) => { throw storeError(err); });
     if (typeof outcome === 'boolean') {
-      // A step that also answers (a re-priced answer) records the answer with its own statement.
-      if (req.answeredAt) await this.markAnswered(req.callId, req.answeredAt, req.recovery);
       const step: ReservationStep = {
         reservationId: req.reservationId, callId: req.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
         addedSeconds: req.addedSeconds, amountDelta: req.amountDelta, grantedSeconds: grantedAfter,
