@@ -1,6 +1,7 @@
 import { QueryTypes, UniqueConstraintError } from 'sequelize';
 import type { Micros } from '../common/money';
 import { GroupCommit, type Database } from './database';
+import { isUnreachable } from './prepaid-repository';
 import { MoneyColumns } from './money-column';
 
 export type CdrDisposition = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'failed' | 'refused';
@@ -129,7 +130,7 @@ export class CdrRepository {
     }, async (rows) => {
       await this.insert(rows);
       return rows.map(() => true);
-    });
+    }, isUnreachable);
   }
 
   /** Returns false when a CDR for this call id was already written. */

@@ -201,7 +201,8 @@ interface Waiting<Req, Res> {
  * Group commit of one kind of write: a request made while another is being written waits for it,
  * then goes with every other waiting request (at most `max`) as one statement. Alone, a request is
  * written at once, with no added wait. Each request resolves only when its own write is committed.
- * When the statement for several fails, each is written alone, so that each gets its own outcome.
+ * When the statement for several fails, each is written alone, so that each gets its own outcome;
+ * when the database cannot be reached, all fail at once (alone, each would wait for it in turn).
  */
 export class GroupCommit<Req, Res> {
   private readonly waiting: Array<Waiting<Req, Res>> = [];
@@ -211,6 +212,8 @@ export class GroupCommit<Req, Res> {
     private readonly max: number,
     private readonly one: (req: Req) => Promise<Res>,
     private readonly many: (reqs: Req[]) => Promise<Res[]>,
+    /** An error that would fail each alone as well (the database unreachable): all fail with it at once. */
+    private readonly failsAll: (err: unknown) => boolean,
   ) {}
 
   run(req: Req): Promise<Res> {
@@ -227,9 +230,14 @@ export class GroupCommit<Req, Res> {
       while (this.waiting.length > 0) {
         const batch = this.waiting.splice(0, this.max);
         if (batch.length > 1) {
-          const results = await this.many(batch.map((w) => w.req)).catch(() => undefined);
+          let failure: { err: unknown } | undefined;
+          const results = await this.many(batch.map((w) => w.req)).catch((err: unknown) => { failure = { err }; return undefined; });
           if (results) {
             batch.forEach((w, i) => w.resolve(results[i]!));
+            continue;
+          }
+          if (failure && this.failsAll(failure.err)) {
+            for (const w of batch) w.reject(failure.err);
             continue;
           }
         }

@@ -49,7 +49,7 @@ export class PrepaidRepository implements PrepaidStore {
   constructor(private readonly db: Database, private readonly logger: Logger = db.logger) {
     this.mysql = db.dialect === 'mysql';
     this.money = new MoneyColumns(db.dialect);
-    this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs));
+    this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs), isUnreachable);
   }
 
   private rows(): RowReader {
@@ -527,7 +527,8 @@ export class PrepaidRepository implements PrepaidStore {
       AND account_id = ${byId((r) => p(r.accountId))} AND amount = ${byId((r) => pm(r.expectedAmount, 'reserved amount'))}`;
     // Balances are locked in account order, so that two batches on shared accounts do not deadlock.
     const order = this.mysql ? ' ORDER BY account_id' : '';
-    const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind));
+    const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
+      .catch((err: unknown) => { throw storeError(err); });
     if (changed === reqs.length) return reqs.map(() => ({ status: 'closed' }));
     const rows = await this.read(() => this.select(
       `SELECT ${this.cols('reservations')}, ledger_key AS closed_key FROM reservations WHERE id IN (${reqs.map((_, i) => `$${i + 1}`).join(', ')})`,
@@ -599,6 +600,12 @@ function parentOf(err: unknown): { code?: string; errno?: number; message?: stri
 function isRetryable(err: unknown): boolean {
   const p = parentOf(err);
   return p?.errno === 1213 || p?.errno === 1205 || p?.code === 'ER_LOCK_DEADLOCK' || p?.code === 'ER_LOCK_WAIT_TIMEOUT' || p?.code === 'SQLITE_BUSY';
+}
+
+/** The database cannot be reached (whatever the statement). */
+export function isUnreachable(err: unknown): boolean {
+  const e = storeError(err);
+  return e instanceof AppError && e.code === 'DB_UNAVAILABLE';
 }
 
 /** A database that cannot be reached becomes AppError DB_UNAVAILABLE; everything else passes as is. */
