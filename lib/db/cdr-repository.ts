@@ -1,6 +1,7 @@
 import { QueryTypes, UniqueConstraintError } from 'sequelize';
 import type { Micros } from '../common/money';
-import type { Database } from './database';
+import { GroupCommit, type Database } from './database';
+import { isUnreachable } from './prepaid-repository';
 import { MoneyColumns } from './money-column';
 
 export type CdrDisposition = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'failed' | 'refused';
@@ -102,31 +103,53 @@ function toDate(v: unknown): Date | null {
   return v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z'));
 }
 
-/** CDRs: written once per call (a second write of the same call id changes nothing). */
+/** At most this many CDRs go in one INSERT (29 parameters each). */
+const MAX_BATCH = 200;
+
+/**
+ * CDRs: written once per call (a second write of the same call id changes nothing). Writes are
+ * group-committed: a CDR written while another is in flight waits for it and then goes with the
+ * others waiting as one multi-row INSERT, so under load the calls share statements and commits,
+ * and alone a CDR is written at once. A call id written before (a replay) fails its batch, whose
+ * CDRs are then written each alone, so every write still answers whether it was new.
+ */
 export class CdrRepository {
   private readonly money: MoneyColumns;
+  private readonly writes: GroupCommit<unknown[], boolean>;
 
   constructor(private readonly db: Database) {
     this.money = new MoneyColumns(db.dialect);
+    this.writes = new GroupCommit<unknown[], boolean>(MAX_BATCH, async (values) => {
+      try {
+        await this.insert([values]);
+        return true;
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) return false;
+        throw err;
+      }
+    }, async (rows) => {
+      await this.insert(rows);
+      return rows.map(() => true);
+    }, isUnreachable);
   }
 
   /** Returns false when a CDR for this call id was already written. */
   async write(cdr: CdrRecord): Promise<boolean> {
-    const cols = COLUMNS.map(([, c]) => c).concat('created_at');
+    // A value the table cannot hold fails this write alone, before it joins a batch.
     const values = COLUMNS.map(([k]) => {
       const v = cdr[k];
       if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
-      if (v instanceof Date) return sqlTime(v);
-      return v ?? null;
-    }).concat(sqlTime(new Date()));
-    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
-    try {
-      await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
-      return true;
-    } catch (err) {
-      if (err instanceof UniqueConstraintError) return false;
-      throw err;
-    }
+      return v instanceof Date ? sqlTime(v) : v ?? null;
+    });
+    return this.writes.run(values);
+  }
+
+  private async insert(rows: unknown[][]): Promise<void> {
+    const cols = COLUMNS.map(([, c]) => c).concat('created_at');
+    const now = sqlTime(new Date());
+    const row = `(${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
+    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES ${rows.map(() => row).join(', ')}`;
+    await this.db.sequelize.query(sql, { replacements: rows.flatMap((values) => [...values, now]), type: QueryTypes.INSERT });
   }
 
   async findByCallId(callId: string): Promise<CdrRecord | undefined> {
