@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../lib/common/logger';
 import type { Micros } from '../lib/common/money';
@@ -7,6 +5,7 @@ import { formatMoney } from '../lib/common/money';
 import type { Grant } from '../lib/prepaid';
 import type { CallObserver, ReleaseCause } from './calls/call-session';
 import type { CdrRecord } from '../lib/db/cdr-repository';
+import { packageVersion } from './version';
 
 /**
  * Prometheus metrics of the application process (prom-client). Calls are counted through the
@@ -64,13 +63,6 @@ export class BoundedLabel {
   }
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** Edge counters that are levels, not running totals. */
 const EDGE_LEVELS = new Set(['tcpConnections', 'liveServerTransactions', 'liveClientTransactions', 'liveDialogs', 'appConnections']);

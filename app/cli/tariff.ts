@@ -9,7 +9,11 @@ import { formatProblems } from '../../lib/rating/reloader';
 import { RATING_TABLE_NAMES, emptyTables, rowsToRawRuleSet, type RatingTableRows } from '../../lib/rating/tables';
 import { RatingEngine, parseInstant, validateRuleSet, type PriceBreakdown, type RuleProblem, type RuleSet, type ServiceAttributes } from '../../lib/rating';
 import { formatTimeOfDay } from '../../lib/rating/time-zone';
+import { checkInput } from '../admin/input';
+import { tariffDryRunBody } from '../admin/schemas';
 import type { CliContext } from './context';
+
+const DRY_RUN_OPTIONS = { service: '--service', destination: '--destination', plan: '--plan', group: '--group', start: '--start', seconds: '--seconds', money: '--money' };
 
 interface RateOptions {
   service: string;
@@ -45,12 +49,17 @@ export function registerTariffCommands(program: Command, ctx: CliContext): void 
     .option('--money <amount>', 'also show how many seconds this amount buys')
     .option('--json', 'machine-readable output')
     .action(async (opts: RateOptions) => {
-      const seconds = Number(opts.seconds);
-      if (!Number.isSafeInteger(seconds) || seconds < 0) throw new AppError('BAD_ARGUMENT', `--seconds must be a whole number >= 0, got ${opts.seconds}`);
       // Read like valid_from/valid_to: without a zone it is UTC, never the host's zone.
       const startMs = opts.start === undefined ? Date.now() : parseInstant(opts.start);
       if (startMs === null) throw new AppError('BAD_ARGUMENT', `--start is not an instant: ${opts.start} (e.g. 2026-12-24T18:30:00Z; without a zone it is UTC)`);
       const start = new Date(startMs);
+      // The same body, and so the same schema, as the admin API's POST /rating/dry-run.
+      const body = {
+        service: opts.service, destination: opts.destination, plan: opts.plan, group: opts.group, start: start.toISOString(),
+        seconds: /^\d+$/.test(opts.seconds) ? Number(opts.seconds) : opts.seconds, money: opts.money,
+      };
+      checkInput(tariffDryRunBody, JSON.parse(JSON.stringify(body)) as Record<string, unknown>, DRY_RUN_OPTIONS, (text) => parseMoney(text));
+      const seconds = body.seconds as number;
       const money = opts.money === undefined ? undefined : parseMoney(opts.money);
       const ruleSet = await ctx.withDatabase(async (db) => loadValid(ctx, new RatingRepository(db, ctx.config().rating.timeZone), opts.json === true));
       const attrs: ServiceAttributes = { service: opts.service, destination: opts.destination, callerPlan: opts.plan ?? null, vpnGroup: opts.group ?? null };
