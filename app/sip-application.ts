@@ -107,7 +107,9 @@ export class SipApplication {
 
   private onServerLost(at: Date): void {
     const count = this.sessions.size;
-    this.logger.warn('SIP server connection lost; reconnecting', { liveCalls: count });
+    // While stopping, the SIP server going first (both told to stop at once) is expected: info.
+    if (this.accepting) this.logger.warn('SIP server connection lost; reconnecting', { liveCalls: count });
+    else this.logger.info('SIP server connection closed while stopping', { liveCalls: count });
     for (const s of this.sessions.values()) s.sipServerLost(at);
     clearTimeout(this.lostDeadline);
     if (count === 0) return;
