@@ -127,6 +127,8 @@ const cdrFilterProperties: Record<string, Schema> = {
   caller: { type: 'string', pattern: '^\\+?[0-9]{1,32}\\*?$', description: "caller's E.164 number or digits as received; a trailing * matches a prefix" },
   disposition: { type: 'string', enum: ['answered', 'busy', 'no_answer', 'cancelled', 'failed', 'refused'] },
 };
+/** The CDR filters alone: what `tollgate cdr list/export` checks its filter options against. */
+export const cdrFilterQuery: Schema = { type: 'object', additionalProperties: false, properties: cdrFilterProperties };
 export const cdrListQuery: Schema = {
   type: 'object', additionalProperties: false,
   properties: {

@@ -9,6 +9,8 @@ import type { Database } from '../../lib/db/database';
 import { PrepaidRepository } from '../../lib/db/prepaid-repository';
 import { AccountService } from '../../lib/prepaid';
 import { cdrCsvHeader, cdrCsvLine, cdrFilterFrom, cdrJson, CDR_FIELDS } from '../admin/cdr-format';
+import { checkInput } from '../admin/input';
+import { cdrFilterQuery } from '../admin/schemas';
 import type { CliContext } from './context';
 import { formatTable, type Column } from './output';
 
@@ -27,6 +29,8 @@ function withFilterOptions(cmd: Command): Command {
 }
 
 async function filterOf(db: Database, o: FilterOptions): Promise<CdrFilter> {
+  const text = { from: o.from, to: o.to, account: o.account, group: o.group, caller: o.caller, disposition: o.disposition };
+  checkInput(cdrFilterQuery, JSON.parse(JSON.stringify(text)) as Record<string, unknown>, { ...OPTION_NAMES, account: '--account' });
   const filter = cdrFilterFrom(o, OPTION_NAMES);
   if (o.account !== undefined) filter.accountId = (await new AccountService(new PrepaidRepository(db)).resolve(o.account)).id;
   return filter;

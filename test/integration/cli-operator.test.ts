@@ -22,7 +22,8 @@ const ROOT = path.resolve(__dirname, '../../..');
 const READ_COMMANDS = /(^| )(list|show|ledger|check|status|rate|resolve|match)$/;
 
 describe('the command line for an operator', function () {
-  this.timeout(90_000);
+  // Each step spawns the CLI a dozen times; on a loaded machine one start is seconds.
+  this.timeout(240_000);
   let url: string;
   let db: Database;
 
@@ -139,6 +140,9 @@ describe('the command line for an operator', function () {
     assert.match(note.stderr, /^error: --note must NOT have more than 255 characters/m);
     const dest = tollgate('tariff', 'rate', '--service', 'voice.public', '--destination', '+49', '--seconds', '60');
     assert.match(dest.stderr, /^error: --destination must be E\.164 digits without \+, not "\+49"$/m);
+    const caller = tollgate('cdr', 'list', '--caller', '49x');
+    assert.equal(caller.status, 1);
+    assert.match(caller.stderr, /^error: --caller must be caller's E\.164 number or digits as received; a trailing \* matches a prefix, not "49x"$/m);
     assert.equal(await count('accounts'), accounts);
     assert.equal(tollgate('vpn', 'subscriber', 'add', '+4930100009', '--account', 'nobody').status, 1);
   });
