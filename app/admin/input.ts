@@ -1,5 +1,5 @@
-import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type AjvType from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { AppError } from '../../lib/common/errors';
 import { MONEY_PATTERN } from './schemas';
 
@@ -8,9 +8,20 @@ import { MONEY_PATTERN } from './schemas';
  * request body would carry and checks it against the same schema, so an input has one definition
  * whichever door it comes in by. The options are the API's (fastify's ajv with ajv-formats).
  */
-const ajv = new Ajv({ strict: false, allErrors: false, removeAdditional: false, formats: { money: new RegExp(MONEY_PATTERN) } });
-addFormats(ajv);
+let ajv: AjvType | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
+
+/** Loaded at the first check: a command line start that checks nothing does not pay for it. */
+function validator(): AjvType {
+  if (!ajv) {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const Ajv = (require('ajv') as { default: typeof AjvType }).default;
+    const addFormats = (require('ajv-formats') as { default: (a: AjvType) => AjvType }).default;
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    ajv = addFormats(new Ajv({ strict: false, allErrors: false, removeAdditional: false, formats: { money: new RegExp(MONEY_PATTERN) } }));
+  }
+  return ajv;
+}
 
 /** How a field is named to the user: e.g. `amount` is `<amount>` and `maxCalls` is `--max-calls` on the command line. */
 export type FieldNames = Record<string, string>;
@@ -23,7 +34,7 @@ export type FieldNames = Record<string, string>;
 export function checkInput(schema: Record<string, unknown>, value: Record<string, unknown>, names: FieldNames, moneyParser?: (text: string, field: string) => unknown): void {
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = ajv.compile(schema);
+    validate = validator().compile(schema);
     compiled.set(schema, validate);
   }
   if (validate(value)) return;
