@@ -13,6 +13,7 @@ export const EXAMPLES: Record<string, string[]> = {
   'db status': ['tollgate db status', 'tollgate db status --json'],
   'tariff check': ['tollgate tariff check', 'tollgate tariff check --json'],
   'tariff rate': ['tollgate tariff rate --service voice.public --destination 4930555123 --seconds 95 --start "2026-12-24 19:30 +01:00" --money 1.00'],
+  'tariff list': ['tollgate tariff list', 'tollgate tariff list charging_rules --json'],
   'tariff export': ['tollgate tariff export ./tariffs'],
   'tariff import': ['tollgate tariff import ./tariffs --replace'],
   'vpn group add': ['tollgate vpn group add acme --name "Acme GmbH" --offnet-prefix 9 --extension-length 4'],

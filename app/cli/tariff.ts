@@ -6,12 +6,13 @@ import { formatMoney, parseMoney } from '../../lib/common/money';
 import { RatingRepository } from '../../lib/db/rating-repository';
 import { formatTableCsv, parseTableCsv, CsvFormatError } from '../../lib/rating/csv';
 import { formatProblems } from '../../lib/rating/reloader';
-import { RATING_TABLE_NAMES, emptyTables, rowsToRawRuleSet, type RatingTableRows } from '../../lib/rating/tables';
+import { RATING_TABLE_NAMES, RATING_TABLES, emptyTables, rowsToRawRuleSet, type RatingTableName, type RatingTableRows } from '../../lib/rating/tables';
 import { RatingEngine, parseInstant, validateRuleSet, type PriceBreakdown, type RuleProblem, type RuleSet, type ServiceAttributes } from '../../lib/rating';
 import { formatTimeOfDay } from '../../lib/rating/time-zone';
 import { checkInput } from '../admin/input';
 import { tariffDryRunBody } from '../admin/schemas';
 import type { CliContext } from './context';
+import { formatTable } from './output';
 
 const DRY_RUN_OPTIONS = { service: '--service', destination: '--destination', plan: '--plan', group: '--group', start: '--start', seconds: '--seconds', money: '--money' };
 
@@ -90,6 +91,23 @@ export function registerTariffCommands(program: Command, ctx: CliContext): void 
       lines.push(`price ${formatMoney(b.total)} ${b.currency}`);
       if (buys !== undefined) lines.push(`${formatMoney(money!)} ${b.currency} buys ${buys} s`);
       ctx.print(lines.join('\n'));
+    });
+
+  tariff.command('list')
+    .description(`the rows of one rating table as a table: ${RATING_TABLE_NAMES.join(', ')} (default tariffs)`)
+    .argument('[table]', 'which table', 'tariffs')
+    .option('--json', 'machine-readable output')
+    .action(async (table: string, opts: { json?: boolean }) => {
+      if (!(RATING_TABLE_NAMES as string[]).includes(table)) throw new AppError('BAD_ARGUMENT', `[table] must be one of ${RATING_TABLE_NAMES.join(', ')}, not ${JSON.stringify(table)}`);
+      const name = table as RatingTableName;
+      const rows = (await ctx.withDatabase((db) => new RatingRepository(db, ctx.config().rating.timeZone).readTables()))[name];
+      if (opts.json) {
+        ctx.print(JSON.stringify(rows, null, 2));
+        return;
+      }
+      const columns = RATING_TABLES[name];
+      const figures = /^(id|.*_id|.*_second|.*seconds|priority|connect_fee|minimum_charge|price_per_increment)$/;
+      ctx.print(formatTable(columns.map((c) => ({ header: c.toUpperCase(), right: figures.test(c) })), rows.map((r) => columns.map((c) => r[c] ?? '')), `no ${name}`));
     });
 
   tariff.command('export')

@@ -106,6 +106,12 @@ describe('the command line for an operator', function () {
     assert.match(ok('vpn', 'subscriber', 'list').trim(), /^NUMBER\s+ACCOUNT\s+PLAN\s+HOME TRUNK\s+STATUS\s+NAME\n4930100001\s+acme-alice\s+-\s+pbx\s+active$/);
     assert.match(ok('vpn', 'member', 'list').trim(), /^GROUP\s+EXTENSION\s+NUMBER\s+CLASS\s+BARS OUT\s+BARS IN\nacme\s+1001\s+4930100001\s+national\s+-\s+-$/);
     assert.match(ok('cdr', 'list'), /^no CDRs$/m);
+    assert.match(ok('tariff', 'list'), /^no tariffs$/m);
+    ok('tariff', 'import', path.join(ROOT, 'lib/rating/examples'));
+    const tariffs = lines(ok('tariff', 'list'));
+    assert.match(tariffs[0]!, /^ID\s+CODE\s+NAME\s+CURRENCY\s+CONNECT_FEE\s+MINIMUM_CHARGE\s+FREE_SECONDS\s+TIME_ZONE$/);
+    assert.equal(tariffs.length - 1, (JSON.parse(ok('tariff', 'list', '--json')) as unknown[]).length);
+    assert.match(lines(ok('tariff', 'list', 'charging_rules'))[0]!, /^ID\s+SERVICE_ID\s+CALLER_PLAN\s+VPN_GROUP\s+DESTINATION_PREFIX/);
   });
 
   it('read commands answer JSON', () => {
