@@ -63,8 +63,11 @@ export function leafCommands(program: Command): Command[] {
   return program.commands.flatMap((c) => (c.commands.length > 0 ? leafCommands(c) : [c]));
 }
 
-/** Appends each command's examples to its `--help`. */
+/** Appends each command's examples to its `--help`, and a first session's to the program's. */
 export function addExamples(program: Command): void {
+  program.addHelpText('after', `\nExamples:\n${['tollgate start', 'tollgate account list', 'tollgate account topup acme-alice 20.00 --key portal-payment-8812',
+    'tollgate cdr list --account acme-alice --from 2026-03-01', 'tollgate vpn resolve +4930100001 1002', 'tollgate <command> --help   # every command has an example']
+    .map((l) => `  $ ${l}`).join('\n')}`);
   for (const cmd of leafCommands(program)) {
     const lines = EXAMPLES[commandPath(cmd)];
     if (lines) cmd.addHelpText('after', `\nExample${lines.length > 1 ? 's' : ''}:\n${lines.map((l) => `  $ ${l}`).join('\n')}`);
