@@ -8,6 +8,8 @@ import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
 import { registerCdrCommands } from './cli/cdr';
+import { addExamples } from './cli/examples';
+import { packageVersion } from './version';
 
 /** Whether commander has already written the message of the error it is about to throw. */
 const reported = new WeakSet<Command>();
@@ -16,6 +18,7 @@ const reported = new WeakSet<Command>();
 export function buildProgram(argv: string[]): Command {
   const program = new Command('tollgate')
     .description('Tollgate: SIP B2BUA for enterprise VPN numbering and real-time prepaid charging')
+    .version(packageVersion(), '-V, --version', 'print the Tollgate version')
     .option('-c, --config <file>', 'JSON config file merged over config/default.json (or $TOLLGATE_CONFIG)')
     .showHelpAfterError()
     .configureOutput({
@@ -32,6 +35,7 @@ export function buildProgram(argv: string[]): Command {
   registerVpnCommands(program, ctx);
   registerAccountCommands(program, ctx);
   registerCdrCommands(program, ctx);
+  addExamples(program);
   return program;
 }
 

@@ -1,7 +1,9 @@
 import http from 'node:http';
 import type { Logger } from '../lib/common/logger';
 import { startEdge, type EdgeOptions, type EdgeServer } from '../lib/edge';
+import { Registry } from 'prom-client';
 import type { TollgateConfig } from './config/schema';
+import { registerEdgeMetrics } from './edge-metrics';
 
 /** Maps the config's `edge` section onto the edge's options. */
 export function edgeOptions(config: TollgateConfig): EdgeOptions {
@@ -47,25 +49,29 @@ export async function runEdge(config: TollgateConfig, logger: Logger): Promise<E
 
 /**
  * The edge's counters over HTTP for the application's /metrics (and for a scraper of its own):
- * GET /counters is JSON, GET /metrics the Prometheus text format.
+ * GET /counters is JSON, GET /metrics the Prometheus text format, built with prom-client under
+ * the same names the application republishes them by.
  */
 export async function serveEdgeCounters(edge: Pick<EdgeServer, 'counters'>, address: string, port: number, logger: Logger): Promise<http.Server> {
+  const registry = new Registry();
+  registerEdgeMetrics(registry, async () => edge.counters());
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' || (path !== '/counters' && path !== '/metrics')) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
       return;
     }
-    const counters = edge.counters();
     if (path === '/counters') {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(counters));
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(edge.counters()));
       return;
     }
-    const lines = Object.entries(counters).flatMap(([k, v]) => {
-      const name = `tollgate_edge_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
-      return [`# TYPE ${name} gauge`, `${name} ${v}`];
-    });
-    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(lines.join('\n') + '\n');
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
+      (err: unknown) => {
+        logger.error('edge metrics not built', { error: err instanceof Error ? err.message : String(err) });
+        res.writeHead(500, { 'Content-Type': 'text/plain' }).end('metrics failed\n');
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -21,6 +21,7 @@ import { recoveredCdr } from './calls/recovered-cdr';
 import type { TollgateConfig } from './config/schema';
 import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
+import { DatabaseWatch } from './database-watch';
 
 /**
  * The application process: the composition root. It builds the database, the domain services and
@@ -100,6 +101,9 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => reloads.stop());
 
     const p = config.prepaid;
+    const databaseWatch = new DatabaseWatch(() => db.ping(), logger.child({ module: 'db' }), { intervalMs: p.heartbeatSeconds * 1000 });
+    databaseWatch.start();
+    cleanups.push(() => databaseWatch.stop());
     // Made before credit control, which asks it when the calls of a lost instance really ended.
     const sip = new SipApplication(logger.child({ module: 'calls' }), {
       lostServerWaitMs: config.calls.sipServerLostSeconds * 1000, settleBoundMs: 15_000,

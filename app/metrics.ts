@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger } from '../lib/common/logger';
 import type { Micros } from '../lib/common/money';
@@ -7,6 +5,8 @@ import { formatMoney } from '../lib/common/money';
 import type { Grant } from '../lib/prepaid';
 import type { CallObserver, ReleaseCause } from './calls/call-session';
 import type { CdrRecord } from '../lib/db/cdr-repository';
+import { packageVersion } from './version';
+import { registerEdgeMetrics, sharedRead } from './edge-metrics';
 
 /**
  * Prometheus metrics of the application process (prom-client). Calls are counted through the
@@ -64,16 +64,6 @@ export class BoundedLabel {
   }
 }
 
-function packageVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** Edge counters that are levels, not running totals. */
-const EDGE_LEVELS = new Set(['tcpConnections', 'liveServerTransactions', 'liveClientTransactions', 'liveDialogs', 'appConnections']);
 
 export class TollgateMetrics {
   readonly registry = new Registry();
@@ -151,32 +141,13 @@ export class TollgateMetrics {
     new Gauge({ name: 'tollgate_settlement_journal_depth', help: 'Settlements waiting in the local journal for the database', registers, collect() { this.set(self.sources?.journalDepth() ?? 0); } });
     new Gauge({ name: 'tollgate_rating_rule_set_version', help: 'Rule sets in force since start (1 at start; grows with every reload that swapped)', registers, collect() { this.set(self.sources?.ratingVersion() ?? 0); } });
 
-    // One fetch serves the three edge metrics of a scrape: the first collect starts it.
-    let edgeFetch: Promise<Record<string, number> | undefined> | undefined;
-    const fetchEdge = () => (edgeFetch ??= (self.sources?.edgeCounters?.() ?? Promise.resolve(undefined))
-      .catch(() => undefined)
-      .finally(() => setTimeout(() => { edgeFetch = undefined; }, 100).unref()));
+    // One fetch of the edge's counters serves every edge metric of a scrape.
+    const fetchEdge = sharedRead(() => self.sources?.edgeCounters?.() ?? Promise.resolve(undefined));
     new Gauge({
       name: 'tollgate_edge_up', help: '1 when the edge process answered the last scrape', registers,
       async collect() { this.set((await fetchEdge()) ? 1 : 0); },
     });
-    new Counter({
-      name: 'tollgate_edge_events_total', help: "The SIP edge's running counters (messages, bad messages, retransmissions absorbed, BYEs it sent…)", labelNames: ['event'], registers,
-      async collect() {
-        const c = await fetchEdge();
-        // A counter only grows: it is set to the edge's running total, from zero.
-        this.reset();
-        for (const [k, v] of Object.entries(c ?? {})) if (!EDGE_LEVELS.has(k) && Number.isFinite(v) && v >= 0) this.inc({ event: snake(k) }, v);
-      },
-    });
-    new Gauge({
-      name: 'tollgate_edge_current', help: "The SIP edge's levels (live transactions and dialogs, TCP and app connections)", labelNames: ['item'], registers,
-      async collect() {
-        const c = await fetchEdge();
-        this.reset();
-        for (const [k, v] of Object.entries(c ?? {})) if (EDGE_LEVELS.has(k) && Number.isFinite(v)) this.set({ item: snake(k) }, v);
-      },
-    });
+    registerEdgeMetrics(this.registry, fetchEdge);
   }
 
   /**
@@ -355,6 +326,3 @@ export function edgeCountersFetcher(url: string, timeoutMs = 500): () => Promise
   };
 }
 
-function snake(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-}

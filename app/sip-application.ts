@@ -34,7 +34,8 @@ export class SipApplication {
   private lostDeadline: NodeJS.Timeout | undefined;
 
   constructor(private readonly logger: Logger, private readonly options: SipApplicationOptions = { lostServerWaitMs: 60_000 }) {
-    this.srf.on('error', (err: Error) => this.logger.warn('SIP server connection error', { error: err.message }));
+    // While stopping, the SIP server closing its end (ECONNRESET) is expected: info.
+    this.srf.on('error', (err: Error) => this.logger[this.accepting ? 'warn' : 'info']('SIP server connection error', { error: err.message }));
     // drachtio-srf reports a lost connection as 'close' (it has no 'disconnect' event).
     const lost = () => {
       if (!this.connected) return;
@@ -107,7 +108,9 @@ export class SipApplication {
 
   private onServerLost(at: Date): void {
     const count = this.sessions.size;
-    this.logger.warn('SIP server connection lost; reconnecting', { liveCalls: count });
+    // While stopping, the SIP server going first (both told to stop at once) is expected: info.
+    if (this.accepting) this.logger.warn('SIP server connection lost; reconnecting', { liveCalls: count });
+    else this.logger.info('SIP server connection closed while stopping', { liveCalls: count });
     for (const s of this.sessions.values()) s.sipServerLost(at);
     clearTimeout(this.lostDeadline);
     if (count === 0) return;

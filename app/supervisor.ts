@@ -58,7 +58,10 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
       const ranSeconds = (Date.now() - startedAt) / 1000;
       p.running = undefined;
       if (state === State.Stopping) {
-        if (code !== 0) clean = false;
+        // Ended by the stop signal itself (it came while the process was already exiting, its
+        // handler gone) is a clean stop, as systemd counts it; a kill or an exit code is not.
+        const byStopSignal = code === null && (signal === 'SIGTERM' || signal === 'SIGINT');
+        if (code !== 0 && !byStopSignal) clean = false;
         return;
       }
       p.crashesInRow = ranSeconds >= config.stableSeconds ? 1 : p.crashesInRow + 1;

@@ -26,7 +26,7 @@ export const newAccountBody: Schema = {
   properties: {
     code: { type: 'string', pattern: CODE_PATTERN, description: 'unique account code: letters, digits and . _ : @ -' },
     kind: { type: 'string', enum: ['prepaid', 'postpaid'], default: 'prepaid' },
-    currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 currency' },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 currency: three capital letters, e.g. EUR' },
     status: { type: 'string', enum: ['active', 'suspended', 'closed'] },
     creditLimit: money('postpaid: how far the balance may go below zero'),
     lowBalanceThreshold: nullableMoney('a warning is logged when the available money goes below this'),
@@ -51,7 +51,7 @@ export const postingBody = (what: 'top-up' | 'adjustment'): Schema => ({
   properties: {
     amount: money(what === 'top-up' ? 'money to add (positive)' : 'signed correction, e.g. "-1.50"'),
     key: { type: 'string', minLength: 1, maxLength: 191, description: `idempotency key: a replay with the same key returns the first ${what} and changes nothing` },
-    currency: { type: 'string', pattern: '^[A-Z]{3}$', description: "refused unless it is the account's currency" },
+    currency: { type: 'string', pattern: '^[A-Z]{3}$', description: "three capital letters (ISO 4217); refused unless it is the account's currency" },
     note: { type: 'string', maxLength: 255 },
   },
 });
@@ -127,6 +127,8 @@ const cdrFilterProperties: Record<string, Schema> = {
   caller: { type: 'string', pattern: '^\\+?[0-9]{1,32}\\*?$', description: "caller's E.164 number or digits as received; a trailing * matches a prefix" },
   disposition: { type: 'string', enum: ['answered', 'busy', 'no_answer', 'cancelled', 'failed', 'refused'] },
 };
+/** The CDR filters alone: what `tollgate cdr list/export` checks its filter options against. */
+export const cdrFilterQuery: Schema = { type: 'object', additionalProperties: false, properties: cdrFilterProperties };
 export const cdrListQuery: Schema = {
   type: 'object', additionalProperties: false,
   properties: {

@@ -1,6 +1,7 @@
 import type Srf from 'drachtio-srf';
 import { AppError } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
+import { moneyText } from '../../lib/common/money';
 import type { CdrDisposition, CdrRecord } from '../../lib/db/cdr-repository';
 import { settleKey, type CreditControl, type Grant, type Settlement } from '../../lib/prepaid';
 import { callFacts } from '../../lib/media/facts';
@@ -626,11 +627,11 @@ export class CallSession {
     try {
       await this.deps.writeCdr(cdr);
     } catch (err) {
-      ctx.logger.error('CDR not written', { error: String(err), cdr: { ...cdr, cost: cdr.cost.toString() } });
+      ctx.logger.error('CDR not written', { error: String(err), cdr: { ...cdr, cost: moneyText(cdr.cost, cdr.currency) } });
     }
     ctx.logger.info('call ended', {
       disposition, cause, status: final.status, caller: cdr.callerE164 ?? cdr.callerDialled, callee: cdr.calleeE164 ?? cdr.calleeDialled, scope: cdr.scope,
-      billableSeconds: billable, cost: cdr.cost.toString(), journalled: settlement?.journalled ?? false,
+      billableSeconds: billable, cost: moneyText(cdr.cost, cdr.currency), journalled: settlement?.journalled ?? false,
     });
     this.moveTo(CallState.Ended);
     this.deps.observer?.ended?.(cdr, cause);

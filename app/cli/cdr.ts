@@ -9,7 +9,10 @@ import type { Database } from '../../lib/db/database';
 import { PrepaidRepository } from '../../lib/db/prepaid-repository';
 import { AccountService } from '../../lib/prepaid';
 import { cdrCsvHeader, cdrCsvLine, cdrFilterFrom, cdrJson, CDR_FIELDS } from '../admin/cdr-format';
+import { checkInput } from '../admin/input';
+import { cdrFilterQuery } from '../admin/schemas';
 import type { CliContext } from './context';
+import { formatTable, type Column } from './output';
 
 interface FilterOptions { from?: string; to?: string; account?: string; group?: string; caller?: string; disposition?: string }
 
@@ -26,6 +29,8 @@ function withFilterOptions(cmd: Command): Command {
 }
 
 async function filterOf(db: Database, o: FilterOptions): Promise<CdrFilter> {
+  const text = { from: o.from, to: o.to, account: o.account, group: o.group, caller: o.caller, disposition: o.disposition };
+  checkInput(cdrFilterQuery, JSON.parse(JSON.stringify(text)) as Record<string, unknown>, { ...OPTION_NAMES, account: '--account' });
   const filter = cdrFilterFrom(o, OPTION_NAMES);
   if (o.account !== undefined) filter.accountId = (await new AccountService(new PrepaidRepository(db)).resolve(o.account)).id;
   return filter;
@@ -36,7 +41,7 @@ export function registerCdrCommands(program: Command, ctx: CliContext): void {
   const cdr = program.command('cdr').description('call detail records: list, show one, export');
 
   withFilterOptions(cdr.command('list'))
-    .description('CDRs, newest first (example: tollgate cdr list --account acme-alice --from 2026-03-01 --disposition answered)')
+    .description('CDRs, newest first, as a table, CSV or JSON')
     .option('--limit <n>', 'how many', '50')
     .option('--format <format>', 'table, csv or json', 'table')
     .option('--json', 'same as --format json')
@@ -55,7 +60,7 @@ export function registerCdrCommands(program: Command, ctx: CliContext): void {
     });
 
   cdr.command('show <callId>')
-    .description("one CDR by Tollgate's call id or by the SIP Call-ID (example: tollgate cdr show 3f2a…)")
+    .description("one CDR by Tollgate's call id or by the SIP Call-ID")
     .option('--json', 'machine-readable output')
     .action(async (id: string, o: { json?: boolean }) => {
       const found = await ctx.withDatabase(async (db) => {
@@ -68,7 +73,7 @@ export function registerCdrCommands(program: Command, ctx: CliContext): void {
     });
 
   withFilterOptions(cdr.command('export'))
-    .description('every matching CDR, oldest first, streamed (example: tollgate cdr export --from 2026-03-01 --to 2026-04-01 --output march.csv)')
+    .description('every matching CDR, oldest first, streamed')
     .option('--format <format>', 'csv, json (one array) or ndjson (one object a line)', 'csv')
     .option('--output <file>', 'write here instead of standard output')
     .action(async (o: FilterOptions & { format: string; output?: string }) => {
@@ -110,15 +115,11 @@ async function accountCodes(db: Database, cdrs: CdrRecord[]): Promise<Map<number
 }
 
 function cdrTable(cdrs: CdrRecord[], codes: Map<number, string>): string {
-  if (cdrs.length === 0) return 'no CDRs';
-  const header = ['START (UTC)', 'CALL ID', 'CALLER', 'CALLEE', 'DISPOSITION', 'CAUSE', 'STATUS', 'SECONDS', 'COST', 'ACCOUNT'];
-  const rows = cdrs.map((c) => [
+  const columns: Column[] = [{ header: 'START (UTC)' }, { header: 'CALL ID' }, { header: 'CALLER' }, { header: 'CALLEE' }, { header: 'DISPOSITION' },
+    { header: 'CAUSE' }, { header: 'STATUS', right: true }, { header: 'SECONDS', right: true }, { header: 'COST', right: true }, { header: 'ACCOUNT' }];
+  return formatTable(columns, cdrs.map((c) => [
     c.inviteAt.toISOString().slice(0, 19).replace('T', ' '), c.callId, c.callerE164 ?? c.callerDialled ?? '', c.calleeE164 ?? c.calleeDialled ?? '',
     c.disposition, c.releaseCause ?? '', c.sipStatus === null ? '' : String(c.sipStatus), String(c.billableSeconds),
     c.currency ? `${formatMoney(c.cost)} ${c.currency}` : formatMoney(c.cost), c.accountId === null ? '' : codes.get(c.accountId) ?? String(c.accountId),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const right = new Set([6, 7, 8]);
-  const line = (r: string[]) => r.map((v, i) => (right.has(i) ? v.padStart(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
+  ]), 'no CDRs');
 }

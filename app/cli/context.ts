@@ -9,6 +9,8 @@ export interface CliContext {
   logger: Logger;
   withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T>;
   print(text: string): void;
+  /** A command whose answer is a refusal (e.g. `vpn resolve`) ends with this exit code after printing it. */
+  setExitCode?(code: number): void;
 }
 
 export function logFormat(config: TollgateConfig): 'json' | 'pretty' {
@@ -43,6 +45,7 @@ export function createCliContext(opts: { configFile?: string; processName: strin
       }
     },
     print: (text: string) => { process.stdout.write(text.endsWith('\n') ? text : text + '\n'); },
+    setExitCode: (code: number) => { process.exitCode = code; },
   };
   return ctx;
 }

@@ -24,13 +24,18 @@ export function registerDbCommands(program: Command, ctx: CliContext): void {
     });
   db.command('status')
     .description('list migrations: applied, pending, and partial (interrupted; the next migrate completes it)')
-    .action(async () => {
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => {
       const status = await ctx.withDatabase((d) => d.migrationStatus());
+      const open = status.filter((m) => m.state !== 'applied');
+      if (o.json) {
+        ctx.print(JSON.stringify({ upToDate: open.length === 0, migrations: status }, null, 2));
+        return;
+      }
       for (const m of status) {
         if (m.state === 'partial') ctx.print(`partial  ${m.name}: present ${m.present.join(', ')}; missing ${m.missing.join(', ') || 'nothing (only its record)'}`);
         else ctx.print(`${m.state.padEnd(8)} ${m.name}`);
       }
-      const open = status.filter((m) => m.state !== 'applied');
       ctx.print(open.length ? `${open.length} migration(s) to apply: run db migrate` : 'database is up to date');
     });
 }

@@ -63,6 +63,14 @@ function boundStop(config: TollgateConfig, logger: Logger): void {
   }, seconds * 1000).unref();
 }
 
+/** How long a stopping edge waits for its applications to disconnect before it closes. */
+const APPLICATIONS_GONE_MS = 2000;
+
+async function untilApplicationsGone(edge: { counters(): Record<string, number> }, boundMs: number): Promise<void> {
+  const until = Date.now() + boundMs;
+  while ((edge.counters().appConnections ?? 0) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
 export function registerRunCommands(program: Command, ctx: CliContext): void {
   program.command('start')
     .description('run Tollgate: in the embedded mode the edge and the application as two processes')
@@ -94,6 +102,9 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       ctx.logger.info('edge stopping', { signal, drainSeconds: config.edge.drainSeconds });
       // Dialogs get the time to end, so the application's BYEs still pass when it stops at the same time.
       await edge.drain(config.edge.drainSeconds * 1000);
+      // Under a signal to the whole process group the applications stop at the same moment: they
+      // get a short, bounded while to disconnect first, so none sees its SIP server vanish.
+      await untilApplicationsGone(edge, APPLICATIONS_GONE_MS);
       await edge.close();
       process.off('SIGHUP', onHangup);
     });

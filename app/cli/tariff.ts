@@ -6,10 +6,15 @@ import { formatMoney, parseMoney } from '../../lib/common/money';
 import { RatingRepository } from '../../lib/db/rating-repository';
 import { formatTableCsv, parseTableCsv, CsvFormatError } from '../../lib/rating/csv';
 import { formatProblems } from '../../lib/rating/reloader';
-import { RATING_TABLE_NAMES, emptyTables, rowsToRawRuleSet, type RatingTableRows } from '../../lib/rating/tables';
+import { RATING_TABLE_NAMES, RATING_TABLES, emptyTables, rowsToRawRuleSet, type RatingTableName, type RatingTableRows } from '../../lib/rating/tables';
 import { RatingEngine, parseInstant, validateRuleSet, type PriceBreakdown, type RuleProblem, type RuleSet, type ServiceAttributes } from '../../lib/rating';
 import { formatTimeOfDay } from '../../lib/rating/time-zone';
+import { checkInput } from '../admin/input';
+import { tariffDryRunBody } from '../admin/schemas';
 import type { CliContext } from './context';
+import { formatTable } from './output';
+
+const DRY_RUN_OPTIONS = { service: '--service', destination: '--destination', plan: '--plan', group: '--group', start: '--start', seconds: '--seconds', money: '--money' };
 
 interface RateOptions {
   service: string;
@@ -45,12 +50,17 @@ export function registerTariffCommands(program: Command, ctx: CliContext): void 
     .option('--money <amount>', 'also show how many seconds this amount buys')
     .option('--json', 'machine-readable output')
     .action(async (opts: RateOptions) => {
-      const seconds = Number(opts.seconds);
-      if (!Number.isSafeInteger(seconds) || seconds < 0) throw new AppError('BAD_ARGUMENT', `--seconds must be a whole number >= 0, got ${opts.seconds}`);
       // Read like valid_from/valid_to: without a zone it is UTC, never the host's zone.
       const startMs = opts.start === undefined ? Date.now() : parseInstant(opts.start);
       if (startMs === null) throw new AppError('BAD_ARGUMENT', `--start is not an instant: ${opts.start} (e.g. 2026-12-24T18:30:00Z; without a zone it is UTC)`);
       const start = new Date(startMs);
+      // The same body, and so the same schema, as the admin API's POST /rating/dry-run.
+      const body = {
+        service: opts.service, destination: opts.destination, plan: opts.plan, group: opts.group, start: start.toISOString(),
+        seconds: /^\d+$/.test(opts.seconds) ? Number(opts.seconds) : opts.seconds, money: opts.money,
+      };
+      checkInput(tariffDryRunBody, JSON.parse(JSON.stringify(body)) as Record<string, unknown>, DRY_RUN_OPTIONS, (text) => parseMoney(text));
+      const seconds = body.seconds as number;
       const money = opts.money === undefined ? undefined : parseMoney(opts.money);
       const ruleSet = await ctx.withDatabase(async (db) => loadValid(ctx, new RatingRepository(db, ctx.config().rating.timeZone), opts.json === true));
       const attrs: ServiceAttributes = { service: opts.service, destination: opts.destination, callerPlan: opts.plan ?? null, vpnGroup: opts.group ?? null };
@@ -81,6 +91,23 @@ export function registerTariffCommands(program: Command, ctx: CliContext): void 
       lines.push(`price ${formatMoney(b.total)} ${b.currency}`);
       if (buys !== undefined) lines.push(`${formatMoney(money!)} ${b.currency} buys ${buys} s`);
       ctx.print(lines.join('\n'));
+    });
+
+  tariff.command('list')
+    .description(`the rows of one rating table as a table: ${RATING_TABLE_NAMES.join(', ')} (default tariffs)`)
+    .argument('[table]', 'which table', 'tariffs')
+    .option('--json', 'machine-readable output')
+    .action(async (table: string, opts: { json?: boolean }) => {
+      if (!(RATING_TABLE_NAMES as string[]).includes(table)) throw new AppError('BAD_ARGUMENT', `[table] must be one of ${RATING_TABLE_NAMES.join(', ')}, not ${JSON.stringify(table)}`);
+      const name = table as RatingTableName;
+      const rows = (await ctx.withDatabase((db) => new RatingRepository(db, ctx.config().rating.timeZone).readTables()))[name];
+      if (opts.json) {
+        ctx.print(JSON.stringify(rows, null, 2));
+        return;
+      }
+      const columns = RATING_TABLES[name];
+      const figures = /^(id|.*_id|.*_second|.*seconds|priority|connect_fee|minimum_charge|price_per_increment)$/;
+      ctx.print(formatTable(columns.map((c) => ({ header: c.toUpperCase(), right: figures.test(c) })), rows.map((r) => columns.map((c) => r[c] ?? '')), `no ${name}`));
     });
 
   tariff.command('export')

@@ -2,13 +2,21 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { AppError } from '../../lib/common/errors';
 import { VpnRepository, type MemberRow, type RouteRow } from '../../lib/db/vpn-repository';
 import { CALL_CLASSES, Directory, normaliseNumber, resolveCall, type CallClass, type CallResolutionResult, type NumberingPlan, type Subscriber, type Transport, type Trunk, type VpnGroup } from '../../lib/vpn';
+import { PrepaidRepository } from '../../lib/db/prepaid-repository';
+import { AccountService } from '../../lib/prepaid';
+import { checkInput } from '../admin/input';
+import { vpnDryRunBody } from '../admin/schemas';
 import type { CliContext } from './context';
+import { formatTable } from './output';
 
 /**
  * `tollgate vpn group|subscriber|member|resolve …`, `tollgate trunk …`, `tollgate route …`.
  * Every change is checked against the whole directory before it is committed, so the CLI cannot
  * store a plan the running servers would refuse to load.
  */
+
+/** `vpn resolve`'s exit code when the call would be refused (1 stays for errors). */
+export const EXIT_REFUSED = 3;
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -67,10 +75,36 @@ function json(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
 
-function table(rows: string[][]): string {
-  if (rows.length === 0) return '';
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+/** An account named by id or code, as everywhere in the command line, to its id. */
+function accountId(ctx: CliContext, ref: string): Promise<number> {
+  return ctx.withDatabase(async (db) => (await new AccountService(new PrepaidRepository(db)).resolve(ref)).id);
+}
+
+function groupTable(groups: (VpnGroup & { members: number })[]): string {
+  return formatTable([{ header: 'CODE' }, { header: 'NAME' }, { header: 'EXTENSIONS' }, { header: 'OFF-NET PREFIX' }, { header: 'ON-NET WITH GROUPS' }, { header: 'MEMBERS', right: true }],
+    groups.map((g) => [g.code, g.name, g.extensionLength !== null ? `${g.extensionLength} digits` : `/${g.extensionPattern ?? ''}/`, g.offnetPrefix ?? '-',
+      g.allowOnnetBetweenGroups ? 'yes' : 'no', String(g.members)]), 'no groups');
+}
+
+function subscriberTable(subs: Subscriber[], trunkName: (id: number) => string, accountCode: (id: number) => string): string {
+  return formatTable([{ header: 'NUMBER' }, { header: 'ACCOUNT' }, { header: 'PLAN' }, { header: 'HOME TRUNK' }, { header: 'STATUS' }, { header: 'NAME' }],
+    subs.map((s) => [s.e164, accountCode(s.accountId), s.plan ?? '-', s.homeTrunkId === null ? '-' : trunkName(s.homeTrunkId), s.status, s.displayName ?? '']), 'no subscribers');
+}
+
+function memberTable(members: MemberRow[]): string {
+  return formatTable([{ header: 'GROUP' }, { header: 'EXTENSION' }, { header: 'NUMBER' }, { header: 'CLASS' }, { header: 'BARS OUT' }, { header: 'BARS IN' }],
+    members.map((m) => [m.groupCode, m.extension, m.e164, m.callClass, m.outgoingBarring.join(',') || '-', m.incomingBarring.join(',') || '-']), 'no members');
+}
+
+function trunkTable(trunks: Trunk[]): string {
+  return formatTable([{ header: 'NAME' }, { header: 'TARGET' }, { header: 'FROM' }, { header: 'PAI' }, { header: 'MEMBERS' }, { header: 'MAX CALLS', right: true }, { header: 'ENABLED' }],
+    trunks.map((t) => [t.name, `${t.transport}:${t.host}:${t.port}`, t.addresses.join(',') || '-', t.paiTrusted ? 'trusted' : 'no', t.servesMembers ? 'yes' : 'no',
+      t.maxCalls === null ? '-' : String(t.maxCalls), t.enabled ? 'yes' : 'no']), 'no trunks');
+}
+
+function routeTable(routes: RouteRow[]): string {
+  return formatTable([{ header: 'ID', right: true }, { header: 'PREFIX' }, { header: 'TRUNK' }, { header: 'PRIORITY', right: true }, { header: 'ENABLED' }, { header: 'DESCRIPTION' }],
+    routes.map((r) => [String(r.id), r.prefix === '' ? '(default)' : r.prefix, r.trunkName, String(r.priority), r.enabled ? 'yes' : 'no', r.description ?? '']), 'no routes');
 }
 
 function describeGroup(g: VpnGroup): string {
@@ -85,10 +119,6 @@ function describeTrunk(t: Trunk): string {
 function describeMember(m: MemberRow): string {
   const bars = [m.outgoingBarring.length ? `bars out ${m.outgoingBarring.join(',')}` : '', m.incomingBarring.length ? `bars in ${m.incomingBarring.join(',')}` : ''].filter(Boolean);
   return `${m.groupCode} ${m.extension} → ${m.e164}, class ${m.callClass}${bars.length ? ', ' + bars.join(', ') : ''}`;
-}
-
-function describeSubscriber(s: Subscriber, trunkName: (id: number) => string): string {
-  return `${s.e164}: account ${s.accountId}, plan ${s.plan ?? '-'}, home trunk ${s.homeTrunkId === null ? '-' : trunkName(s.homeTrunkId)}, ${s.status}${s.displayName ? `, "${s.displayName}"` : ''}`;
 }
 
 function describeRoute(r: RouteRow): string {
@@ -156,7 +186,7 @@ function registerGroupCommands(vpn: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
       const groups = await withRepo(ctx, (repo) => repo.listGroups());
-      ctx.print(o.json ? json(groups) : groups.map((g) => `${describeGroup(g)}; ${g.members} member(s)`).join('\n') || 'no groups');
+      ctx.print(o.json ? json(groups) : groupTable(groups));
     });
   group.command('remove <code>')
     .description('delete a group (it must have no members)')
@@ -170,27 +200,30 @@ function registerSubscriberCommands(vpn: Command, ctx: CliContext): void {
   const sub = vpn.command('subscriber').description('subscribers: a public number and the account that pays for its calls');
   sub.command('add <number>')
     .description('add a subscriber (the number in any usual form: +49 30 100001, 030 100001)')
-    .requiredOption('--account <id>', 'account id (prepaid accounts)', integer('account', 1, 2 ** 31 - 1))
+    .requiredOption('--account <account>', 'account id or code: the account that pays')
     .option('--plan <code>', 'caller plan code for rating')
     .option('--home-trunk <name>', 'trunk on-net calls to this number are sent to')
     .option('--status <status>', 'active (default), suspended, …')
     .option('--display-name <name>', 'name')
-    .action(async (number: string, o: { account: number; plan?: string; homeTrunk?: string; status?: string; displayName?: string }) => {
-      const s = await changeValidated(ctx, (repo) => repo.addSubscriber({ e164: e164(ctx, number), accountId: o.account, plan: o.plan ?? null, homeTrunk: o.homeTrunk ?? null, status: o.status, displayName: o.displayName ?? null }));
+    .action(async (number: string, o: { account: string; plan?: string; homeTrunk?: string; status?: string; displayName?: string }) => {
+      const n = e164(ctx, number);
+      const payer = await accountId(ctx, o.account);
+      const s = await changeValidated(ctx, (repo) => repo.addSubscriber({ e164: n, accountId: payer, plan: o.plan ?? null, homeTrunk: o.homeTrunk ?? null, status: o.status, displayName: o.displayName ?? null }));
       ctx.print(`added subscriber ${s.e164} (id ${s.id})`);
     });
   sub.command('update <number>')
     .description('change a subscriber')
     .option('--number <number>', 'new number')
-    .option('--account <id>', 'account id', integer('account', 1, 2 ** 31 - 1))
+    .option('--account <account>', 'account id or code')
     .option('--plan <code>', 'caller plan code ("none" to clear)')
     .option('--home-trunk <name>', 'home trunk ("none" to clear)')
     .option('--status <status>', 'active, suspended, …')
     .option('--display-name <name>', 'name')
-    .action(async (number: string, o: { number?: string; account?: number; plan?: string; homeTrunk?: string; status?: string; displayName?: string }) => {
+    .action(async (number: string, o: { number?: string; account?: string; plan?: string; homeTrunk?: string; status?: string; displayName?: string }) => {
+      const payer = o.account === undefined ? undefined : await accountId(ctx, o.account);
       const none = (v: string | undefined) => (v === undefined ? undefined : v === 'none' ? null : v);
       const s = await changeValidated(ctx, (repo) => repo.updateSubscriber(e164(ctx, number), {
-        e164: o.number === undefined ? undefined : e164(ctx, o.number), accountId: o.account, plan: none(o.plan), homeTrunk: none(o.homeTrunk), status: o.status, displayName: o.displayName,
+        e164: o.number === undefined ? undefined : e164(ctx, o.number), accountId: payer, plan: none(o.plan), homeTrunk: none(o.homeTrunk), status: o.status, displayName: o.displayName,
       }));
       ctx.print(`updated subscriber ${s.e164}`);
     });
@@ -198,9 +231,13 @@ function registerSubscriberCommands(vpn: Command, ctx: CliContext): void {
     .description('list subscribers')
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
-      const [subs, trunks] = await withRepo(ctx, async (repo) => [await repo.listSubscribers(), await repo.listTrunks()] as const);
+      const [subs, trunks, accounts] = await ctx.withDatabase(async (db) => {
+        const repo = new VpnRepository(db);
+        return [await repo.listSubscribers(), await repo.listTrunks(), await new AccountService(new PrepaidRepository(db)).list()] as const;
+      });
       const names = new Map(trunks.map((t) => [t.id, t.name]));
-      ctx.print(o.json ? json(subs) : subs.map((s) => describeSubscriber(s, (id) => names.get(id) ?? `#${id}`)).join('\n') || 'no subscribers');
+      const codes = new Map(accounts.map((a) => [a.id, a.code]));
+      ctx.print(o.json ? json(subs) : subscriberTable(subs, (id) => names.get(id) ?? `#${id}`, (id) => codes.get(id) ?? String(id)));
     });
   sub.command('remove <number>')
     .description('delete a subscriber (it must not be a member)')
@@ -237,7 +274,7 @@ function registerMemberCommands(vpn: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable output')
     .action(async (group: string | undefined, o: { json?: boolean }) => {
       const members = await withRepo(ctx, (repo) => repo.listMembers(group));
-      ctx.print(o.json ? json(members) : members.map(describeMember).join('\n') || 'no members');
+      ctx.print(o.json ? json(members) : memberTable(members));
     });
   member.command('remove <group> <extension>')
     .description('end a membership (the subscriber stays)')
@@ -287,7 +324,7 @@ function registerTrunkCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
       const trunks = await withRepo(ctx, (repo) => repo.listTrunks());
-      ctx.print(o.json ? json(trunks) : trunks.map(describeTrunk).join('\n') || 'no trunks');
+      ctx.print(o.json ? json(trunks) : trunkTable(trunks));
     });
   trunk.command('remove <name>')
     .description('delete a trunk (no route or subscriber may use it)')
@@ -297,10 +334,12 @@ function registerTrunkCommands(program: Command, ctx: CliContext): void {
     });
   trunk.command('match <address>')
     .description('which trunk an INVITE from this source address belongs to')
-    .action(async (address: string) => {
+    .option('--json', 'machine-readable output ({"address", "trunk"}: null when none)')
+    .action(async (address: string, o: { json?: boolean }) => {
       const data = await withRepo(ctx, (repo) => repo.load());
       const t = Directory.build(data, numberingPlan(ctx)).matchTrunk(address);
-      ctx.print(t ? `${address} → trunk ${describeTrunk(t)}` : `${address} → no trunk: an INVITE from it is refused (403)`);
+      if (o.json) ctx.print(json({ address, trunk: t ?? null }));
+      else ctx.print(t ? `${address} → trunk ${describeTrunk(t)}` : `${address} → no trunk: an INVITE from it is refused (403)`);
     });
 }
 
@@ -333,7 +372,7 @@ function registerRouteCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
       const routes = await withRepo(ctx, (repo) => repo.listRoutes());
-      ctx.print(o.json ? json(routes) : routes.map(describeRoute).join('\n') || 'no routes');
+      ctx.print(o.json ? json(routes) : routeTable(routes));
     });
   route.command('remove <id>')
     .description('delete a route')
@@ -349,12 +388,15 @@ export function registerVpnCommands(program: Command, ctx: CliContext): void {
   registerSubscriberCommands(vpn, ctx);
   registerMemberCommands(vpn, ctx);
   vpn.command('resolve <caller> <dialled>')
-    .description('dry run: how a call from <caller> dialling <dialled> resolves (scope, callee, barring, routes)')
+    .description(`dry run: how a call from <caller> dialling <dialled> resolves (scope, callee, barring, routes); exits ${EXIT_REFUSED} when the call would be refused`)
     .option('--json', 'machine-readable output')
     .action(async (caller: string, dialled: string, o: { json?: boolean }) => {
+      checkInput(vpnDryRunBody, { caller, dialled }, { caller: '<caller>', dialled: '<dialled>' });
       const data = await withRepo(ctx, (repo) => repo.load());
       const result = resolveCall(Directory.build(data, numberingPlan(ctx)), { caller, dialled });
       ctx.print(o.json ? json(result) : describeResolution(result));
+      // A refusal is the answer, not a failure of the command; scripts still see it in the exit code.
+      if (!result.ok) ctx.setExitCode?.(EXIT_REFUSED);
     });
   registerTrunkCommands(program, ctx);
   registerRouteCommands(program, ctx);

@@ -49,6 +49,15 @@ export function formatMoney(micros: Micros, places = 6): string {
   return `${neg ? '-' : ''}${whole}${places > 0 ? '.' + frac : ''}`;
 }
 
+/**
+ * Money as log lines and messages show it: decimal with its currency, at least 2 decimals and no
+ * trailing zeros beyond them ("1.25 EUR", "0.001234 EUR"), never micro-units.
+ */
+export function moneyText(micros: Micros, currency: string | null | undefined): string {
+  const text = formatMoney(micros).replace(/(\.\d\d\d*?)0+$/, '$1');
+  return currency ? `${text} ${currency}` : text;
+}
+
 /** Integer division rounding towards +infinity, for non-negative divisors. */
 export function ceilDiv(a: bigint, b: bigint): bigint {
   if (b <= 0n) throw new RangeError('ceilDiv: divisor must be positive');

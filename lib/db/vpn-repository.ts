@@ -146,17 +146,17 @@ export class VpnRepository implements DirectorySource {
 
   /**
    * Changes whenever a row of a VPN table does. MySQL/MariaDB: CHECKSUM TABLE (exact, a scan of
-   * a few milliseconds per 10,000 rows). SQLite: the data version (commits by other connections)
-   * and this connection's change count.
+   * a few milliseconds per 10,000 rows). SQLite: each VPN table's row count, highest id and latest
+   * updated_at (every write through Tollgate sets it); not the data version or the change count,
+   * which the application's own heartbeat and ledger writes move every few seconds.
    */
   async version(): Promise<string> {
     if (this.db.dialect === 'mysql') {
       const rows = await this.select(`CHECKSUM TABLE ${TABLES.join(', ')}`);
       return rows.map((r) => `${String(r.Checksum)}`).join(':');
     }
-    const [row] = await this.select('SELECT total_changes() AS changes');
-    const [dv] = await this.select('PRAGMA data_version');
-    return `${String(dv?.data_version)}:${String(row?.changes)}`;
+    const [row] = await this.select(`SELECT ${TABLES.map((t) => `(SELECT COUNT(*) || '/' || IFNULL(MAX(id), '') || '/' || IFNULL(MAX(updated_at), '') FROM ${t})`).join(" || ':' || ")} AS tables`);
+    return String(row?.tables);
   }
 
   /** The whole directory, read in one transaction so the tables agree with each other. */

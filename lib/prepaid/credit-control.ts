@@ -1,6 +1,6 @@
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
-import { formatMoney, type Micros } from '../common/money';
+import { formatMoney, moneyText, type Micros } from '../common/money';
 import { AccountService, MAX_KEY_LENGTH, type PostOptions } from './accounts';
 import { isDecision, isUnavailable, PrepaidError } from './errors';
 import { FileSettlementJournal, type JournalRecord, type SettlementJournal } from './journal';
@@ -182,7 +182,7 @@ export class CreditControl {
     try {
       await this.store.heartbeat(this.options.instanceId, this.clock());
     } catch (err) {
-      this.logger.warn('prepaid heartbeat failed', { error: String(err) });
+      this.logger.debug('prepaid heartbeat failed', { error: String(err) }); // the outage is logged once, by the database watch
       return;
     }
     if (this.journal.pending().length > 0) await this.replayJournal();
@@ -261,7 +261,7 @@ export class CreditControl {
       }
       if (outcome.status === 'exists') return this.authoriseReplayed(req, outcome.reservation, outcome.step);
       const grant = this.track(req, outcome.reservation, outcome.step, outcome.lowBalance, false);
-      this.logger.info('call authorised', { callId: req.callId, accountId: req.accountId, seconds: grant.grantedSeconds, reserved: formatMoney(grant.reserved) });
+      this.logger.info('call authorised', { callId: req.callId, accountId: req.accountId, seconds: grant.grantedSeconds, reserved: moneyText(grant.reserved, pricer.currency) });
       return { granted: true, grant };
     }
     // Other calls kept taking the money between our read and our update.
@@ -579,7 +579,7 @@ export class CreditControl {
     try {
       const settlement = await this.chargeCall(call, seconds, charge);
       this.calls.delete(callId);
-      this.logger.info('call settled', { callId, accountId: call.accountId, seconds, charged: formatMoney(charge) });
+      this.logger.info('call settled', { callId, accountId: call.accountId, seconds, charged: moneyText(charge, call.pricer.currency) });
       return settlement;
     } catch (err) {
       if (isDecision(err)) throw err;
@@ -588,7 +588,7 @@ export class CreditControl {
         charge: charge.toString(), at: this.clock().toISOString(),
       });
       this.calls.delete(callId);
-      this.logger.warn('settlement journalled: database unavailable', { callId, charged: formatMoney(charge), error: String(err) });
+      this.logger.warn('settlement journalled: database unavailable', { callId, charged: moneyText(charge, call.pricer.currency), error: String(err) });
       return { callId, accountId: call.accountId, billableSeconds: seconds, charged: charge, returned: maxMoney(0n, call.reserved - charge), journalled: true, replay: false };
     }
   }

@@ -4,6 +4,7 @@
  * error, because a missing valid_to or destination_prefix read as NULL would widen a rule; only
  * the labels (`name`, `description`) may be left out, and are then empty.
  */
+import { CsvError, parse } from 'csv-parse/sync';
 import { RATING_TABLES, type RatingTableName, type TableRow } from './tables';
 
 export class CsvFormatError extends Error {
@@ -31,42 +32,32 @@ export function formatTableCsv(table: RatingTableName, rows: readonly TableRow[]
   return lines.join('\r\n') + '\r\n';
 }
 
-/** Splits CSV text into records of fields. */
-function records(text: string, table: string): string[][] {
-  const out: string[][] = [];
-  let rec: string[] = [];
-  let cur = '';
-  let quoted = false;
-  let line = 1;
-  let i = 0;
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  while (i < body.length) {
-    const ch = body[i]!;
-    if (quoted) {
-      if (ch === '"') {
-        if (body[i + 1] === '"') { cur += '"'; i += 2; continue; }
-        quoted = false; i++; continue;
-      }
-      if (ch === '\n') line++;
-      cur += ch; i++; continue;
+/** What csv-parse's refusals mean, in the words of this file's other messages. */
+const PARSE_ERRORS: Record<string, string> = {
+  CSV_QUOTE_NOT_CLOSED: 'unterminated quoted field',
+  INVALID_OPENING_QUOTE: 'a quote inside an unquoted field',
+  CSV_INVALID_OPENING_QUOTE: 'a quote inside an unquoted field',
+  CSV_INVALID_CLOSING_QUOTE: 'a closing quote not followed by a comma or the end of the line',
+};
+
+/** Splits CSV text into records of fields, each with the line it ends on (csv-parse, RFC 4180). */
+function records(text: string, table: string): Array<{ fields: string[]; line: number }> {
+  try {
+    const parsed = parse(text, {
+      bom: true, skip_empty_lines: true, info: true,
+      // Field counts are checked below, with the table's own message.
+      relax_column_count: true,
+      // A file edited on another system may mix line ends: every usual one ends a record.
+      record_delimiter: ['\r\n', '\n', '\r'],
+    }) as unknown as Array<{ record: string[]; info: { lines: number } }>;
+    return parsed.map((r) => ({ fields: r.record, line: r.info.lines }));
+  } catch (err) {
+    if (err instanceof CsvError) {
+      const line = (err as CsvError & { lines?: number }).lines ?? 0;
+      throw new CsvFormatError(table, line, PARSE_ERRORS[err.code] ?? err.message);
     }
-    if (ch === '"') {
-      if (cur !== '') throw new CsvFormatError(table, line, 'a quote inside an unquoted field');
-      quoted = true; i++; continue;
-    }
-    if (ch === ',') { rec.push(cur); cur = ''; i++; continue; }
-    if (ch === '\r' || ch === '\n') {
-      rec.push(cur); cur = '';
-      if (!(rec.length === 1 && rec[0] === '')) out.push(rec);
-      rec = [];
-      if (ch === '\r' && body[i + 1] === '\n') i++;
-      i++; line++; continue;
-    }
-    cur += ch; i++;
+    throw err;
   }
-  if (quoted) throw new CsvFormatError(table, line, 'unterminated quoted field');
-  if (cur !== '' || rec.length > 0) { rec.push(cur); out.push(rec); }
-  return out;
 }
 
 /**
@@ -76,7 +67,7 @@ function records(text: string, table: string): string[][] {
 export function parseTableCsv(table: RatingTableName, text: string): TableRow[] {
   const recs = records(text, table);
   if (recs.length === 0) return [];
-  const header = recs[0]!.map((h) => h.trim());
+  const header = recs[0]!.fields.map((h) => h.trim());
   const known = new Set<string>(RATING_TABLES[table]);
   for (const h of header) if (!known.has(h)) throw new CsvFormatError(table, 1, `unknown column "${h}" (expected ${RATING_TABLES[table].join(', ')})`);
   const seen = new Set<string>();
@@ -88,11 +79,11 @@ export function parseTableCsv(table: RatingTableName, text: string): TableRow[] 
   if (missing.length > 0) {
     throw new CsvFormatError(table, 1, `missing column${missing.length > 1 ? 's' : ''} ${missing.map((c) => `"${c}"`).join(', ')} (every column must be in the header; leave a field empty for NULL)`);
   }
-  return recs.slice(1).map((rec, n) => {
-    if (rec.length !== header.length) throw new CsvFormatError(table, n + 2, `${rec.length} fields, the header has ${header.length}`);
+  return recs.slice(1).map(({ fields, line }) => {
+    if (fields.length !== header.length) throw new CsvFormatError(table, line, `${fields.length} fields, the header has ${header.length}`);
     const row: TableRow = {};
     for (const c of RATING_TABLES[table]) row[c] = null;
-    header.forEach((h, k) => { row[h] = rec[k] === '' ? null : rec[k]!; });
+    header.forEach((h, k) => { row[h] = fields[k] === '' ? null : fields[k]!; });
     return row;
   });
 }

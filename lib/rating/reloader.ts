@@ -96,7 +96,7 @@ export class RatingReloader {
     try {
       fingerprint = await this.source.fingerprint();
     } catch (err) {
-      log.warn('rating tables unreadable; keeping the rules in force', { error: String(err) });
+      log.debug('rating tables unreadable; keeping the rules in force', { error: String(err) }); // an outage is logged once, by the database watch
       return { kind: 'failed', error: String(err) };
     }
     if (fingerprint === this.lastFingerprint) return { kind: 'unchanged' };
@@ -105,7 +105,7 @@ export class RatingReloader {
     try {
       raw = await this.source.load();
     } catch (err) {
-      log.warn('rating tables unreadable; keeping the rules in force', { error: String(err) });
+      log.debug('rating tables unreadable; keeping the rules in force', { error: String(err) }); // an outage is logged once, by the database watch
       return { kind: 'failed', error: String(err) };
     }
     // Remember the fingerprint either way: a rejected edit is reported once, not at every poll.

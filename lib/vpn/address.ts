@@ -1,7 +1,8 @@
 /**
- * IPv4 and IPv6 addresses and CIDR blocks, for the trunk access list. Addresses are held as
+ * IPv4 and IPv6 addresses and CIDR blocks, for the trunk access list. Parsed by ipaddr.js; held as
  * bigint so both families share one comparison; IPv4-mapped IPv6 (::ffff:a.b.c.d) is IPv4.
  */
+import ipaddr from 'ipaddr.js';
 
 export interface IpAddress {
   family: 4 | 6;
@@ -17,74 +18,28 @@ export interface Cidr {
   text: string;
 }
 
-const V4_PART = /^(0|[1-9]\d{0,2})$/;
-const V6_GROUP = /^[0-9a-fA-F]{1,4}$/;
-const MAPPED_PREFIX = 0xffffn; // ::ffff:0:0/96, shifted right by 32
-
-function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+/** An ipaddr.js address as one number: both families compare and mask alike. */
+function toBigint(addr: ipaddr.IPv4 | ipaddr.IPv6): bigint {
   let value = 0n;
-  for (const part of parts) {
-    if (!V4_PART.test(part)) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    value = (value << 8n) | BigInt(n);
-  }
+  for (const byte of addr.toByteArray()) value = (value << 8n) | BigInt(byte);
   return value;
 }
 
-function parseIpv6Groups(text: string): number[] | undefined {
-  if (text === '') return [];
-  const groups: number[] = [];
-  const parts = text.split(':');
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!;
-    if (i === parts.length - 1 && part.includes('.')) {
-      const v4 = parseIpv4(part);
-      if (v4 === undefined) return undefined;
-      groups.push(Number(v4 >> 16n), Number(v4 & 0xffffn));
-    } else {
-      if (!V6_GROUP.test(part)) return undefined;
-      groups.push(parseInt(part, 16));
-    }
-  }
-  return groups;
-}
-
-function parseIpv6(text: string): bigint | undefined {
-  const double = text.indexOf('::');
-  let groups: number[];
-  if (double >= 0) {
-    if (text.indexOf('::', double + 1) >= 0) return undefined;
-    const head = parseIpv6Groups(text.slice(0, double));
-    const tail = parseIpv6Groups(text.slice(double + 2));
-    if (!head || !tail || head.length + tail.length > 7) return undefined;
-    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  } else {
-    const all = parseIpv6Groups(text);
-    if (!all || all.length !== 8) return undefined;
-    groups = all;
-  }
-  let value = 0n;
-  for (const g of groups) value = (value << 16n) | BigInt(g);
-  return value;
-}
-
-/** Parses "192.0.2.1", "2001:db8::1", "[2001:db8::1]", "fe80::1%eth0"; undefined if not an address. */
+/**
+ * Parses "192.0.2.1", "2001:db8::1", "[2001:db8::1]", "fe80::1%eth0" with ipaddr.js; undefined
+ * if not an address. IPv4 only in four decimal parts: ipaddr.js (like inet_aton) would also read
+ * "127.1", "0x7f.0.0.1" or "010.0.0.1", which on an access list would be a surprise.
+ */
 export function parseIpAddress(input: string): IpAddress | undefined {
   let text = input.trim();
   if (text.startsWith('[') && text.endsWith(']')) text = text.slice(1, -1);
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
   if (!text.includes(':')) {
-    const v4 = parseIpv4(text);
-    return v4 === undefined ? undefined : { family: 4, value: v4 };
+    return ipaddr.IPv4.isValidFourPartDecimal(text) ? { family: 4, value: toBigint(ipaddr.IPv4.parse(text)) } : undefined;
   }
-  const v6 = parseIpv6(text);
-  if (v6 === undefined) return undefined;
-  if (v6 >> 32n === MAPPED_PREFIX) return { family: 4, value: v6 & 0xffffffffn };
-  return { family: 6, value: v6 };
+  if (!ipaddr.IPv6.isValid(text)) return undefined;
+  const v6 = ipaddr.IPv6.parse(text);
+  if (v6.isIPv4MappedAddress()) return { family: 4, value: toBigint(v6.toIPv4Address()) };
+  return { family: 6, value: toBigint(v6) };
 }
 
 /** Parses "10.0.0.0/8", "2001:db8::/32" or a single address (a /32 or /128). */

@@ -93,7 +93,7 @@ export class DirectoryReloader {
         return 'invalid';
       }
       this.last = { outcome: 'failed', at: new Date(), problems: [errorMessage(err)] };
-      logger.warn('VPN directory reload failed; will retry', { error: errorMessage(err) });
+      logger.debug('VPN directory reload failed; will retry', { error: errorMessage(err) }); // an outage is logged once, by the database watch
       return 'failed';
     }
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { testDatabaseUrl } from '../support/mariadb';
+import { EDGE_METRICS } from '../../app/edge-metrics';
 import { freePort } from '../support/ports';
 import { startProduct, type Product } from '../support/product';
 import { startSipp, type SippProcess } from '../support/sipp';
@@ -14,12 +15,13 @@ describe('application metrics pass promtool and carry setup time, per-trunk ASR/
   let carrier: SippProcess;
   let product: Product;
   let api: AdminClient;
+  let edgeMetricsPort: number;
 
   before(async () => {
     const databaseUrl = await testDatabaseUrl('ops_promtool');
     carrier = await startSipp({ scenario: { file: path.join(SCENARIOS, 'uas-answer.xml') }, transport: 'udp', timeoutMs: 85_000 });
     await seedOpsDatabase(databaseUrl, { carrier: carrier.localPort });
-    const edgeMetricsPort = await freePort('tcp');
+    edgeMetricsPort = await freePort('tcp');
     product = await startProduct({ databaseUrl, config: { metrics: { edge: { enabled: true, address: '127.0.0.1', port: edgeMetricsPort } } } });
     api = adminClient(`http://127.0.0.1:${product.adminPort}`, product.adminToken);
   });
@@ -67,5 +69,23 @@ describe('application metrics pass promtool and carry setup time, per-trunk ASR/
     assert.equal(metricSum(m, 'tollgate_credit_control_seconds_count', { operation: 'settle' }), answeredCalls);
     assert.ok(metricSum(m, 'tollgate_db_query_seconds_count') > answeredCalls * 3);
     assert.match(text, /^tollgate_build_info\{version="\d+\.\d+\.\d+",node="v\d+[^"]*"\} 1$/m);
+     assert.ok(metricSum(m, 'tollgate_edge_messages_received_total') >= (answeredCalls + refusedCalls) * 2, 'edge metrics republished by name');
+    assert.ok(metricSum(m, 'tollgate_edge_bytes_received_total') > 0);
+  });
+
+  it("the edge process's own /metrics, built with prom-client, passes promtool: counters typed counter, levels gauge, each with HELP, one per counter the edge keeps", async () => {
+    const text = await (await fetch(`http://127.0.0.1:${edgeMetricsPort}/metrics`)).text();
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20_000 });
+    assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+    assert.equal(`${check.stdout}${check.stderr}`.trim(), '', 'no lint remark either');
+    for (const spec of EDGE_METRICS) {
+      assert.match(text, new RegExp(`^# HELP ${spec.name} \\S`, 'm'), spec.name);
+      assert.match(text, new RegExp(`^# TYPE ${spec.name} ${spec.type}$`, 'm'), spec.name);
+    }
+    const m = parseMetrics(text);
+    assert.ok(metricSum(m, 'tollgate_edge_messages_received_total') > 0);
+    assert.ok(metricSum(m, 'tollgate_edge_bytes_sent_total') > 0);
+    const counters = await (await fetch(`http://127.0.0.1:${edgeMetricsPort}/counters`)).json() as Record<string, number>;
+    assert.deepEqual(Object.keys(counters).filter((k) => !EDGE_METRICS.some((s) => s.key === k)), [], 'edge counters with no metric');
   });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { parse } from 'csv-parse/sync';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,21 +30,9 @@ function cdrRow(over: Partial<CdrRecord> & Pick<CdrRecord, 'callId' | 'inviteAt'
   };
 }
 
-/** RFC 4180 lines → rows (enough for our own output: quoted fields with doubled quotes, commas and line breaks). */
+/** RFC 4180 text → rows, by the same CSV library the product reads rating tables with. */
 function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (ch === '"') quoted = false; else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') { row.push(field); field = ''; } else if (ch === '\r' && text[i + 1] === '\n') { row.push(field); rows.push(row); row = []; field = ''; i++; } else field += ch;
-  }
-  if (field !== '' || row.length > 0) { row.push(field); rows.push(row); }
-  return rows;
+  return parse(text, { record_delimiter: '\r\n' }) as string[][];
 }
 
 describe('CDRs and accounts at hand: repository reads, `tollgate cdr` and `account list`, GET /cdrs, GET /accounts, live calls', function () {

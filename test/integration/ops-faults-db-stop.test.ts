@@ -56,6 +56,13 @@ describe('fault: the database stops during live calls', function () {
       for (const c of calls) assert.equal(c.disposition, 'answered', c.sipCallId);
       console.log(`      [database stop] release causes: ${[...new Set(calls.map((c) => c.releaseCause))].join(', ')}`);
       assertTalkTime(calls, farEnd, { label: 'database stopped during calls' });
+
+      // The outage in the log: one warning when it went, one line with its length when it came back.
+      const back = await product.waitForLog((l) => l.message === 'database reachable again', 15_000);
+      assert.ok(Number(back.downSeconds) > 0, JSON.stringify(back));
+      assert.equal(product.logs.filter((l) => String(l.message).startsWith('database unreachable')).length, 1);
+      const pollerWarnings = product.logs.filter((l) => l.level === 'warn' && /heartbeat failed|reload failed|tables unreadable/.test(String(l.message)));
+      assert.deepEqual(pollerWarnings, [], 'the pollers do not repeat the outage');
     } finally {
       await callers.stop();
     }

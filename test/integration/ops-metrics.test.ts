@@ -58,7 +58,7 @@ describe('Prometheus metrics during a SIPp run', function () {
       await eventually('live calls, reservations and dialogs on the gauges', async () => {
         const m = await scrape();
         return ['tollgate_calls_live', 'tollgate_reservations_outstanding', 'tollgate_reserved_money'].every((n) => metricSum(m, n) > 0)
-          && metricSum(m, 'tollgate_edge_current', { item: 'live_dialogs' }) > 0;
+          && metricSum(m, 'tollgate_edge_dialogs') > 0;
       }, 15_000, 50);
 
       const [ok, refused] = await Promise.all([callers.done, broke.done]);
@@ -85,8 +85,8 @@ describe('Prometheus metrics during a SIPp run', function () {
     assert.equal(metricSum(after, 'tollgate_reserved_money'), 0);
     assert.equal(metricSum(after, 'tollgate_settlement_journal_depth'), 0);
     assert.ok(moved('tollgate_db_query_seconds_count') > answeredCalls * 3, 'database queries are timed');
-    assert.ok(moved('tollgate_edge_events_total', { event: 'messages_in' }) >= (answeredCalls + refusedCalls) * 2, 'edge counters move');
-    assert.ok(moved('tollgate_edge_events_total', { event: 'app_requests' }) >= answeredCalls);
+    assert.ok(moved('tollgate_edge_messages_received_total') >= (answeredCalls + refusedCalls) * 2, 'edge counters move');
+    assert.ok(moved('tollgate_edge_app_requests_total') >= answeredCalls);
 
     const books = await readBooks(databaseUrl);
     assert.equal(books.openReservations, 0);

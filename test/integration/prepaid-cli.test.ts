@@ -44,7 +44,10 @@ describe('tollgate account commands', function () {
   it('creates an account, tops it up once per key, adjusts it, lists the ledger and checks it', async () => {
     assert.match(await run('account', 'create', 'alice', '--currency', 'EUR', '--max-calls', '3'), /created account \d+ alice/);
     assert.match(await run('account', 'topup', 'alice', '12.50', '--key', 'pay-1'), /balance 12\.500000/);
-    assert.match(await run('account', 'topup', 'alice', '12.50', '--key', 'pay-1'), /balance 12\.500000/, 'a replayed top-up changes nothing');
+    const first = (JSON.parse(await run('account', 'ledger', 'alice', '--json')) as unknown[]).length;
+    assert.match(await run('account', 'topup', 'alice', '12.50', '--key', 'pay-1'), /^nothing changed: --key pay-1 was already posted as entry \d+ \(top-up 12\.500000; balance then 12\.500000\)$/);
+    assert.equal((JSON.parse(await run('account', 'ledger', 'alice', '--json')) as unknown[]).length, first, 'a replayed top-up writes nothing');
+    assert.equal((JSON.parse(await run('account', 'topup', 'alice', '12.50', '--key', 'pay-1', '--json')) as { replay: boolean }).replay, true);
     assert.match(await run('account', 'adjust', 'alice', '-0.015', '--key', 'fix-1', '--note', 'goodwill'), /balance 12\.485000/);
     const shown = JSON.parse(await run('account', 'show', 'alice', '--json')) as { balance: string; maxCalls: number };
     assert.deepEqual([shown.balance, shown.maxCalls], ['12.485000', 3]);

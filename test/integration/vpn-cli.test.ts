@@ -8,6 +8,8 @@ import type { CliContext } from '../../app/cli/context';
 import { loadConfig } from '../../app/config/load';
 import { silentLogger } from '../../lib/common/logger';
 import { openDatabase, type Database } from '../../lib/db/database';
+import { PrepaidRepository } from '../../lib/db/prepaid-repository';
+import { AccountService } from '../../lib/prepaid';
 
 /** Runs `tollgate <args>` with the VPN commands against a SQLite file; returns what it printed. */
 class CliRunner {
@@ -53,6 +55,10 @@ describe('VPN command line on SQLite', function () {
     cli = new CliRunner(path.join(dir, 'tollgate.sqlite'));
     const db = await openDatabase(cli.config.database, silentLogger());
     await db.migrate();
+    // The accounts subscribers pay from: 1 named by id below, 2 by its code.
+    const accounts = new AccountService(new PrepaidRepository(db));
+    await accounts.create({ code: 'acme-alice', kind: 'prepaid', currency: 'EUR' });
+    await accounts.create({ code: 'acme-bob', kind: 'prepaid', currency: 'EUR' });
     await db.close();
   });
 
@@ -67,7 +73,8 @@ describe('VPN command line on SQLite', function () {
     await cli.run('route', 'add', '+49', 'carrier', '--priority', '5');
     assert.match(await cli.run('vpn', 'group', 'add', 'acme', '--name', 'Acme', '--offnet-prefix', '9', '--extension-length', '4'), /acme \(Acme\): 4-digit extensions, off-net prefix 9/);
     assert.match(await cli.run('vpn', 'subscriber', 'add', '+49 30 100001', '--account', '1', '--plan', 'business', '--home-trunk', 'pbx'), /added subscriber 4930100001/);
-    await cli.run('vpn', 'subscriber', 'add', '030 100002', '--account', '2', '--home-trunk', 'pbx');
+    await cli.run('vpn', 'subscriber', 'add', '030 100002', '--account', 'acme-bob', '--home-trunk', 'pbx');
+    await assert.rejects(cli.run('vpn', 'subscriber', 'add', '030 100003', '--account', 'nobody'), /no account nobody/);
     assert.match(await cli.run('vpn', 'member', 'add', 'acme', '1001', '4930100001', '--class', 'international'), /acme 1001 → 4930100001, class international/);
     assert.match(await cli.run('vpn', 'member', 'add', 'acme', '1002', '+4930100002', '--class', 'onnet_only', '--bar-in', '4989'), /bars in 4989/);
 
@@ -105,16 +112,18 @@ describe('VPN command line on SQLite', function () {
     assert.match(await cli.run('vpn', 'member', 'update', 'acme', '1002', '--extension', '1222', '--class', 'national'), /acme 1222 → 4930100002, class national/);
     assert.match(await cli.run('vpn', 'resolve', '4930100001', '1222'), /callee {4}4930100002/);
     assert.match(await cli.run('vpn', 'group', 'update', 'acme', '--onnet-between-groups'), /on-net with other groups yes/);
-    assert.match(await cli.run('vpn', 'group', 'list'), /acme \(Acme\).*2 member\(s\)/);
+    assert.match(await cli.run('vpn', 'group', 'list'), /^CODE\s+NAME\s+EXTENSIONS\s+OFF-NET PREFIX\s+ON-NET WITH GROUPS\s+MEMBERS\nacme\s+Acme\s+4 digits\s+9\s+yes\s+2$/);
     assert.match(await cli.run('trunk', 'update', 'carrier', '--disable'), /DISABLED/);
     assert.match(await cli.run('vpn', 'resolve', '4930100001', '9089 1234567'), /refused {3}404 NO_ROUTE/);
     const routes = JSON.parse(await cli.run('route', 'list', '--json')) as { id: number; prefix: string }[];
     assert.deepEqual(routes.map((r) => r.prefix), ['', '49']);
     await cli.run('route', 'remove', String(routes[1]!.id));
-    assert.doesNotMatch(await cli.run('route', 'list'), /#\d+ 49 /);
+    assert.match(await cli.run('route', 'list'), /^ID\s+PREFIX\s+TRUNK\s+PRIORITY\s+ENABLED\s+DESCRIPTION\n\s*\d+\s+\(default\)\s+carrier\s+10\s+yes$/);
     await cli.run('vpn', 'member', 'remove', 'acme', '1222');
-    assert.match(await cli.run('vpn', 'subscriber', 'list'), /4930100002: account 2, plan -, home trunk pbx, active/);
+    assert.match(await cli.run('vpn', 'subscriber', 'list'), /^NUMBER\s+ACCOUNT\s+PLAN\s+HOME TRUNK\s+STATUS\s+NAME\n4930100001\s+acme-alice\s+business\s+pbx\s+active\n4930100002\s+acme-bob\s+-\s+pbx\s+active$/);
     await cli.run('vpn', 'subscriber', 'remove', '+4930100002');
-    assert.doesNotMatch(await cli.run('vpn', 'subscriber', 'list'), /4930100002/);
+    const left = await cli.run('vpn', 'subscriber', 'list');
+    assert.match(left, /4930100001/);
+    assert.doesNotMatch(left, /4930100002/);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * A stand-in for the edge or the application under the supervisor (test/unit/app/supervisor.test.ts):
- * `node supervised-child.js <name> [--drain-ms=N] [--ignore-stop] [--crash-after-ms=N]`.
+ * `node supervised-child.js <name> [--drain-ms=N] [--ignore-stop] [--default-stop] [--crash-after-ms=N]`
+ * (--default-stop: no SIGTERM handler, as a process already exiting: the signal ends it).
  * It appends what happens to it, one JSON line each, to the file named by $SUPERVISED_EVENTS:
  * started, stopping (first SIGINT/SIGTERM; the fake drain then lasts drain-ms), signal-ignored,
  * reloaded (SIGHUP), stopped (just before a clean exit), crashing.
@@ -27,6 +28,7 @@ function main(): void {
   const drainMs = Number(flag('drain-ms') ?? 0);
   const ignoreStop = flag('ignore-stop') !== undefined;
   const crashAfterMs = flag('crash-after-ms');
+  const defaultStop = flag('default-stop') !== undefined;
 
   // Bounded: a fixture left behind by a failed test ends by itself.
   const life = setTimeout(() => process.exit(4), MAX_LIFE_MS);
@@ -45,7 +47,7 @@ function main(): void {
     }, drainMs);
   };
   process.on('SIGINT', onStop);
-  process.on('SIGTERM', onStop);
+  if (!defaultStop) process.on('SIGTERM', onStop);
   process.on('SIGHUP', () => record('reloaded', 'SIGHUP'));
   if (crashAfterMs !== undefined) {
     setTimeout(() => {

@@ -164,6 +164,16 @@ describe('supervisor of `tollgate start`', function () {
     assert.ok(appEvents[2]!.t - appEvents[1]!.t >= 400 - 15, 'the application had its whole drain');
   });
 
+  it('a process ended by the stop signal itself (it was already exiting, its handler gone) is a clean stop, as systemd counts it', async () => {
+    const r = startSupervisor([{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app', '--default-stop'] }]);
+    await started(r, 'edge');
+    await started(r, 'app');
+    process.kill(r.pid, 'SIGTERM');
+    assert.equal(await r.exit, 0);
+    const [stopped] = r.logsOf('process stopped', 'app');
+    assert.equal(stopped?.signal, 'SIGTERM');
+  });
+
   it('kills a process that ignores SIGTERM after killAfterSeconds, then stops the edge, and reports the unclean stop', async () => {
     const r = startSupervisor([{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app', '--ignore-stop'] }], { killAfterSeconds: 0.5 });
     await started(r, 'edge');

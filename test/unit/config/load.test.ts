@@ -17,7 +17,9 @@ function problemsOf(fn: () => unknown): string[] {
   assert.fail('configuration was accepted');
 }
 
-describe('configuration', () => {
+describe('configuration', function () {
+  // Some cases start the CLI, a second or more each on a loaded machine.
+  this.timeout(60_000);
   it('loads the embedded defaults: SQLite, embedded edge, refuse new calls when the database is down', () => {
     const c = loadConfig({ env: {} });
     assert.equal(c.database.dialect, 'sqlite');
@@ -117,7 +119,9 @@ describe('configuration: the database dialect follows database.url', () => {
   });
 });
 
-describe('configuration: environment variables that share the TOLLGATE_ prefix', () => {
+describe('configuration: environment variables that share the TOLLGATE_ prefix', function () {
+  // Some cases start the CLI, a second or more each on a loaded machine.
+  this.timeout(60_000);
   const kubernetes = {
     TOLLGATE_SERVICE_HOST: '10.96.0.12', TOLLGATE_SERVICE_PORT: '5060', TOLLGATE_SERVICE_PORT_SIP: '5060', TOLLGATE_PORT: 'udp://10.96.0.12:5060',
     TOLLGATE_PORT_5060_UDP: 'udp://10.96.0.12:5060', TOLLGATE_PORT_5060_UDP_PROTO: 'udp', TOLLGATE_PORT_5060_UDP_PORT: '5060', TOLLGATE_PORT_5060_UDP_ADDR: '10.96.0.12',
@@ -151,7 +155,9 @@ describe('configuration: environment variables that share the TOLLGATE_ prefix',
   });
 });
 
-describe('configuration: relative paths', () => {
+describe('configuration: relative paths', function () {
+  // Some cases start the CLI, a second or more each on a loaded machine.
+  this.timeout(60_000);
   const tollgateDir = path.resolve(__dirname, '../../../..');
 
   it('the defaults are read against the Tollgate folder: dataDir, and the SQLite file inside it', () => {

@@ -51,7 +51,19 @@ describe('rating: CSV of the rule tables', () => {
     ['a column named twice', 'id,code,code\n1,a,a\n', /"code" appears twice/],
     ['a short row', 'id,code,name\n1,a\n', /line 2: 2 fields, the header has 3/],
     ['an unterminated quote', 'id,code,name\n1,a,"open\n', /unterminated/],
+    ['a quote inside an unquoted field', 'id,code,name\n1,a,b"c\n', /line 2: a quote inside an unquoted field/],
+    ['a short row after a blank line and a quoted line break', 'id,code,name\n\n1,a,"two\nlines"\n2,b\n', /line 5: 2 fields, the header has 3/],
   ];
+
+  it('reads a BOM, mixed line ends, blank lines, quoted commas, quotes and line breaks; an empty field is NULL', () => {
+    const rows = parseTableCsv('services', '\ufeffcode,id,name\r\nvoice.a,1,"x, ""y""\r\nz"\n\nvoice.b,2,\rvoice.c,3, padded \n');
+    assert.deepEqual(rows, [
+      { id: '1', code: 'voice.a', name: 'x, "y"\r\nz' },
+      { id: '2', code: 'voice.b', name: null },
+      { id: '3', code: 'voice.c', name: ' padded ' },
+    ]);
+    assert.deepEqual(parseTableCsv('services', formatTableCsv('services', rows)), rows, 'what is written reads back the same');
+  });
   for (const [name, text, reason] of bad) {
     it(`rejects ${name}`, () => {
       assert.throws(() => parseTableCsv('services', text), (e: unknown) => e instanceof CsvFormatError && reason.test(e.message));
