@@ -22,6 +22,7 @@ export function edgeOptions(config: TollgateConfig): EdgeOptions {
     options: e.options,
     unansweredRequests: e.unansweredRequests,
     udpReceiveBufferBytes: e.udpReceiveBufferBytes,
+    finishedTransactions: e.finishedTransactions,
   };
 }
 

@@ -59,6 +59,8 @@ export const edgeSchema = z.strictObject({
   options: z.strictObject({ answerWhenUnrouted: z.boolean(), autoRespondUserAgents: z.array(regexSource) }),
   /** Receive buffer asked for each UDP socket (bytes); the kernel caps it at net.core.rmem_max. */
   udpReceiveBufferBytes: z.number().int().min(65536),
+  /** Finished transactions are kept as compact records for their RFC 3261 timers, at most this many (oldest go first). */
+  finishedTransactions: z.strictObject({ maxEntries: z.number().int().min(1000), maxBytes: z.number().int().min(1048576) }),
   /** A request the application never answers: given up after timeoutMs, dropped (status null) or answered status. */
   unansweredRequests: z.strictObject({
     timeoutMs: z.number().int().positive(),
