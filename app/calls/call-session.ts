@@ -635,6 +635,7 @@ export class CallSession {
       disposition, releaseCause: cause, sipStatus: this.finalStatus?.status ?? null, sipReason: this.finalStatus?.reason ?? null,
       ruleId: quote?.ruleId ?? null, tariffId: quote?.tariffId ?? null, currency: quote?.currency ?? null,
       cost: settlement?.charged ?? 0n, ledgerKey: settlement ? settleKey(ctx.callId) : null,
+      charging: r?.caller.groupCode !== undefined ? r.charging ?? 'business' : null,
     };
   }
 }
