@@ -8,6 +8,7 @@ import { registerTariffCommands } from './cli/tariff';
 import { registerVpnCommands } from './cli/vpn';
 import { registerAccountCommands } from './cli/account';
 import { registerCdrCommands } from './cli/cdr';
+import { registerEnterpriseGroupCommands } from './cli/group';
 
 /** Whether commander has already written the message of the error it is about to throw. */
 const reported = new WeakSet<Command>();
@@ -32,6 +33,7 @@ export function buildProgram(argv: string[]): Command {
   registerVpnCommands(program, ctx);
   registerAccountCommands(program, ctx);
   registerCdrCommands(program, ctx);
+  registerEnterpriseGroupCommands(program, ctx);
   return program;
 }
 

@@ -165,6 +165,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
         instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
         cdrs, rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
         moneyIn: (accountId) => lowBalance.rearm(accountId),
+        groups: {
+          change: (fn) => new VpnRepository(db).changeValidated(config.numbering, fn), read: (fn) => fn(new VpnRepository(db)),
+          reload: () => vpnReloader.checkNow(),
+        },
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;
       cleanups.push(() => server.close());

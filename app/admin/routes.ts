@@ -10,6 +10,7 @@ import type { LiveCallView } from '../calls/call-session';
 import type { TollgateMetrics } from '../metrics';
 import { cdrCsvHeader, cdrCsvLine, cdrFilterFrom, cdrJson, decodeCursor, encodeCursor, type CdrFilterText } from './cdr-format';
 import { accountJson, entryJson, liveCallJson, quoteJson } from './json';
+import type { GroupAdminDeps } from './group-routes';
 import type { ReloadReport } from './reload';
 import * as S from './schemas';
 
@@ -35,6 +36,8 @@ export interface AdminDeps {
   draining(): boolean;
   /** Money came into an account (top-up, positive adjustment). */
   moneyIn?(accountId: number): void;
+  /** Enterprise VPN features (app/admin/group-routes.ts); absent: those routes are not served. */
+  groups?: GroupAdminDeps;
 }
 
 /** One documented route: fastify serves it, the OpenAPI file describes it. */

@@ -23,7 +23,7 @@ export function admissionSteps(deps: AdmissionDeps): AdmissionStep[] {
   return [
     checkTrunkAccess(deps.vpn),
     identifyCaller(),
-    resolveNumbering(deps.vpn),
+    resolveNumbering(deps.vpn, deps.rating),
     selectRoute(deps.trunkCalls),
     rateCall(deps.rating),
     authoriseCredit(deps.credit, deps.noCreditStatus),
