@@ -21,6 +21,8 @@ import { recoveredCdr } from './calls/recovered-cdr';
 import type { TollgateConfig } from './config/schema';
 import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
+import { SpendNotifier } from '../lib/notify';
+import { SpendNotifications } from './notify/spend-observer';
 
 /**
  * The application process: the composition root. It builds the database, the domain services and
@@ -127,6 +129,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
 
     const trunkCalls = new TrunkCallCounter(vpn);
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
+    const w = config.notify.webhook;
+    const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }));
+    cleanups.push(() => notifier.stop(2000));
+    const spend = new SpendNotifications(notifier);
 
     const conn = config.drachtio.mode === 'embedded'
       ? { host: config.edge.control.address === '0.0.0.0' ? '127.0.0.1' : config.edge.control.address, port: config.edge.control.port, secret: config.edge.control.secret }
@@ -135,7 +141,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus }),
       credit, rating, trunkCalls,
       writeCdr: (cdr) => cdrSpool.record(cdr),
-      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer()),
+      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer(), spend.observer()),
       config: {
         instanceId, onnetCallerDisplay: config.calls.onnetCallerDisplay, noAnswerSeconds: config.calls.noAnswerSeconds,
         reauthLeadSeconds: p.reauthLeadSeconds, checkpointSeconds: p.checkpointSeconds, sessionTimer: config.calls.sessionTimer,
@@ -164,7 +170,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       admin = await startAdminServer({
         instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
         cdrs, rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
-        moneyIn: (accountId) => lowBalance.rearm(accountId),
+        moneyIn: (accountId) => { lowBalance.rearm(accountId); spend.rearm(accountId); },
         groups: {
           change: (fn) => new VpnRepository(db).changeValidated(config.numbering, fn), read: (fn) => fn(new VpnRepository(db)),
           reload: () => vpnReloader.checkNow(),

@@ -8,10 +8,15 @@ import { VpnRepository } from '../../lib/db/vpn-repository';
 import { AccountService } from '../../lib/prepaid';
 import { parseTableCsv } from '../../lib/rating/csv';
 import { emptyTables } from '../../lib/rating/tables';
-import { allFarEndsAt, NUMBERING, PEOPLE, PRICE_PER_SECOND, seedCallWorld, type FixtureIds } from '../support/call-fixture';
+import { allFarEndsAt, NUMBERING, PEOPLE, PREFIX_OF, PRICE_PER_SECOND, seedCallWorld, type FixtureIds } from '../support/call-fixture';
 import { cdrOf, checkBooks, ledgerCharge, placeCall, startFarEnd, type CallerRun, type FarEndProcess } from '../support/calls';
 import { testDatabaseUrl } from '../support/mariadb';
 import { startProduct, type Product } from '../support/product';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { verifyWebhook, type SpendEvent } from '../../lib/notify';
+
+const WEBHOOK_SECRET = 'integration-webhook-secret';
 
 /** Per-second prices (micro-units) the enterprise tariffs add to the fixture's flat ones. */
 const PERSONAL_OFFNET = 4000n;
@@ -42,6 +47,8 @@ describe('enterprise VPN calls: private calls, short codes, closed user groups, 
   let far: FarEndProcess;
   let ids: FixtureIds;
   let personal: number;
+  let webhook: http.Server;
+  const hooks: Array<{ body: string; signature: string; key: string }> = [];
   const runs = new Map<string, { run: CallerRun; cdr: CdrRecord }>();
   const call = async (name: string, scenario: string, caller: string, dialled: string) => {
     const run = await placeCall({ scenario, caller, dialled, transport: 'udp', sipPort: product.sipPort, timeoutMs: 30_000 });
@@ -86,7 +93,20 @@ describe('enterprise VPN calls: private calls, short codes, closed user groups, 
       // Today's day type, the whole day: the rating calendar decides, the window always holds.
       await repo.addScreeningRule({ groupCode: 'acme', extension: PEOPLE.onnetOnly.ext, dayType: today, timeFrom: '00:00', timeTo: '24:00', callClass: 'national' });
     });
-    product = await startProduct({ databaseUrl: url, config: { prepaid: { grantSeconds: 2, reauthLeadSeconds: 1 } } });
+    webhook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => {
+        hooks.push({ body, signature: String(req.headers['x-tollgate-signature']), key: String(req.headers['idempotency-key']) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
+    const hookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/spend`;
+    product = await startProduct({
+      databaseUrl: url,
+      config: { prepaid: { grantSeconds: 2, reauthLeadSeconds: 1 }, notify: { webhook: { url: hookUrl, secret: WEBHOOK_SECRET, backoffMs: 50, maxBackoffMs: 200 } } },
+    });
     await Promise.all([
       call('private', 'uac-call-caller-hangs-up.xml', PEOPLE.alice.e164, `*7${national('7770010')}`),
       call('business', 'uac-call-caller-hangs-up.xml', PEOPLE.alice.e164, national('7770011')),
@@ -95,6 +115,7 @@ describe('enterprise VPN calls: private calls, short codes, closed user groups, 
       call('cug incoming', 'uac-expect-403.xml', PEOPLE.alice.e164, PEOPLE.bob.ext),
       call('cug within', 'uac-call-caller-hangs-up.xml', PEOPLE.bob.e164, PEOPLE.office.ext),
       call('screened', 'uac-call-caller-hangs-up.xml', PEOPLE.onnetOnly.e164, national('7770013')),
+      call('cut off', 'uac-call-expect-bye.xml', PEOPLE.poor.e164, `90${PREFIX_OF.timing.slice(2)}1234567`),
     ]);
   });
 
@@ -102,6 +123,7 @@ describe('enterprise VPN calls: private calls, short codes, closed user groups, 
     await product?.stop();
     await far?.stop();
     await db?.close();
+    await new Promise((r) => (webhook ? webhook.close(r) : r(undefined)));
   });
 
   it('charges a call dialled with the private prefix to the member\'s personal account at its personal tariff, and the CDR says private', async () => {
@@ -137,6 +159,18 @@ describe('enterprise VPN calls: private calls, short codes, closed user groups, 
   it('lifts an on-net-only member to national by a screening rule on today\'s day type of the rating calendar', async () => {
     const c = await answered('screened');
     assert.deepEqual([c.scope, c.calleeE164], ['offnet', '49307770013']);
+  });
+
+  it('notifies the cut-off by a signed webhook, with an idempotency key, and never delays the call', async () => {
+    const c = await answered('cut off');
+    assert.equal(c.releaseCause, 'credit_exhausted');
+    const end = Date.now() + 10_000;
+    let hook: { body: string; signature: string; key: string } | undefined;
+    while (!(hook = hooks.find((h) => (JSON.parse(h.body) as SpendEvent).callId === c.callId)) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(hook, `a webhook for the cut-off call: ${hooks.map((h) => h.body).join('\n')}`);
+    assert.ok(verifyWebhook(WEBHOOK_SECRET, hook.body, hook.signature), 'signed with the configured secret');
+    const e = JSON.parse(hook.body) as SpendEvent & { id: string };
+    assert.deepEqual([e.kind, e.subject.type, e.subject.id, e.subject.group, e.id], ['cut_off', 'account', ids.accounts.poor, 'acme', hook.key]);
   });
 
   it('leaves the books exact: every balance equals its ledger, nothing reserved', async () => {
