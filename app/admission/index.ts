@@ -4,6 +4,7 @@ import type { VpnService } from '../../lib/vpn';
 import type { AdmissionContext, AdmissionStep } from '../calls/types';
 import type { TrunkCallCounter } from '../calls/trunk-calls';
 import { authoriseCredit } from './authorise-credit';
+import { applyGroupBudget, CapAccounts } from './group-budget';
 import { identifyCaller } from './identify-caller';
 import { rateCall } from './rate-call';
 import { resolveNumbering } from './resolve-vpn';
@@ -26,6 +27,7 @@ export function admissionSteps(deps: AdmissionDeps): AdmissionStep[] {
     resolveNumbering(deps.vpn, deps.rating),
     selectRoute(deps.trunkCalls),
     rateCall(deps.rating),
+    applyGroupBudget(new CapAccounts(deps.credit.accounts), deps.rating),
     authoriseCredit(deps.credit, deps.noCreditStatus),
   ];
 }

@@ -1,8 +1,9 @@
 import { QueryTypes, UniqueConstraintError, type Model, type ModelStatic, type Transaction } from 'sequelize';
 import { AppError } from '../common/errors';
-import { CALL_CLASSES, Directory, GROUP_STATUSES, type CallClass, type ClosedUserGroup, type CugMembership, type GroupStatus, type ScreeningRule, type ShortCode, type DirectoryData, type DirectorySource, type NumberingPlan, type Route, type Subscriber, type Transport, type Trunk, type VpnGroup, type VpnMember } from '../vpn';
+import { CALL_CLASSES, Directory, GROUP_STATUSES, hasCaps, type MemberCaps, type CallClass, type ClosedUserGroup, type CugMembership, type GroupStatus, type ScreeningRule, type ShortCode, type DirectoryData, type DirectorySource, type NumberingPlan, type Route, type Subscriber, type Transport, type Trunk, type VpnGroup, type VpnMember } from '../vpn';
 import type { Database } from './database';
 import { defineVpnModels, type VpnModels } from './models/vpn';
+import { MoneyColumns } from './money-column';
 
 export interface TrunkInput {
   name: string;
@@ -162,7 +163,7 @@ function toGroup(r: Row): VpnGroup {
     id: Number(r.id), code: String(r.code), name: String(r.name), offnetPrefix: strOrNull(r.offnet_prefix) || null,
     extensionLength: intOrNull(r.extension_length), extensionPattern: strOrNull(r.extension_pattern) || null,
     allowOnnetBetweenGroups: bool(r.allow_onnet_between_groups), privatePrefix: strOrNull(r.private_prefix) || null,
-    status: (strOrNull(r.status) ?? 'active') as GroupStatus,
+    status: (strOrNull(r.status) ?? 'active') as GroupStatus, poolAccountId: intOrNull(r.pool_account_id),
   };
 }
 
@@ -210,9 +211,30 @@ function notFound(what: string): AppError {
  */
 export class VpnRepository implements DirectorySource {
   private readonly models: VpnModels;
+  private readonly money: MoneyColumns;
 
   constructor(private readonly db: Database, private readonly transaction?: Transaction) {
     this.models = defineVpnModels(db.sequelize);
+    this.money = new MoneyColumns(db.dialect);
+  }
+
+  /** A member row's caps, read exactly (money columns). */
+  private caps(r: Row): MemberCaps | undefined {
+    const at = (column: string) => ({ table: 'vpn_members', column, id: r.id });
+    const caps: MemberCaps = {
+      perCall: this.money.parseOrNull(r.cap_per_call, at('cap_per_call')), perDay: this.money.parseOrNull(r.cap_per_day, at('cap_per_day')),
+      perMonth: this.money.parseOrNull(r.cap_per_month, at('cap_per_month')),
+    };
+    return hasCaps(caps) ? caps : undefined;
+  }
+
+  private memberColumns(prefix = ''): string {
+    return ['cap_per_call', 'cap_per_day', 'cap_per_month'].map((c) => this.money.read(`${prefix}${c}`, c)).join(', ');
+  }
+
+  private withCaps<T extends VpnMember>(member: T, r: Row): T {
+    const caps = this.caps(r);
+    return caps ? { ...member, caps } : member;
   }
 
   private async select(sql: string, bind: unknown[] = []): Promise<Row[]> {
@@ -245,7 +267,7 @@ export class VpnRepository implements DirectorySource {
     const routes = (await this.select('SELECT * FROM routes ORDER BY id')).map(toRoute);
     const subscribers = (await this.select('SELECT id, e164, account_id, plan, home_trunk_id, status, display_name FROM subscribers ORDER BY id')).map(toSubscriber);
     const groups = (await this.select('SELECT * FROM vpn_groups ORDER BY id')).map(toGroup);
-    const members = (await this.select('SELECT id, group_id, subscriber_id, extension, call_class, outgoing_barring, incoming_barring, personal_account_id, personal_plan FROM vpn_members ORDER BY id')).map(toMember);
+    const members = (await this.select(`SELECT id, group_id, subscriber_id, extension, call_class, outgoing_barring, incoming_barring, personal_account_id, personal_plan, ${this.memberColumns()} FROM vpn_members ORDER BY id`)).map((r) => this.withCaps(toMember(r), r));
     const cugs = (await this.select('SELECT id, code, name FROM vpn_cugs ORDER BY id')).map(toCug);
     const cugMembers = (await this.select('SELECT id, cug_id, member_id, outgoing_access, incoming_access FROM vpn_cug_members ORDER BY id')).map(toCugMember);
     const shortCodes = (await this.select('SELECT id, group_id, code, e164, service FROM vpn_short_codes ORDER BY id')).map(toShortCode);
@@ -457,18 +479,44 @@ export class VpnRepository implements DirectorySource {
 
   // Members
 
-  async listMembers(groupCode?: string): Promise<MemberRow[]> {
-    const sql = 'SELECT m.*, g.code AS group_code, s.e164 AS e164 FROM vpn_members m JOIN vpn_groups g ON g.id = m.group_id JOIN subscribers s ON s.id = m.subscriber_id'
-      + (groupCode === undefined ? '' : ' WHERE g.code = $1') + ' ORDER BY g.code, m.extension';
-    const rows = await this.select(sql, groupCode === undefined ? [] : [groupCode]);
-    return rows.map((r) => ({ ...toMember(r), groupCode: String(r.group_code), e164: String(r.e164) }));
+  async listMembers(groupCode?: string, extension?: string): Promise<MemberRow[]> {
+    const sql = `SELECT m.*, ${this.memberColumns('m.')}, g.code AS group_code, s.e164 AS e164 FROM vpn_members m JOIN vpn_groups g ON g.id = m.group_id JOIN subscribers s ON s.id = m.subscriber_id`
+      + (groupCode === undefined ? '' : ' WHERE g.code = $1') + (groupCode !== undefined && extension !== undefined ? ' AND m.extension = $2' : '') + ' ORDER BY g.code, m.extension';
+    const rows = await this.select(sql, groupCode === undefined ? [] : extension === undefined ? [groupCode] : [groupCode, extension]);
+    return rows.map((r) => this.withCaps({ ...toMember(r), groupCode: String(r.group_code), e164: String(r.e164) }, r));
   }
 
   async findMember(groupCode: string, extension: string): Promise<MemberRow> {
+    await this.findGroup(groupCode);
+    const [found] = await this.listMembers(groupCode, extension);
+    if (!found) throw notFound(`extension ${extension} in group ${JSON.stringify(groupCode)}`);
+    return found;
+  }
+
+  /** The group's pool account (null: none) and its members' caps: the group budget. */
+  async setPool(groupCode: string, accountId: number | null): Promise<VpnGroup> {
     const group = await this.findGroup(groupCode);
-    const row = await this.one(this.models.VpnMember, { group_id: group.id, extension }, `extension ${extension} in group ${JSON.stringify(groupCode)}`);
-    const sub = await this.one(this.models.Subscriber, { id: Number(row.subscriber_id) }, `subscriber ${String(row.subscriber_id)}`);
-    return { ...toMember(row), groupCode, e164: String(sub.e164) };
+    await this.models.VpnGroup.update({ pool_account_id: accountId }, { where: { id: group.id }, ...this.opts() });
+    return this.findGroup(groupCode);
+  }
+
+  /** Sets the caps given (null clears one; absent leaves it). */
+  async setCaps(groupCode: string, extension: string, caps: Partial<MemberCaps>): Promise<MemberRow> {
+    const member = await this.findMember(groupCode, extension);
+    const sets: string[] = [];
+    const bind: unknown[] = [];
+    for (const [key, column] of [['perCall', 'cap_per_call'], ['perDay', 'cap_per_day'], ['perMonth', 'cap_per_month']] as const) {
+      const v = caps[key];
+      if (v === undefined) continue;
+      if (v !== null && v <= 0n) throw new AppError('VPN_INVALID', `a cap must be more than zero (${column})`);
+      bind.push(this.money.bindOrNull(v, column));
+      sets.push(`${column} = ${v === null ? `$${bind.length}` : this.money.param(bind.length)}`);
+    }
+    if (sets.length > 0) {
+      bind.push(member.id);
+      await this.db.sequelize.query(`UPDATE vpn_members SET ${sets.join(', ')} WHERE id = $${bind.length}`, { bind, transaction: this.transaction });
+    }
+    return this.findMember(groupCode, extension);
   }
 
   async addMember(input: MemberInput): Promise<MemberRow> {
@@ -628,7 +676,7 @@ export class VpnRepository implements DirectorySource {
     })));
     await chunks(this.models.VpnGroup, data.groups.map((g) => ({
       id: g.id, code: g.code, name: g.name, offnet_prefix: g.offnetPrefix, extension_length: g.extensionLength, extension_pattern: g.extensionPattern,
-      allow_onnet_between_groups: g.allowOnnetBetweenGroups, private_prefix: g.privatePrefix ?? null, status: g.status ?? 'active',
+      allow_onnet_between_groups: g.allowOnnetBetweenGroups, private_prefix: g.privatePrefix ?? null, status: g.status ?? 'active', pool_account_id: g.poolAccountId ?? null,
     })));
     await chunks(this.models.VpnMember, data.members.map((m) => ({
       id: m.id, group_id: m.groupId, subscriber_id: m.subscriberId, extension: m.extension, call_class: m.callClass,

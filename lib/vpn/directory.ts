@@ -190,6 +190,8 @@ export class Directory {
           problems.push(`${where}: private-call prefix ${privatePrefix} and off-net prefix ${group.offnetPrefix} overlap`);
         }
       }
+      const pool = group.poolAccountId;
+      if (pool !== undefined && pool !== null && (!Number.isInteger(pool) || pool < 1)) problems.push(`${where}: pool must be an account id`);
       if (group.status !== undefined && !GROUP_STATUSES.includes(group.status)) problems.push(`${where}: status ${JSON.stringify(group.status)} is not one of ${GROUP_STATUSES.join(', ')}`);
       const entry: GroupEntry = { group, extensions: new Map(), pattern, minExtensionLength: length, maxExtensionLength: length, shortCodes: new Map() };
       byId.set(group.id, entry);
@@ -219,6 +221,9 @@ export class Directory {
       if (g.privatePrefix && member.extension.startsWith(g.privatePrefix)) problems.push(`${where}: extension begins with group ${g.code}'s private-call prefix ${g.privatePrefix}`);
       const personal = member.personalAccountId;
       if (personal !== undefined && personal !== null && (!Number.isInteger(personal) || personal < 1)) problems.push(`${where}: personal account must be an account id`);
+      for (const [name, cap] of Object.entries(member.caps ?? {})) {
+        if (cap !== null && (typeof cap !== 'bigint' || cap <= 0n)) problems.push(`${where}: cap ${name} must be more than zero`);
+      }
       if (group.extensions.has(member.extension)) problems.push(`${where}: extension already used in group ${g.code}`);
       if (this.membersBySubscriber.has(subscriber.id)) problems.push(`${where}: subscriber ${subscriber.e164} is already a member of group ${this.membersBySubscriber.get(subscriber.id)!.group.group.code}`);
       const entry: MemberEntry = { member, group, subscriber, cugs: [], screening: [] };

@@ -8,5 +8,6 @@ export { resolveCall, resolveDialledDigits } from './resolver';
 export { VpnService } from './service';
 export { DirectoryReloader, type DirectorySource, type ReloadOutcome, type ReloaderOptions } from './reloader';
 export { checkClosedUserGroups } from './cug';
-export { screenedCallClass, screeningRuleMatches, screeningOrder, parseMinuteOfDay, ratingScreeningClock } from './screening';
+export { screenedCallClass, screeningRuleMatches, screeningOrder, parseMinuteOfDay, ratingScreeningClock, ratingZoneOffset } from './screening';
 export { stripPrivatePrefix, isValidPrivatePrefix } from './private-call';
+export { capAccountCode, capHolds, capOpeningKey, hasCaps, localPeriods, NO_CAPS, type CallBudget, type CapHold, type CapPeriod, type MemberCaps } from './budget';

@@ -1,4 +1,5 @@
 import { checkIncoming, checkOutgoing } from './barring';
+import { hasCaps, NO_CAPS, type CallBudget } from './budget';
 import { checkClosedUserGroups } from './cug';
 import { stripPrivatePrefix } from './private-call';
 import { screenedCallClass } from './screening';
@@ -90,6 +91,14 @@ export function resolveDialledDigits(directory: Directory, caller: MemberEntry, 
   return refuse(404, 'NOT_IN_PLAN', `${dialled} is neither an extension nor a member's number in group ${group.group.code}; dial ${offnetPrefix} before outside numbers`);
 }
 
+/** A member's business call is paid from its group's pool when there is one, under its caps when it has some. */
+function budgetOf(entry: MemberEntry): CallBudget | undefined {
+  const pool = entry.group.group.poolAccountId ?? null;
+  const caps = entry.member.caps ?? NO_CAPS;
+  if (pool === null && !hasCaps(caps)) return undefined;
+  return { payerAccountId: pool ?? entry.subscriber.accountId, pool: pool !== null, memberId: entry.member.id, caps };
+}
+
 function party(e164: string, subscriber: Subscriber | undefined, member: MemberEntry | undefined): CallParty {
   const p: CallParty = { e164 };
   if (subscriber) p.subscriberId = subscriber.id;
@@ -170,7 +179,8 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
 
   const isPrivate = charging === 'private';
   const callerPlan = isPrivate ? callerMember!.member.personalPlan ?? callerSub.plan : callerSub.plan;
-  const accountId = isPrivate ? callerMember!.member.personalAccountId! : callerSub.accountId;
+  const budget = callerMember && !isPrivate ? budgetOf(callerMember) : undefined;
+  const accountId = isPrivate ? callerMember!.member.personalAccountId! : budget?.payerAccountId ?? callerSub.accountId;
   const caller: CallerParty = { e164: callerSub.e164, subscriberId: callerSub.id, accountId };
   if (callerPlan !== null) caller.plan = callerPlan;
   if (callerMember) {
@@ -197,6 +207,7 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
       forcedOnnet: dest.forcedOnnet,
       charging,
       virtualOnnet: dest.shortCode !== undefined,
+      ...(budget ? { budget } : {}),
     },
   };
 }

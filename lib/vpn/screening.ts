@@ -48,6 +48,18 @@ export function screenedCallClass(base: CallClass, rules: readonly ScreeningRule
  * time zone, so "office hours" mean the same in screening as in tariffs.
  */
 export function ratingScreeningClock(ruleSet: RuleSet): ScreeningClock {
+  let clock = clocks.get(ruleSet);
+  if (!clock) {
+    clock = makeClock(ruleSet);
+    clocks.set(ruleSet, clock);
+  }
+  return clock;
+}
+
+/** One clock per rule set: a time zone's formatter is costly to build, and rule sets are swapped whole. */
+const clocks = new WeakMap<RuleSet, ScreeningClock>();
+
+function makeClock(ruleSet: RuleSet): ScreeningClock {
   const zone = new TimeZone(ruleSet.defaultTimeZone);
   return {
     localTime(at: Date) {
@@ -58,4 +70,16 @@ export function ratingScreeningClock(ruleSet: RuleSet): ScreeningClock {
       return { dayType: id === null ? null : ruleSet.dayTypeCodes.get(id) ?? null, minuteOfDay: Math.floor(clock.msOfDay / 60_000) };
     },
   };
+}
+
+const zones = new WeakMap<RuleSet, TimeZone>();
+
+/** The rating time zone's UTC offset at an instant (for the local day and month of budget caps). */
+export function ratingZoneOffset(ruleSet: RuleSet, at: Date): number {
+  let zone = zones.get(ruleSet);
+  if (!zone) {
+    zone = new TimeZone(ruleSet.defaultTimeZone);
+    zones.set(ruleSet, zone);
+  }
+  return zone.offsetAt(at.getTime());
 }

@@ -1,4 +1,5 @@
 import type { ServiceAttributes } from '../rating/types';
+import type { CallBudget, MemberCaps } from './budget';
 
 /**
  * Plain data of the VPN numbering plan, trunks and routes, as the repository loads them
@@ -74,6 +75,8 @@ export interface VpnGroup {
   privatePrefix?: string | null;
   /** Only an active group's members make and receive calls (absent: active). */
   status?: GroupStatus;
+  /** The prepaid account the group's business calls are paid from (the pool); null: each member's own account. */
+  poolAccountId?: number | null;
 }
 
 export type GroupStatus = 'active' | 'suspended' | 'closed';
@@ -93,6 +96,8 @@ export interface VpnMember {
   personalAccountId?: number | null;
   /** Caller plan rating uses for its private calls (absent: the subscriber's plan). */
   personalPlan?: string | null;
+  /** Caps on the member's business calls, on top of the pool (absent: none). */
+  caps?: MemberCaps;
 }
 
 /** A closed user group (ITU-T I.255.1): members of any VPN group may belong to several. */
@@ -220,6 +225,8 @@ export interface CallResolution {
   charging?: Charging;
   /** A group short code for an outside number was dialled (rated as the group decides). */
   virtualOnnet?: boolean;
+  /** A business call under a group pool or member caps (caller.accountId is then the payer). */
+  budget?: CallBudget;
 }
 
 export type Charging = 'business' | 'private';

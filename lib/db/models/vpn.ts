@@ -61,6 +61,7 @@ export function defineVpnModels(sequelize: Sequelize): VpnModels {
       allow_onnet_between_groups: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
       private_prefix: { type: DataTypes.STRING(8), allowNull: true },
       status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'active' },
+      pool_account_id: { type: DataTypes.INTEGER, allowNull: true },
     }),
     VpnMember: defineOnce(sequelize, 'VpnMember', 'vpn_members', {
       id,
