@@ -1,4 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { formatMoney, parseMoney, type Micros } from '../../lib/common/money';
+import { AppError } from '../../lib/common/errors';
 import type { VpnRepository } from '../../lib/db/vpn-repository';
 import { CALL_CLASSES, GROUP_STATUSES, type CallClass, type GroupStatus } from '../../lib/vpn';
 import type { RouteDoc } from './routes';
@@ -35,7 +37,36 @@ export function groupRoutes(deps: GroupAdminDeps | undefined): Array<RouteDoc & 
     return result;
   };
   const p = <T>(req: FastifyRequest) => req.params as T;
+  const cap = (name: string, v: string | null | undefined): Micros | null | undefined => {
+    if (v === undefined || v === null) return v;
+    try {
+      const m = parseMoney(v);
+      if (m > 0n) return m;
+    } catch { /* reported below */ }
+    throw new AppError('BAD_REQUEST', `body/${name} must be a positive decimal amount as a string ("5.00"), or null`);
+  };
+  const money = (v: Micros | null | undefined) => (v === null || v === undefined ? null : formatMoney(v));
   return [
+    {
+      method: 'PATCH', url: '/groups/:group/budget', summary: 'Pay the group\'s business calls from a prepaid account (its pool); null: each member\'s own account',
+      schema: { params: groupParam, body: { type: 'object', required: ['poolAccountId'], additionalProperties: false, properties: { poolAccountId: { type: ['integer', 'null'], minimum: 1 } } } },
+      responses: { 200: { description: 'the group' }, ...ERRORS },
+      handler: async (req) => changed((repo) => repo.setPool(p<{ group: string }>(req).group, (req.body as { poolAccountId: number | null }).poolAccountId)),
+    },
+    {
+      method: 'PATCH', url: '/groups/:group/members/:extension/caps', summary: 'Caps on a member\'s business calls on top of the pool: per call, per local day, per month (null clears one)',
+      schema: {
+        params: { type: 'object', required: ['group', 'extension'], properties: { group: str, extension: str } },
+        body: { type: 'object', additionalProperties: false, properties: { perCall: nullableStr, perDay: nullableStr, perMonth: nullableStr } },
+      },
+      responses: { 200: { description: 'the member with its caps' }, ...ERRORS },
+      handler: async (req) => {
+        const { group, extension } = p<{ group: string; extension: string }>(req);
+        const b = req.body as { perCall?: string | null; perDay?: string | null; perMonth?: string | null };
+        const m = await changed((repo) => repo.setCaps(group, extension, { perCall: cap('perCall', b.perCall), perDay: cap('perDay', b.perDay), perMonth: cap('perMonth', b.perMonth) }));
+        return { ...m, caps: { perCall: money(m.caps?.perCall), perDay: money(m.caps?.perDay), perMonth: money(m.caps?.perMonth) } };
+      },
+    },
     {
       method: 'PATCH', url: '/groups/:group', summary: 'Set a VPN group\'s private-call prefix and status (suspended or closed: its members neither call nor are called)',
       schema: {
@@ -58,7 +89,8 @@ export function groupRoutes(deps: GroupAdminDeps | undefined): Array<RouteDoc & 
       handler: async (req) => {
         const { group, extension } = p<{ group: string; extension: string }>(req);
         const b = req.body as { personalAccountId?: number | null; personalPlan?: string | null };
-        return changed((repo) => repo.updateMember(group, extension, { personalAccountId: b.personalAccountId, personalPlan: b.personalPlan }));
+        const m = await changed((repo) => repo.updateMember(group, extension, { personalAccountId: b.personalAccountId, personalPlan: b.personalPlan }));
+        return { ...m, caps: { perCall: money(m.caps?.perCall), perDay: money(m.caps?.perDay), perMonth: money(m.caps?.perMonth) } };
       },
     },
     {

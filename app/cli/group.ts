@@ -2,6 +2,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { VpnRepository, type CugMemberRow, type ScreeningRow, type ShortCodeRow } from '../../lib/db/vpn-repository';
 import { CALL_CLASSES, GROUP_STATUSES, isValidPrivatePrefix, normaliseNumber, parseMinuteOfDay, type CallClass, type GroupStatus } from '../../lib/vpn';
 import { AppError } from '../../lib/common/errors';
+import { formatMoney, parseMoney, type Micros } from '../../lib/common/money';
+import { PrepaidRepository } from '../../lib/db/prepaid-repository';
+import { AccountService } from '../../lib/prepaid';
+import { TimeZone } from '../../lib/rating/time-zone';
+import { capHolds, localPeriods, type MemberCaps } from '../../lib/vpn';
 import type { CliContext } from './context';
 
 /**
@@ -38,6 +43,17 @@ function accountOrNone(value: string): number | null {
   return n;
 }
 
+function capAmount(value: string): Micros | null {
+  if (value === 'none') return null;
+  try {
+    const m = parseMoney(value);
+    if (m <= 0n) throw new Error('not positive');
+    return m;
+  } catch {
+    throw new InvalidArgumentError('a cap is a positive decimal amount ("5.00"), or "none"');
+  }
+}
+
 function noneToNull(value: string): string | null {
   return value === 'none' ? null : value;
 }
@@ -57,6 +73,16 @@ function e164(ctx: CliContext, typed: string): string {
 }
 
 const json = (v: unknown): string => JSON.stringify(v, null, 2);
+
+function capsJson(caps: MemberCaps | undefined): Record<'perCall' | 'perDay' | 'perMonth', string | null> {
+  const f = (v: Micros | null | undefined) => (v === null || v === undefined ? null : formatMoney(v));
+  return { perCall: f(caps?.perCall), perDay: f(caps?.perDay), perMonth: f(caps?.perMonth) };
+}
+
+function describeCaps(caps: MemberCaps | undefined): string {
+  const c = capsJson(caps);
+  return `caps per call ${c.perCall ?? '-'}, per day ${c.perDay ?? '-'}, per month ${c.perMonth ?? '-'}`;
+}
 
 export function describeCugMember(m: CugMemberRow): string {
   return `${m.cugCode}: ${m.groupCode} ${m.extension}, outgoing access ${m.outgoingAccess ? 'yes' : 'no'}, incoming access ${m.incomingAccess ? 'yes' : 'no'}`;
@@ -171,6 +197,52 @@ export function registerEnterpriseGroupCommands(program: Command, ctx: CliContex
     .action(async (groupCode: string, extension: string, o: { account?: number | null; plan?: string | null }) => {
       const m = await changeValidated(ctx, (repo) => repo.updateMember(groupCode, extension, { personalAccountId: o.account, personalPlan: o.plan }));
       ctx.print(`member ${m.groupCode} ${m.extension}: personal account ${m.personalAccountId ?? 'none'}, personal plan ${m.personalPlan ?? '-'}`);
+    });
+  group.command('pool <group> <account>').description('pay the group\'s business calls from this prepaid account (id or code); "none": each member\'s own account')
+    .action(async (code: string, account: string) => {
+      const id = account === 'none' ? null : await ctx.withDatabase(async (db) => (await new AccountService(new PrepaidRepository(db)).resolve(account)).id);
+      const g = await changeValidated(ctx, (repo) => repo.setPool(code, id));
+      ctx.print(`group ${g.code}: pool ${g.poolAccountId ?? 'none'}`);
+    });
+  group.command('cap <group> <extension>').description('caps on a member\'s business calls, on top of the pool')
+    .option('--per-call <amount>', 'the most one call may cost ("none" to clear)', capAmount)
+    .option('--per-day <amount>', 'the most a local day\'s calls may cost ("none" to clear)', capAmount)
+    .option('--per-month <amount>', 'the most a month\'s calls may cost ("none" to clear)', capAmount)
+    .action(async (groupCode: string, extension: string, o: { perCall?: Micros | null; perDay?: Micros | null; perMonth?: Micros | null }) => {
+      const m = await changeValidated(ctx, (repo) => repo.setCaps(groupCode, extension, o));
+      ctx.print(`member ${m.groupCode} ${m.extension}: ${describeCaps(m.caps)}`);
+    });
+  group.command('budget <group>').description('the group\'s pool and, per member, its caps and what is left of them now')
+    .option('--json', 'machine-readable output')
+    .action(async (groupCode: string, o: { json?: boolean }) => {
+      const report = await ctx.withDatabase(async (db) => {
+        const repo = new VpnRepository(db);
+        const accounts = new AccountService(new PrepaidRepository(db));
+        const group = await repo.findGroup(groupCode);
+        const pool = group.poolAccountId ? await accounts.require(group.poolAccountId) : undefined;
+        const now = new Date();
+        // The periods in the rating time zone, as the call flow opens cap accounts.
+        const offset = new TimeZone(ctx.config().rating.timeZone).offsetAt(now.getTime());
+        const members = [];
+        for (const m of await repo.listMembers(groupCode)) {
+          if (!m.caps) continue;
+          const left: Record<string, string | null> = {};
+          for (const h of capHolds({ payerAccountId: 0, pool: true, memberId: m.id, caps: m.caps }, now, offset)) {
+            const a = await accounts.resolve(h.accountCode).catch(() => undefined);
+            left[h.period] = formatMoney(a ? a.balance - a.reserved : h.cap);
+          }
+          members.push({ extension: m.extension, caps: capsJson(m.caps), left });
+        }
+        return {
+          group: group.code, periods: localPeriods(now, offset),
+          pool: pool ? { account: pool.code, id: pool.id, balance: formatMoney(pool.balance), reserved: formatMoney(pool.reserved), available: formatMoney(pool.balance - pool.reserved) } : null,
+          members,
+        };
+      });
+      if (o.json) { ctx.print(json(report)); return; }
+      const lines = [`group ${report.group}: pool ${report.pool ? `${report.pool.account} (#${report.pool.id}) balance ${report.pool.balance}, reserved ${report.pool.reserved}, available ${report.pool.available}` : 'none'}`];
+      for (const m of report.members) lines.push(`  ${m.extension}: caps ${Object.entries(m.caps).map(([k, v]) => `${k} ${v ?? '-'}`).join(', ')}; left ${Object.entries(m.left).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}`);
+      ctx.print(lines.join('\n'));
     });
   registerCugCommands(group, ctx);
   registerShortCodeCommands(group, ctx);
