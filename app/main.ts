@@ -23,6 +23,10 @@ import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
 import { SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
+import { CapAccounts } from './admission/group-budget';
+
+/** Cap accounts are opened ahead every this long, for now and for this long ahead. */
+const CAP_LOOKAHEAD_MS = 10 * 60_000;
 
 /**
  * The application process: the composition root. It builds the database, the domain services and
@@ -128,6 +132,18 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => credit.stop());
 
     const trunkCalls = new TrunkCallCounter(vpn);
+    const capAccounts = new CapAccounts(credit.accounts);
+    const budgetLogger = logger.child({ module: 'budget' });
+    const openCaps = async () => {
+      // Ahead of the next period too, so that midnight does not make every capped member's first call slower.
+      const now = new Date();
+      const n = await capAccounts.openAhead(vpn, rating, now, budgetLogger) + await capAccounts.openAhead(vpn, rating, new Date(now.getTime() + CAP_LOOKAHEAD_MS), budgetLogger);
+      budgetLogger.info('member cap accounts open', { accounts: n });
+    };
+    await openCaps();
+    const capTimer = setInterval(() => { void openCaps().catch((err: unknown) => budgetLogger.warn('cap accounts not opened ahead', { error: String(err) })); }, CAP_LOOKAHEAD_MS);
+    capTimer.unref();
+    cleanups.push(() => clearInterval(capTimer));
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
     const w = config.notify.webhook;
     const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }));
@@ -138,7 +154,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       ? { host: config.edge.control.address === '0.0.0.0' ? '127.0.0.1' : config.edge.control.address, port: config.edge.control.port, secret: config.edge.control.secret }
       : { host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret };
     await sip.start(conn, {
-      steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus }),
+      steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus, capAccounts }),
       credit, rating, trunkCalls,
       writeCdr: (cdr) => cdrSpool.record(cdr),
       observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer(), spend.observer()),

@@ -17,6 +17,8 @@ export interface AdmissionDeps {
   credit: CreditControl;
   trunkCalls: TrunkCallCounter;
   noCreditStatus: number;
+  /** Members' cap accounts (shared with whoever opens them ahead); default: a fresh set. */
+  capAccounts?: CapAccounts;
 }
 
 /** The ordered admission steps of DESIGN's "call, end to end", steps 1–6. Credit comes last: it sets money aside. */
@@ -27,7 +29,7 @@ export function admissionSteps(deps: AdmissionDeps): AdmissionStep[] {
     resolveNumbering(deps.vpn, deps.rating),
     selectRoute(deps.trunkCalls),
     rateCall(deps.rating),
-    applyGroupBudget(new CapAccounts(deps.credit.accounts), deps.rating),
+    applyGroupBudget(deps.capAccounts ?? new CapAccounts(deps.credit.accounts), deps.rating),
     authoriseCredit(deps.credit, deps.noCreditStatus),
   ];
 }

@@ -304,6 +304,16 @@ export class Directory {
     }
   }
 
+  /** Members with caps, and the account their business calls are paid from (for opening cap accounts ahead). */
+  cappedMembers(): Array<{ memberId: number; payerAccountId: number; caps: NonNullable<VpnMember['caps']> }> {
+    const out = [];
+    for (const m of this.membersById.values()) {
+      const caps = m.member.caps;
+      if (caps && (caps.perDay !== null || caps.perMonth !== null)) out.push({ memberId: m.member.id, payerAccountId: m.group.group.poolAccountId ?? m.subscriber.accountId, caps });
+    }
+    return out;
+  }
+
   /** The member by its row id. */
   member(id: number): MemberEntry | undefined {
     return this.membersById.get(id);
