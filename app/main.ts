@@ -24,6 +24,7 @@ import { SipApplication } from './sip-application';
 import { SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
 import { CapAccounts } from './admission/group-budget';
+import { SuspensionWatch } from './calls/suspensions';
 
 /** Cap accounts are opened ahead every this long, for now and for this long ahead. */
 const CAP_LOOKAHEAD_MS = 10 * 60_000;
@@ -164,6 +165,20 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       },
     });
     cleanups.push(() => sip.disconnect());
+    const suspensions = new SuspensionWatch({
+      liveCalls: () => sip.liveCalls(), endNow: (id, cause) => sip.endCall(id, cause), endAtGrant: (id, cause) => sip.endCallAtGrant(id, cause),
+      accountStatuses: async (ids) => {
+        const out = new Map<number, string>();
+        for (const id of ids) {
+          const a = await credit.accounts.resolve(String(id)).catch(() => undefined);
+          if (a) out.set(id, a.status);
+        }
+        return out;
+      },
+      groupStatus: (code) => { const g = vpn.directory.group(code); return g ? g.group.status ?? 'active' : undefined; },
+    }, config.calls.onSuspend, config.calls.suspendCheckSeconds * 1000, logger.child({ module: 'calls' }));
+    suspensions.start();
+    cleanups.push(() => suspensions.stop());
 
     const e = config.metrics.edge;
     metrics.bind({

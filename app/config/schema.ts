@@ -148,6 +148,9 @@ export const configSchema = z.strictObject({
     }),
     /** After the SIP server connection drops: how long calls wait for it to come back before they are settled at the moment of loss. */
     sipServerLostSeconds: z.number().min(0),
+    /** A suspended or closed account or VPN group: its live calls end now, or at the end of their current grant. */
+    onSuspend: z.enum(['now', 'end_of_grant']),
+    suspendCheckSeconds: z.number().positive(),
   }),
   supervisor: z.strictObject({
     /** First delay before a crashed process is started again; doubles on each crash in a row. */
