@@ -162,16 +162,23 @@ function toGroup(r: Row): VpnGroup {
   return {
     id: Number(r.id), code: String(r.code), name: String(r.name), offnetPrefix: strOrNull(r.offnet_prefix) || null,
     extensionLength: intOrNull(r.extension_length), extensionPattern: strOrNull(r.extension_pattern) || null,
-    allowOnnetBetweenGroups: bool(r.allow_onnet_between_groups), privatePrefix: strOrNull(r.private_prefix) || null,
-    status: (strOrNull(r.status) ?? 'active') as GroupStatus, poolAccountId: intOrNull(r.pool_account_id),
+    allowOnnetBetweenGroups: bool(r.allow_onnet_between_groups),
+    // The enterprise fields only when set, so a plain group reads back as it was written.
+    ...optional({ privatePrefix: strOrNull(r.private_prefix) || null, poolAccountId: intOrNull(r.pool_account_id) }),
+    ...(r.status !== undefined && r.status !== null && r.status !== 'active' ? { status: String(r.status) as GroupStatus } : {}),
   };
+}
+
+/** The entries whose value is not null. */
+function optional<T extends Record<string, unknown>>(fields: T): Partial<T> {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null)) as Partial<T>;
 }
 
 function toMember(r: Row): VpnMember {
   return {
     id: Number(r.id), groupId: Number(r.group_id), subscriberId: Number(r.subscriber_id), extension: String(r.extension),
     callClass: String(r.call_class) as CallClass, outgoingBarring: splitList(r.outgoing_barring), incomingBarring: splitList(r.incoming_barring),
-    personalAccountId: intOrNull(r.personal_account_id), personalPlan: strOrNull(r.personal_plan),
+    ...optional({ personalAccountId: intOrNull(r.personal_account_id), personalPlan: strOrNull(r.personal_plan) }),
   };
 }
 
@@ -272,7 +279,13 @@ export class VpnRepository implements DirectorySource {
     const cugMembers = (await this.select('SELECT id, cug_id, member_id, outgoing_access, incoming_access FROM vpn_cug_members ORDER BY id')).map(toCugMember);
     const shortCodes = (await this.select('SELECT id, group_id, code, e164, service FROM vpn_short_codes ORDER BY id')).map(toShortCode);
     const screening = (await this.select('SELECT id, group_id, member_id, day_type, time_from, time_to, call_class, priority FROM vpn_screening_rules ORDER BY id')).map(toScreening);
-    return { trunks, routes, subscribers, groups, members, cugs, cugMembers, shortCodes, screening };
+    const data: DirectoryData = { trunks, routes, subscribers, groups, members };
+    // Present only when there are rows, so a plain directory reads back as it was written.
+    if (cugs.length > 0) data.cugs = cugs;
+    if (cugMembers.length > 0) data.cugMembers = cugMembers;
+    if (shortCodes.length > 0) data.shortCodes = shortCodes;
+    if (screening.length > 0) data.screening = screening;
+    return data;
   }
 
   async withTransaction<T>(fn: (repo: VpnRepository) => Promise<T>): Promise<T> {
