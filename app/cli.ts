@@ -10,6 +10,7 @@ import { registerAccountCommands } from './cli/account';
 import { registerCdrCommands } from './cli/cdr';
 import { addExamples } from './cli/examples';
 import { packageVersion } from './version';
+import { registerEnterpriseGroupCommands } from './cli/group';
 
 /** Whether commander has already written the message of the error it is about to throw. */
 const reported = new WeakSet<Command>();
@@ -35,6 +36,7 @@ export function buildProgram(argv: string[]): Command {
   registerVpnCommands(program, ctx);
   registerAccountCommands(program, ctx);
   registerCdrCommands(program, ctx);
+  registerEnterpriseGroupCommands(program, ctx);
   addExamples(program);
   return program;
 }

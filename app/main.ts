@@ -22,6 +22,13 @@ import type { TollgateConfig } from './config/schema';
 import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
 import { DatabaseWatch } from './database-watch';
+import { SpendNotifier } from '../lib/notify';
+import { SpendNotifications } from './notify/spend-observer';
+import { CapAccounts } from './admission/group-budget';
+import { SuspensionWatch } from './calls/suspensions';
+
+/** Cap accounts are opened ahead every this long, for now and for this long ahead. */
+const CAP_LOOKAHEAD_MS = 10 * 60_000;
 
 /**
  * The application process: the composition root. It builds the database, the domain services and
@@ -130,7 +137,23 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => credit.stop());
 
     const trunkCalls = new TrunkCallCounter(vpn);
+    const capAccounts = new CapAccounts(credit.accounts);
+    const budgetLogger = logger.child({ module: 'budget' });
+    const openCaps = async () => {
+      // Ahead of the next period too, so that midnight does not make every capped member's first call slower.
+      const now = new Date();
+      const n = await capAccounts.openAhead(vpn, rating, now, budgetLogger) + await capAccounts.openAhead(vpn, rating, new Date(now.getTime() + CAP_LOOKAHEAD_MS), budgetLogger);
+      budgetLogger.info('member cap accounts open', { accounts: n });
+    };
+    await openCaps();
+    const capTimer = setInterval(() => { void openCaps().catch((err: unknown) => budgetLogger.warn('cap accounts not opened ahead', { error: String(err) })); }, CAP_LOOKAHEAD_MS);
+    capTimer.unref();
+    cleanups.push(() => clearInterval(capTimer));
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
+    const w = config.notify.webhook;
+    const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }));
+    cleanups.push(() => notifier.stop(2000));
+    const spend = new SpendNotifications(notifier);
 
     // Optional: without a media section nothing of it is loaded.
     const media = config.media
@@ -142,10 +165,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       ? { host: config.edge.control.address === '0.0.0.0' ? '127.0.0.1' : config.edge.control.address, port: config.edge.control.port, secret: config.edge.control.secret }
       : { host: config.drachtio.host, port: config.drachtio.port, secret: config.drachtio.secret };
     await sip.start(conn, {
-      steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus }),
+      steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus, capAccounts }),
       credit, rating, trunkCalls,
       writeCdr: (cdr) => cdrSpool.record(cdr),
-      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer()),
+      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer(), spend.observer()),
       media: media?.service,
       config: {
         instanceId, onnetCallerDisplay: config.calls.onnetCallerDisplay, noAnswerSeconds: config.calls.noAnswerSeconds,
@@ -153,6 +176,20 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       },
     });
     cleanups.push(() => sip.disconnect());
+    const suspensions = new SuspensionWatch({
+      liveCalls: () => sip.liveCalls(), endNow: (id, cause) => sip.endCall(id, cause), endAtGrant: (id, cause) => sip.endCallAtGrant(id, cause),
+      accountStatuses: async (ids) => {
+        const out = new Map<number, string>();
+        for (const id of ids) {
+          const a = await credit.accounts.resolve(String(id)).catch(() => undefined);
+          if (a) out.set(id, a.status);
+        }
+        return out;
+      },
+      groupStatus: (code) => { const g = vpn.directory.group(code); return g ? g.group.status ?? 'active' : undefined; },
+    }, config.calls.onSuspend, config.calls.suspendCheckSeconds * 1000, logger.child({ module: 'calls' }));
+    suspensions.start();
+    cleanups.push(() => suspensions.stop());
 
     const e = config.metrics.edge;
     metrics.bind({
@@ -175,7 +212,11 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       admin = await startAdminServer({
         instanceId, accounts: credit.accounts, calls: { liveCalls: () => sip.liveCalls(), endCall: (id) => sip.endCall(id, 'admin') },
         cdrs, rating, vpn, reload, metrics, pingDatabase: () => db.ping(), sipConnected: () => sip.isConnected, draining: () => draining,
-        moneyIn: (accountId) => lowBalance.rearm(accountId), mediaServer: media?.health,
+        moneyIn: (accountId) => { lowBalance.rearm(accountId); spend.rearm(accountId); }, mediaServer: media?.health,
+        groups: {
+          change: (fn) => new VpnRepository(db).changeValidated(config.numbering, fn), read: (fn) => fn(new VpnRepository(db)),
+          reload: () => vpnReloader.checkNow(),
+        },
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;
       cleanups.push(() => server.close());

@@ -188,6 +188,14 @@ export class SipApplication {
     return true;
   }
 
+  /** Lets a live call run to the end of its current grant, then ends it with `cause`; false when no such call. */
+  endCallAtGrant(callId: string, cause: ReleaseCause): boolean {
+    const s = this.sessions.get(callId);
+    if (!s) return false;
+    void s.endAtGrant(cause);
+    return true;
+  }
+
   /** New calls get 503 from now on. */
   stopAccepting(): void { this.accepting = false; }
 

@@ -11,6 +11,7 @@ export const CDR_FIELDS = [
   'callId', 'sipCallId', 'instanceId', 'inviteAt', 'answerAt', 'endAt', 'disposition', 'releaseCause', 'sipStatus', 'sipReason',
   'callerDialled', 'callerE164', 'calleeDialled', 'calleeE164', 'presentedCaller', 'scope', 'service', 'vpnGroup', 'accountId',
   'ingressTrunk', 'egressTrunk', 'billableSeconds', 'grantedSeconds', 'ruleId', 'tariffId', 'currency', 'cost', 'ledgerKey',
+  'charging',
 ] as const;
 
 export type CdrJson = Record<(typeof CDR_FIELDS)[number], string | number | null>;
@@ -19,7 +20,7 @@ export function cdrJson(c: CdrRecord): CdrJson {
   const out = {} as CdrJson;
   for (const f of CDR_FIELDS) {
     const v = c[f];
-    out[f] = v instanceof Date ? v.toISOString() : f === 'cost' ? formatMoney(c.cost) : (v as string | number | null);
+    out[f] = v instanceof Date ? v.toISOString() : f === 'cost' ? formatMoney(c.cost) : ((v ?? null) as string | number | null);
   }
   return out;
 }

@@ -10,6 +10,7 @@ import type { LiveCallView } from '../calls/call-session';
 import type { TollgateMetrics } from '../metrics';
 import { cdrCsvHeader, cdrCsvLine, cdrFilterFrom, cdrJson, decodeCursor, encodeCursor, type CdrFilterText } from './cdr-format';
 import { accountJson, entryJson, liveCallJson, quoteJson } from './json';
+import type { GroupAdminDeps } from './group-routes';
 import type { ReloadReport } from './reload';
 import * as S from './schemas';
 
@@ -37,6 +38,8 @@ export interface AdminDeps {
   moneyIn?(accountId: number): void;
   /** With a media server configured: its health; a lost one degrades the instance, never makes it unready. */
   mediaServer?(): 'up' | 'degraded';
+  /** Enterprise VPN features (app/admin/group-routes.ts); absent: those routes are not served. */
+  groups?: GroupAdminDeps;
 }
 
 /** One documented route: fastify serves it, the OpenAPI file describes it. */

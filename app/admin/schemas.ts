@@ -164,6 +164,7 @@ export const cdrOut: Schema = {
     accountId: nullable('integer'), ingressTrunk: nullable('string'), egressTrunk: nullable('string'),
     billableSeconds: { type: 'integer' }, grantedSeconds: { type: 'integer' }, ruleId: nullable('integer'), tariffId: nullable('integer'),
     currency: nullable('string'), cost: { type: 'string', description: 'equals the ledger charge of the call' }, ledgerKey: nullable('string'),
+    charging: { type: ['string', 'null'], description: 'a VPN member\'s call: business (the enterprise paid) or private (the member\'s personal account)' },
   },
 };
 export const errorOut: Schema = {

@@ -6,6 +6,7 @@ import { AppError } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
 import { CONSOLE_PREFIX, registerConsole } from './console';
 import { adminRoutes, FieldError, type AdminDeps, type RouteDoc } from './routes';
+import { groupRoutes } from './group-routes';
 import { MONEY_PATTERN } from './schemas';
 
 export interface AdminServerOptions {
@@ -31,6 +32,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   DUPLICATE_ACCOUNT: 409, IDEMPOTENCY_CONFLICT: 409, CURRENCY_MISMATCH: 409, INSUFFICIENT_FUNDS: 409, ILLEGAL_STATE: 409,
   NO_RULE: 422,
   DB_UNAVAILABLE: 503,
+  VPN_NOT_FOUND: 404, VPN_INVALID: 400, VPN_CONFLICT: 409, VPN_IN_USE: 409, VPN_DIRECTORY_INVALID: 422,
 };
 
 /**
@@ -72,7 +74,7 @@ export function buildAdminApp(deps: AdminDeps, token: string, logger: Logger): F
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   // Bodies are JSON only: anything else is 415, not a string the schema then refuses.
   app.removeContentTypeParser('text/plain');
-  const routes = adminRoutes(deps);
+  const routes = [...adminRoutes(deps), ...groupRoutes(deps.groups)];
   const open = new Set([OPENAPI_PATH, ...routes.filter((r) => r.open).map((r) => r.url)]);
   const expected = digest(token);
 

@@ -21,7 +21,10 @@ export function authoriseCredit(credit: CreditControl, noCreditStatus: number): 
   return async (call) => {
     const accountId = call.resolution!.caller.accountId;
     if (accountId === undefined) throw new CallRejection(403, 'NO_ACCOUNT', 'the caller has no account');
-    const outcome = await credit.authorise({ callId: call.callId, accountId, pricer: call.quote! });
+    const outcome = await credit.authorise({
+      callId: call.callId, accountId, pricer: call.quote!,
+      ...(call.extraHolds ? { extraHolds: call.extraHolds } : {}), ...(call.maxSeconds !== undefined ? { maxSeconds: call.maxSeconds } : {}),
+    });
     if (!outcome.granted) {
       throw new CallRejection(refusalStatus(outcome.refusal.code, noCreditStatus), outcome.refusal.code, outcome.refusal.reason);
     }

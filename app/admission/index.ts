@@ -4,6 +4,7 @@ import type { VpnService } from '../../lib/vpn';
 import type { AdmissionContext, AdmissionStep } from '../calls/types';
 import type { TrunkCallCounter } from '../calls/trunk-calls';
 import { authoriseCredit } from './authorise-credit';
+import { applyGroupBudget, CapAccounts } from './group-budget';
 import { identifyCaller } from './identify-caller';
 import { rateCall } from './rate-call';
 import { resolveNumbering } from './resolve-vpn';
@@ -16,6 +17,8 @@ export interface AdmissionDeps {
   credit: CreditControl;
   trunkCalls: TrunkCallCounter;
   noCreditStatus: number;
+  /** Members' cap accounts (shared with whoever opens them ahead); default: a fresh set. */
+  capAccounts?: CapAccounts;
 }
 
 /** The ordered admission steps of DESIGN's "call, end to end", steps 1–6. Credit comes last: it sets money aside. */
@@ -23,9 +26,10 @@ export function admissionSteps(deps: AdmissionDeps): AdmissionStep[] {
   return [
     checkTrunkAccess(deps.vpn),
     identifyCaller(),
-    resolveNumbering(deps.vpn),
+    resolveNumbering(deps.vpn, deps.rating),
     selectRoute(deps.trunkCalls),
     rateCall(deps.rating),
+    applyGroupBudget(deps.capAccounts ?? new CapAccounts(deps.credit.accounts), deps.rating),
     authoriseCredit(deps.credit, deps.noCreditStatus),
   ];
 }

@@ -31,7 +31,7 @@ const TRANSITIONS: Readonly<Record<CallState, readonly CallState[]>> = {
 export type ReleaseCause =
   | 'caller_bye' | 'callee_bye' | 'credit_exhausted' | 'database_unavailable' | 'session_expired' | 'edge_teardown'
   | 'sip_server_lost' | 'admin' | 'shutdown' | 'caller_cancel' | 'no_answer' | 'callee_timeout' | 'callee_refused'
-  | 'refused' | 'error';
+  | 'refused' | 'error' | 'suspended';
 
 /** The Reason header sent with the BYEs of a cut-off. */
 export const CREDIT_EXHAUSTED_REASON = 'SIP;cause=402;text="Credit exhausted"';
@@ -47,6 +47,7 @@ const REASONS: Partial<Record<ReleaseCause, string>> = {
   sip_server_lost: 'SIP;cause=503;text="SIP server connection lost"',
   session_expired: 'SIP;cause=408;text="Session timer expired"',
   edge_teardown: 'SIP;cause=503;text="Other leg ended by the SIP server"',
+  suspended: 'SIP;cause=403;text="Account or group suspended or closed"',
 };
 
 export interface SessionTimerConfig { enabled: boolean; interval: number; minSE: number; refresher: 'uac' | 'uas' }
@@ -107,6 +108,8 @@ export interface LiveCallView {
   reserved: bigint;
   /** The price of the seconds talked so far (what it would cost if it ended now). */
   spent: bigint;
+  /** The caller's VPN group, when a member. */
+  vpnGroup?: string | null;
 }
 
 /**
@@ -181,7 +184,20 @@ export class CallSession {
       sipCallId: this.ctx.sipCallId, accountId: r?.caller.accountId ?? null, ingressTrunk: this.ctx.ingressTrunk?.name ?? null,
       egressTrunk: this.egress?.name ?? null, currency: quote?.currency ?? null, reserved: (this.grant ?? this.ctx.grant)?.reserved ?? 0n,
       spent: quote && this.answerAt && this.state === CallState.Answered ? quote.price(this.billableSeconds(new Date(now))) : 0n,
+      vpnGroup: r?.caller.groupCode ?? null,
     };
+  }
+
+  /**
+   * No more extensions: the call ends, with `cause`, when its current grant does (settled as any
+   * cut-off). A call not answered yet has no grant to run out: it is ended now.
+   */
+  endAtGrant(cause: ReleaseCause): Promise<void> | undefined {
+    if (this.state !== CallState.Answered) return this.end(cause);
+    this.extensionFailure = cause;
+    clearTimeout(this.timers.extend);
+    this.ctx.logger.info('call ends with its current grant', { cause, grantedSeconds: this.grant?.grantedSeconds });
+    return undefined;
   }
 
   private moveTo(next: CallState): void {
@@ -508,7 +524,8 @@ export class CallSession {
       const grant = await this.deps.credit.extend(this.ctx.callId);
       this.deps.observer?.grant?.('extension', grant);
       if (grant.lowBalance) this.deps.observer?.lowBalance?.(grant.accountId, this.ctx.callId);
-      if (this.state === CallState.Answered && !this.lost) this.scheduleGrant(grant);
+      // A call told to end with its grant (suspension) keeps the grant it had.
+      if (this.state === CallState.Answered && !this.lost && !this.extensionFailure) this.scheduleGrant(grant);
     } catch (err) {
       // The cut-off at the end of the current grant stands: a call never runs unpaid.
       this.extensionFailure = err instanceof AppError && err.code === 'DB_UNAVAILABLE' ? 'database_unavailable' : 'error';
@@ -653,6 +670,7 @@ export class CallSession {
       disposition, releaseCause: cause, sipStatus: this.finalStatus?.status ?? null, sipReason: this.finalStatus?.reason ?? null,
       ruleId: quote?.ruleId ?? null, tariffId: quote?.tariffId ?? null, currency: quote?.currency ?? null,
       cost: settlement?.charged ?? 0n, ledgerKey: settlement ? settleKey(ctx.callId) : null,
+      charging: r?.caller.groupCode !== undefined ? r.charging ?? 'business' : null,
     };
   }
 }

@@ -29,6 +29,10 @@ export interface AdmissionContext {
   resolution?: CallResolution;
   routes?: TrunkTarget[];
   quote?: CallQuote;
+  /** Further accounts that hold the call's money with the payer's (a member's cap accounts under a group pool). */
+  extraHolds?: number[];
+  /** The most seconds the call may last (a member's per-call cap). */
+  maxSeconds?: number;
   grant?: Grant;
 }
 

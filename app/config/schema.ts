@@ -118,6 +118,18 @@ export const configSchema = z.strictObject({
   }),
   rating: z.strictObject({ timeZone: z.string().min(1), reloadSeconds: z.number().positive() }),
   vpn: z.strictObject({ reloadSeconds: z.number().positive() }),
+  /** Spend notifications (low balance, cut-off): always logged; POSTed to the webhook when its url is set. */
+  notify: z.strictObject({
+    webhook: z.strictObject({
+      url: z.string().url().nullable(),
+      secret: z.string().min(16).nullable(),
+      queueSize: z.number().int().min(1),
+      maxAttempts: z.number().int().min(1).max(100),
+      backoffMs: z.number().int().positive(),
+      maxBackoffMs: z.number().int().positive(),
+      timeoutMs: z.number().int().positive(),
+    }).refine((w) => w.url === null || w.secret !== null, { message: 'a webhook url needs a secret to sign with' }),
+  }),
   numbering: z.strictObject({
     countryCode: z.string().regex(/^[1-9]\d{0,2}$/, 'a country calling code such as "49"'),
     nationalPrefix: z.string().regex(/^\d*$/, 'digits'),
@@ -139,6 +151,9 @@ export const configSchema = z.strictObject({
     }),
     /** After the SIP server connection drops: how long calls wait for it to come back before they are settled at the moment of loss. */
     sipServerLostSeconds: z.number().min(0),
+    /** A suspended or closed account or VPN group: its live calls end now, or at the end of their current grant. */
+    onSuspend: z.enum(['now', 'end_of_grant']),
+    suspendCheckSeconds: z.number().positive(),
   }),
   supervisor: z.strictObject({
     /** First delay before a crashed process is started again; doubles on each crash in a row. */

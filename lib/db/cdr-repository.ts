@@ -36,6 +36,8 @@ export interface CdrRecord {
   currency: string | null;
   cost: Micros;
   ledgerKey: string | null;
+  /** Who paid a VPN member's call: 'business' (the enterprise) or 'private' (the member's personal account); null otherwise. */
+  charging?: string | null;
 }
 
 const COLUMNS: Array<[keyof CdrRecord, string]> = [
@@ -46,7 +48,7 @@ const COLUMNS: Array<[keyof CdrRecord, string]> = [
   ['ingressTrunk', 'ingress_trunk'], ['egressTrunk', 'egress_trunk'], ['billableSeconds', 'billable_seconds'],
   ['grantedSeconds', 'granted_seconds'], ['disposition', 'disposition'], ['releaseCause', 'release_cause'],
   ['sipStatus', 'sip_status'], ['sipReason', 'sip_reason'], ['ruleId', 'rule_id'], ['tariffId', 'tariff_id'],
-  ['currency', 'currency'], ['cost', 'cost'], ['ledgerKey', 'ledger_key'],
+  ['currency', 'currency'], ['cost', 'cost'], ['ledgerKey', 'ledger_key'], ['charging', 'charging'],
 ];
 
 /** What CDR reads select on; every field is optional and they combine with AND. */
@@ -212,6 +214,8 @@ export class CdrRepository {
       out.endAt = toDate(r.end_at);
       out.cost = this.money.parse(r.cost_exact, { table: 'cdrs', column: 'cost', id: r.id });
       for (const k of INTEGER_FIELDS) out[k] = out[k] === null || out[k] === undefined ? null : Number(out[k]);
+      // Only a VPN member's call says who paid; other records stay as they were written.
+      if (out.charging === null || out.charging === undefined) delete out.charging;
       return out as unknown as CdrRecord;
     });
   }

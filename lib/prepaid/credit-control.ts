@@ -79,6 +79,10 @@ export interface CallRequest {
   accountId: number;
   /** The tariff bound to the call at INVITE time. */
   pricer: CallPricer;
+  /** Further accounts holding the same money, all or none with accountId (a member's cap accounts under a pool). */
+  extraHolds?: number[];
+  /** The most seconds the call may last (a per-call cap); absent: as long as the money lasts. */
+  maxSeconds?: number;
 }
 
 /** What this instance knows about a call it is metering. */
@@ -95,6 +99,7 @@ interface LiveCall {
   graceGranted: number;
   first: Grant;
   answerGrant?: Grant;
+  maxSeconds?: number;
 }
 
 const ATTEMPTS = 5;
@@ -246,17 +251,17 @@ export class CreditControl {
     const { pricer } = req;
     // Most calls are on prepaid accounts with money for a whole slice: ask for that without reading
     // the account first; the store refuses atomically otherwise, and only then is the account read.
-    let decision: Refusal | FirstGrant = this.wholeSlice(pricer, this.postpaid.has(req.accountId));
+    let decision: Refusal | FirstGrant = capGrant(this.wholeSlice(pricer, this.postpaid.has(req.accountId)), req.maxSeconds, pricer);
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       if ('code' in decision) return { granted: false, refusal: decision };
       const outcome = await this.store.openReservation({
-        accountId: req.accountId, callId: req.callId, currency: pricer.currency, mode: decision.mode, amount: decision.amount,
+        accountId: req.accountId, ...(req.extraHolds?.length ? { extraHolds: req.extraHolds } : {}), callId: req.callId, currency: pricer.currency, mode: decision.mode, amount: decision.amount,
         required: decision.required, seconds: decision.seconds, final: decision.final,
         ownerInstance: this.options.instanceId, at: this.clock(),
       });
       if (outcome.status === 'refused') {
         if (outcome.refusedBy === req.accountId) this.learnKind(req.accountId, outcome.account);
-        decision = this.firstGrant(outcome.account, pricer);
+        decision = capGrant(this.firstGrant(outcome.account, pricer), req.maxSeconds, pricer);
         continue;
       }
       if (outcome.status === 'exists') return this.authoriseReplayed(req, outcome.reservation, outcome.step);
@@ -335,7 +340,7 @@ export class CreditControl {
     this.calls.set(req.callId, {
       callId: req.callId, accountId: req.accountId, reservationId: r.id, mode: r.mode, pricer: req.pricer,
       grantedSeconds: r.grantedSeconds, reserved: r.amount, answered: r.answeredAt !== null, extensions: 0,
-      graceGranted: 0, first: { ...first, replay: false },
+      graceGranted: 0, first: { ...first, replay: false }, ...(req.maxSeconds !== undefined ? { maxSeconds: req.maxSeconds } : {}),
     });
     return first;
   }
@@ -506,6 +511,10 @@ export class CreditControl {
         // Other calls kept taking the money between our read and our update: the last attempt
         // asks for nothing more, so the call ends with what it holds instead of failing.
         added = attempt === ATTEMPTS - 1 ? 0 : Math.max(0, Math.min(slice, total - call.grantedSeconds));
+        final = true;
+      }
+      if (call.maxSeconds !== undefined && call.grantedSeconds + added >= call.maxSeconds) {
+        added = Math.max(0, call.maxSeconds - call.grantedSeconds);
         final = true;
       }
       const amountDelta = call.mode === 'reserved' ? maxMoney(0n, call.pricer.price(call.grantedSeconds + added) - call.reserved) : 0n;
@@ -980,6 +989,14 @@ export async function openCreditControl(
   const journal = await FileSettlementJournal.open(deps.journalDir);
   for (const line of journal.unreadable) deps.logger?.error('unreadable settlement journal line skipped', { file: journal.file, line });
   return new CreditControl({ ...deps, journal }, options);
+}
+
+/** A first grant no longer than a per-call cap allows: shortened and final when the cap binds. */
+function capGrant(decision: Refusal | FirstGrant, maxSeconds: number | undefined, pricer: CallPricer): Refusal | FirstGrant {
+  if ('code' in decision || maxSeconds === undefined || decision.seconds <= maxSeconds) return decision;
+  if (maxSeconds < Math.max(1, pricer.firstStepSeconds)) return { code: 'CREDIT_LIMIT', reason: 'the per-call cap does not buy the first billing step' };
+  const amount = decision.mode === 'reserved' ? pricer.price(maxSeconds) : 0n;
+  return { ...decision, seconds: maxSeconds, amount, required: decision.mode === 'reserved' ? amount : decision.required, final: true };
 }
 
 export function settleKey(callId: string): string {

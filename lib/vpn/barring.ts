@@ -17,14 +17,16 @@ function firstMatchingPrefix(prefixes: readonly string[], e164: string): string 
 /**
  * The caller's side: its call class must cover the destination (on-net calls are always allowed;
  * off-net ones are local, national or international by the number) and the callee's number must
- * not begin with one of the caller's outgoing barring prefixes.
+ * not begin with one of the caller's outgoing barring prefixes. `callClass` is the class in force
+ * (time-based screening), by default the member's own.
  */
-export function checkOutgoing(caller: MemberEntry, scope: CallScope, calleeE164: string, plan: NumberingPlan): CallRefusal | undefined {
+export function checkOutgoing(caller: MemberEntry, scope: CallScope, calleeE164: string, plan: NumberingPlan, callClass: CallClass = caller.member.callClass): CallRefusal | undefined {
   const { member, subscriber } = caller;
   if (scope !== 'onnet') {
     const destination = classifyDestination(calleeE164, subscriber.e164, plan);
-    if (DESTINATION_RANK[destination] > CLASS_RANK[member.callClass]) {
-      return barred('BARRED', `call class ${member.callClass} of extension ${member.extension} does not allow ${destination} calls`);
+    if (DESTINATION_RANK[destination] > CLASS_RANK[callClass]) {
+      const screened = callClass === member.callClass ? '' : ' at this time';
+      return barred('BARRED', `call class ${callClass} of extension ${member.extension}${screened} does not allow ${destination} calls`);
     }
   }
   const prefix = firstMatchingPrefix(member.outgoingBarring, calleeE164);

@@ -80,7 +80,7 @@ export class DirectoryReloader {
       this.service.swap(directory);
       this.seenVersion = version;
       this.last = { outcome: 'reloaded', at: new Date(), problems: [] };
-      logger.info('VPN directory loaded', { ...directory.counts, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+      logger.info('VPN directory loaded', { ...directory.counts, ...directory.featureCounts, ms: Number(process.hrtime.bigint() - started) / 1e6 });
       return 'reloaded';
     } catch (err) {
       if (first) throw err;

@@ -1,4 +1,8 @@
 import { checkIncoming, checkOutgoing } from './barring';
+import { hasCaps, NO_CAPS, type CallBudget } from './budget';
+import { checkClosedUserGroups } from './cug';
+import { stripPrivatePrefix } from './private-call';
+import { screenedCallClass } from './screening';
 import type { Directory, GroupEntry, MemberEntry } from './directory';
 import { incompleteNumber, localPrefixOf, parseDialString, toE164, type NumberResult } from './numbering';
 import {
@@ -8,7 +12,9 @@ import {
   type CallRefusal,
   type CallResolutionResult,
   type CallScope,
+  type Charging,
   type ResolveCallInput,
+  type ShortCode,
   type Subscriber,
 } from './types';
 
@@ -19,6 +25,8 @@ interface Destination {
   subscriber: Subscriber | undefined;
   member: MemberEntry | undefined;
   forcedOnnet: boolean;
+  /** A group short code was dialled: an outside number reached as if on-net. */
+  shortCode?: ShortCode;
 }
 
 type DestinationResult = { ok: true; destination: Destination } | { ok: false; refusal: CallRefusal };
@@ -47,7 +55,8 @@ function fromNumber(directory: Directory, caller: MemberEntry | undefined, numbe
 
 /**
  * A member's dialled digits in its group's plan, in this order: the off-net prefix (strip,
- * normalise, off-net or forced on-net); an extension of the group (on-net, or 404); a member's
+ * normalise, off-net or forced on-net); a group short code (virtual on-net to the outside number
+ * it stands for); an extension of the group (on-net, or 404); a member's
  * public number (forced on-net); any public number when the group has no off-net prefix;
  * otherwise 484 when too short for an extension, else 404.
  */
@@ -60,6 +69,11 @@ export function resolveDialledDigits(directory: Directory, caller: MemberEntry, 
     if (rest === '') return incompleteNumber(dialled, 'only the off-net prefix was dialled');
     const localPrefix = localPrefixOf(caller.subscriber.e164, directory.plan);
     return fromNumber(directory, caller, toE164(rest, directory.plan, localPrefix === undefined ? {} : { localPrefix }));
+  }
+  const shortCode = plain ? group.shortCodes.get(dialled) : undefined;
+  if (shortCode) {
+    const entry = directory.number(shortCode.e164);
+    return { ok: true, destination: { scope: 'onnet', e164: shortCode.e164, subscriber: entry?.subscriber, member: entry?.member, forcedOnnet: false, shortCode } };
   }
   if (plain && (group.pattern ? group.pattern.test(dialled) : dialled.length === group.group.extensionLength)) {
     const callee = group.extensions.get(dialled);
@@ -75,6 +89,14 @@ export function resolveDialledDigits(directory: Directory, caller: MemberEntry, 
     return incompleteNumber(dialled, `extensions of group ${group.group.code} have ${group.minExtensionLength} digits`);
   }
   return refuse(404, 'NOT_IN_PLAN', `${dialled} is neither an extension nor a member's number in group ${group.group.code}; dial ${offnetPrefix} before outside numbers`);
+}
+
+/** A member's business call is paid from its group's pool when there is one, under its caps when it has some. */
+function budgetOf(entry: MemberEntry): CallBudget | undefined {
+  const pool = entry.group.group.poolAccountId ?? null;
+  const caps = entry.member.caps ?? NO_CAPS;
+  if (pool === null && !hasCaps(caps)) return undefined;
+  return { payerAccountId: pool ?? entry.subscriber.accountId, pool: pool !== null, memberId: entry.member.id, caps };
 }
 
 function party(e164: string, subscriber: Subscriber | undefined, member: MemberEntry | undefined): CallParty {
@@ -109,18 +131,39 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
   const callerSub = callerEntry.subscriber;
   if (callerSub.status !== 'active') return refuse(403, 'CALLER_INACTIVE', `calling subscriber ${callerSub.e164} is ${callerSub.status}`);
 
-  const parsed = parseDialString(input.dialled);
+  const callerMember = callerEntry.member;
+  const callerGroupStatus = callerMember?.group.group.status ?? 'active';
+  if (callerGroupStatus !== 'active') {
+    return refuse(403, callerGroupStatus === 'closed' ? 'GROUP_CLOSED' : 'GROUP_SUSPENDED', `group ${callerMember!.group.group.code} of the caller is ${callerGroupStatus}`);
+  }
+  let charging: Charging = 'business';
+  let dialledInput = input.dialled;
+  if (callerMember) {
+    const stripped = stripPrivatePrefix(input.dialled, callerMember.group.group.privatePrefix);
+    if (stripped !== undefined) {
+      const personal = callerMember.member.personalAccountId;
+      if (personal === undefined || personal === null) {
+        return refuse(403, 'NO_PERSONAL_ACCOUNT', `extension ${callerMember.member.extension} has no personal account for private calls`);
+      }
+      charging = 'private';
+      dialledInput = stripped;
+    }
+  }
+  const parsed = parseDialString(dialledInput);
   if (!parsed.ok) return parsed;
   const dialled = parsed.value;
-  const callerMember = callerEntry.member;
   const found = callerMember ? resolveDialledDigits(directory, callerMember, dialled) : fromNumber(directory, undefined, toE164(dialled, plan));
   if (!found.ok) return found;
   const dest = found.destination;
 
   if (callerMember) {
-    const outgoing = checkOutgoing(callerMember, dest.scope, dest.e164, plan);
+    const callClass = screenedCallClass(callerMember.member.callClass, callerMember.screening, input.at ?? new Date(), input.clock);
+    const outgoing = checkOutgoing(callerMember, dest.scope, dest.e164, plan, callClass);
     if (outgoing) return { ok: false, refusal: outgoing };
   }
+  // A short code's outside number is outside every CUG, whoever holds that number.
+  const cug = checkClosedUserGroups(callerMember?.cugs ?? [], dest.shortCode ? [] : dest.member?.cugs ?? []);
+  if (cug) return { ok: false, refusal: cug };
   if (dest.member) {
     const incoming = checkIncoming(dest.member, callerSub.e164);
     if (incoming) return { ok: false, refusal: incoming };
@@ -128,19 +171,27 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
   if (dest.subscriber && dest.subscriber.status !== 'active') {
     return refuse(480, 'CALLEE_UNAVAILABLE', `subscriber ${dest.e164} is ${dest.subscriber.status}`);
   }
+  const calleeGroupStatus = dest.member?.group.group.status ?? 'active';
+  if (calleeGroupStatus !== 'active') return refuse(480, 'CALLEE_UNAVAILABLE', `group ${dest.member!.group.group.code} of the callee is ${calleeGroupStatus}`);
   const home = dest.subscriber && dest.subscriber.homeTrunkId !== null ? directory.target(dest.subscriber.homeTrunkId) : undefined;
   const routes = home ? [home] : directory.routes.lookup(dest.e164).slice();
   if (routes.length === 0) return refuse(404, 'NO_ROUTE', `no route to ${dest.e164}`);
 
-  const caller: CallerParty = { e164: callerSub.e164, subscriberId: callerSub.id, accountId: callerSub.accountId };
-  if (callerSub.plan !== null) caller.plan = callerSub.plan;
+  const isPrivate = charging === 'private';
+  const callerPlan = isPrivate ? callerMember!.member.personalPlan ?? callerSub.plan : callerSub.plan;
+  const budget = callerMember && !isPrivate ? budgetOf(callerMember) : undefined;
+  const accountId = isPrivate ? callerMember!.member.personalAccountId! : budget?.payerAccountId ?? callerSub.accountId;
+  const caller: CallerParty = { e164: callerSub.e164, subscriberId: callerSub.id, accountId };
+  if (callerPlan !== null) caller.plan = callerPlan;
   if (callerMember) {
     caller.groupCode = callerMember.group.group.code;
     caller.extension = callerMember.member.extension;
   }
   const sameGroup = dest.scope === 'onnet' && callerMember !== undefined && dest.member !== undefined && dest.member.group === callerMember.group;
   const presentedCaller = sameGroup && callerMember ? callerMember.member.extension : callerSub.e164;
-  const service = SERVICE_BY_SCOPE[dest.scope];
+  const service = dest.shortCode ? dest.shortCode.service ?? SERVICE_BY_SCOPE.onnet : SERVICE_BY_SCOPE[dest.scope];
+  // A private call is rated with the member's personal plan, not the enterprise's rules.
+  const vpnGroup = callerMember && !isPrivate ? callerMember.group.group.code : null;
   return {
     ok: true,
     resolution: {
@@ -152,8 +203,11 @@ export function resolveCall(directory: Directory, input: ResolveCallInput): Call
       presentedCaller,
       presentedIsExtension: sameGroup,
       routes,
-      attributes: { service, callerPlan: callerSub.plan, vpnGroup: callerMember ? callerMember.group.group.code : null, destination: dest.e164 },
+      attributes: { service, callerPlan, vpnGroup, destination: dest.e164 },
       forcedOnnet: dest.forcedOnnet,
+      charging,
+      virtualOnnet: dest.shortCode !== undefined,
+      ...(budget ? { budget } : {}),
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { ServiceAttributes } from '../rating/types';
+import type { CallBudget, MemberCaps } from './budget';
 
 /**
  * Plain data of the VPN numbering plan, trunks and routes, as the repository loads them
@@ -67,7 +68,19 @@ export interface VpnGroup {
   extensionPattern: string | null;
   /** Calls to members of another group are on-net when both groups allow it. */
   allowOnnetBetweenGroups: boolean;
+  /**
+   * Dialled before a number ("*7"), makes the call private: paid from the member's personal
+   * account with its personal plan, not by the enterprise. Null (or absent): no private calls.
+   */
+  privatePrefix?: string | null;
+  /** Only an active group's members make and receive calls (absent: active). */
+  status?: GroupStatus;
+  /** The prepaid account the group's business calls are paid from (the pool); null: each member's own account. */
+  poolAccountId?: number | null;
 }
+
+export type GroupStatus = 'active' | 'suspended' | 'closed';
+export const GROUP_STATUSES: readonly GroupStatus[] = ['active', 'suspended', 'closed'];
 
 export interface VpnMember {
   id: number;
@@ -79,6 +92,59 @@ export interface VpnMember {
   outgoingBarring: string[];
   /** E.164 prefixes of callers the member does not accept. */
   incomingBarring: string[];
+  /** The member's own account, which pays its private calls; null (or absent): none. */
+  personalAccountId?: number | null;
+  /** Caller plan rating uses for its private calls (absent: the subscriber's plan). */
+  personalPlan?: string | null;
+  /** Caps on the member's business calls, on top of the pool (absent: none). */
+  caps?: MemberCaps;
+}
+
+/** A closed user group (ITU-T I.255.1): members of any VPN group may belong to several. */
+export interface ClosedUserGroup {
+  id: number;
+  code: string;
+  name: string;
+}
+
+/** One member in one CUG, with its access outside the CUG. */
+export interface CugMembership {
+  id: number;
+  cugId: number;
+  memberId: number;
+  /** Outgoing access: the member may call parties outside its CUGs (any membership granting it counts). */
+  outgoingAccess: boolean;
+  /** Incoming access: parties outside its CUGs may call the member. */
+  incomingAccess: boolean;
+}
+
+/** A group-wide short code for an outside number ("virtual on-net": a supplier as extension 7001). */
+export interface ShortCode {
+  id: number;
+  groupId: number;
+  code: string;
+  /** The outside number it stands for, E.164 digits. */
+  e164: string;
+  /** Service code the call is rated by (the group decides); null: voice.onnet. */
+  service: string | null;
+}
+
+/**
+ * A member's call class by time of day and day type (the rating calendar's day types). Member
+ * rules come before the group's (memberId null), then by priority (lower first), then id; the
+ * first that matches the INVITE time gives the class, and with none the member's own class stands.
+ */
+export interface ScreeningRule {
+  id: number;
+  groupId: number;
+  memberId: number | null;
+  /** Day type code of the rating calendar ("weekday"); null: any day. */
+  dayType: string | null;
+  /** "HH:MM" local time in the rating's default time zone, from inclusive, to exclusive; both null: all day. */
+  timeFrom: string | null;
+  timeTo: string | null;
+  callClass: CallClass;
+  priority: number;
 }
 
 /** Everything the resolver needs, loaded whole and swapped whole. */
@@ -88,6 +154,10 @@ export interface DirectoryData {
   subscribers: Subscriber[];
   trunks: Trunk[];
   routes: Route[];
+  cugs?: ClosedUserGroup[];
+  cugMembers?: CugMembership[];
+  shortCodes?: ShortCode[];
+  screening?: ScreeningRule[];
 }
 
 /** Numbering plan of the network (config `numbering`). */
@@ -151,7 +221,15 @@ export interface CallResolution {
   attributes: ServiceAttributes;
   /** The public number was dialled and the callee is a member: the call was made on-net. */
   forcedOnnet: boolean;
+  /** Who pays: the enterprise (business, the caller's subscriber account) or the member (private, its personal account). */
+  charging?: Charging;
+  /** A group short code for an outside number was dialled (rated as the group decides). */
+  virtualOnnet?: boolean;
+  /** A business call under a group pool or member caps (caller.accountId is then the payer). */
+  budget?: CallBudget;
 }
+
+export type Charging = 'business' | 'private';
 
 export interface CallRefusal {
   status: number;
@@ -173,4 +251,13 @@ export interface ResolveCallInput {
   ingressTrunk?: Pick<Trunk, 'name' | 'servesMembers'>;
   /** The called number or URI (Request-URI) as dialled. */
   dialled: string;
+  /** When the call is made, for time-based screening (default: now). */
+  at?: Date;
+  /** Local time and day type for screening: the rating calendar. Without it only all-day, any-day rules apply. */
+  clock?: ScreeningClock;
+}
+
+/** The local view of an instant: the rating calendar's day type code and minutes since local midnight. */
+export interface ScreeningClock {
+  localTime(at: Date): { dayType: string | null; minuteOfDay: number };
 }

@@ -6,6 +6,10 @@ export interface VpnModels {
   Subscriber: ModelStatic<Model>;
   VpnGroup: ModelStatic<Model>;
   VpnMember: ModelStatic<Model>;
+  VpnCug: ModelStatic<Model>;
+  VpnCugMember: ModelStatic<Model>;
+  VpnShortCode: ModelStatic<Model>;
+  VpnScreeningRule: ModelStatic<Model>;
 }
 
 const common = { underscored: true, timestamps: true, createdAt: 'created_at', updatedAt: 'updated_at' } as const;
@@ -55,6 +59,9 @@ export function defineVpnModels(sequelize: Sequelize): VpnModels {
       extension_length: { type: DataTypes.INTEGER, allowNull: true },
       extension_pattern: { type: DataTypes.STRING(128), allowNull: true },
       allow_onnet_between_groups: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      private_prefix: { type: DataTypes.STRING(8), allowNull: true },
+      status: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'active' },
+      pool_account_id: { type: DataTypes.INTEGER, allowNull: true },
     }),
     VpnMember: defineOnce(sequelize, 'VpnMember', 'vpn_members', {
       id,
@@ -64,6 +71,39 @@ export function defineVpnModels(sequelize: Sequelize): VpnModels {
       call_class: { type: DataTypes.STRING(16), allowNull: false, defaultValue: 'national' },
       outgoing_barring: { type: DataTypes.TEXT, allowNull: true },
       incoming_barring: { type: DataTypes.TEXT, allowNull: true },
+      personal_account_id: { type: DataTypes.INTEGER, allowNull: true },
+      personal_plan: { type: DataTypes.STRING(64), allowNull: true },
+    }),
+    // Migration 0013-vpn-enterprise.
+    VpnCug: defineOnce(sequelize, 'VpnCug', 'vpn_cugs', {
+      id,
+      code: { type: DataTypes.STRING(64), allowNull: false },
+      name: { type: DataTypes.STRING(128), allowNull: false },
+    }),
+    VpnCugMember: defineOnce(sequelize, 'VpnCugMember', 'vpn_cug_members', {
+      id,
+      cug_id: { type: DataTypes.INTEGER, allowNull: false },
+      member_id: { type: DataTypes.INTEGER, allowNull: false },
+      outgoing_access: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+      incoming_access: { type: DataTypes.BOOLEAN, allowNull: false, defaultValue: false },
+    }),
+    VpnShortCode: defineOnce(sequelize, 'VpnShortCode', 'vpn_short_codes', {
+      id,
+      group_id: { type: DataTypes.INTEGER, allowNull: false },
+      code: { type: DataTypes.STRING(16), allowNull: false },
+      e164: { type: DataTypes.STRING(32), allowNull: false },
+      service: { type: DataTypes.STRING(64), allowNull: true },
+      description: { type: DataTypes.STRING(255), allowNull: true },
+    }),
+    VpnScreeningRule: defineOnce(sequelize, 'VpnScreeningRule', 'vpn_screening_rules', {
+      id,
+      group_id: { type: DataTypes.INTEGER, allowNull: false },
+      member_id: { type: DataTypes.INTEGER, allowNull: true },
+      day_type: { type: DataTypes.STRING(64), allowNull: true },
+      time_from: { type: DataTypes.STRING(5), allowNull: true },
+      time_to: { type: DataTypes.STRING(5), allowNull: true },
+      call_class: { type: DataTypes.STRING(16), allowNull: false },
+      priority: { type: DataTypes.INTEGER, allowNull: false, defaultValue: 0 },
     }),
   };
 }

@@ -141,7 +141,9 @@ describe('configuration: environment variables that share the TOLLGATE_ prefix',
     assert.deepEqual(problemsOf(() => loadConfig({ env: { ...kubernetes, TOLLGATE_DATABASE__HOTS: 'db1' } })), ['environment variable TOLLGATE_DATABASE__HOTS: no such config key']);
   });
 
-  it('the CLI runs with them set', () => {
+  it('the CLI runs with them set', function () {
+    // A child process that migrates a database: bounded by its own 30 s spawn timeout, not mocha's 2 s.
+    this.timeout(30_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-k8s-'));
     try {
       const r = spawnSync(process.execPath, [CLI, 'db', 'migrate'], { env: { ...process.env, ...kubernetes, TOLLGATE_DATA_DIR: dir, TOLLGATE_LOG__LEVEL: 'debug' }, encoding: 'utf8', timeout: 30_000 });
@@ -185,7 +187,9 @@ describe('configuration: relative paths', function () {
     }
   });
 
-  it('the CLI run from another folder uses the database beside its config file, not one in the current folder', () => {
+  it('the CLI run from another folder uses the database beside its config file, not one in the current folder', function () {
+    // A child process that migrates a database: bounded by its own 30 s spawn timeout, not mocha's 2 s.
+    this.timeout(30_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-cwd-'));
     try {
       const home = path.join(dir, 'etc'), elsewhere = path.join(dir, 'elsewhere');
