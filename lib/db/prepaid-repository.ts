@@ -15,6 +15,15 @@ import { MoneyColumns, type StoredAt } from './money-column';
 
 type Row = Record<string, unknown>;
 
+export interface PrepaidRepositoryOptions {
+  /**
+   * Use INSERT ... RETURNING at authorise and steps (default: when the server has it, as MariaDB
+   * does). False on MySQL/MariaDB calls the procedures of migration 0009 instead, as MySQL needs;
+   * tests set it to run the MySQL path on MariaDB.
+   */
+  returning?: boolean;
+}
+
 /** Thrown inside a transaction to roll it back and report an outcome instead of an error. */
 class Rollback<T> {
   constructor(readonly outcome: T) {}
@@ -45,9 +54,13 @@ export class PrepaidRepository implements PrepaidStore {
   private readonly money: MoneyColumns;
   private writeQueue: Promise<unknown> = Promise.resolve();
   private readonly closes: GroupCommit<CloseReservation, CloseOutcome>;
+  /** Whether authorise and steps use INSERT ... RETURNING, or (MySQL) the procedures of migration 0009. */
+  readonly returning: boolean;
 
-  constructor(private readonly db: Database, private readonly logger: Logger = db.logger) {
+  constructor(private readonly db: Database, private readonly logger: Logger = db.logger, options: PrepaidRepositoryOptions = {}) {
     this.mysql = db.dialect === 'mysql';
+    // SQLite has no procedures: RETURNING there whatever is asked.
+    this.returning = !this.mysql || (options.returning ?? db.server.returning);
     this.money = new MoneyColumns(db.dialect);
     this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs), isUnreachable);
   }
@@ -97,6 +110,12 @@ export class PrepaidRepository implements PrepaidStore {
 
   private async select(sql: string, bind: unknown[], transaction?: Transaction): Promise<Row[]> {
     return this.db.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT, transaction });
+  }
+
+  /** A stored procedure's CALL and the rows of its (one) result set. */
+  private async call(sql: string, bind: unknown[]): Promise<Row[]> {
+    const result = await this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    return callRows(result);
   }
 
   private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
@@ -346,14 +365,17 @@ export class PrepaidRepository implements PrepaidStore {
     const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $1) AS low_balance`;
     const outcome = await this.write(async (): Promise<'refused' | 'exists' | { id: number; lowBalance: boolean }> => {
       try {
-        const [row] = await this.select(
-          `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
-             authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
-           RETURNING id, ${lowBalance}`,
-          [req.accountId, extra.length > 0 ? JSON.stringify(extra) : null, req.callId, req.currency, req.mode, amount, required, req.seconds,
-            req.final, req.ownerInstance, at],
-        );
+        const bind = [req.accountId, extra.length > 0 ? JSON.stringify(extra) : null, req.callId, req.currency, req.mode, amount, required, req.seconds,
+          req.final, req.ownerInstance, at];
+        const [row] = this.returning
+          ? await this.select(
+            `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
+               authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
+             RETURNING id, ${lowBalance}`,
+            bind,
+          )
+          : await this.call(`CALL tollgate_authorise($1, $2, $3, $4, $5, ${this.m(6)}, ${this.m(7)}, $8, $9, $10, $11)`, bind);
         return { id: Number(row!.id), lowBalance: Boolean(Number(row!.low_balance)) };
       } catch (err) {
         const signal = signalOf(err);
@@ -431,12 +453,14 @@ export class PrepaidRepository implements PrepaidStore {
     if (req.answeredAt) await this.markAnswered(req.callId, req.answeredAt, req.recovery);
     const outcome = await this.write(async (): Promise<'stale' | 'refused' | 'exists' | boolean> => {
       try {
-        const [row] = await this.select(
-          `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
-           VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
-           RETURNING ${lowBalance}`,
-          bind,
-        );
+        const [row] = this.returning
+          ? await this.select(
+            `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
+             VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
+             RETURNING ${lowBalance}`,
+            bind,
+          )
+          : await this.call(`CALL tollgate_apply_step($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`, bind);
         return Boolean(Number(row!.low_balance));
       } catch (err) {
         const signal = signalOf(err);
@@ -661,6 +685,21 @@ const MONEY_COLUMNS = new Set([
   'reservations.amount', 'reservations.checkpoint_amount', 'reservations.charged',
   'reservation_steps.amount_delta', 'reservation_steps.reserved_after',
 ]);
+
+/**
+ * The rows of a CALL's result set. mysql2 answers a CALL with its result sets followed by the OK
+ * of the CALL itself; Sequelize passes the list on, sometimes wrapped once more.
+ */
+function callRows(result: unknown): Row[] {
+  let v: unknown = result;
+  for (let depth = 0; depth < 3 && Array.isArray(v); depth++) {
+    const first: unknown = v[0];
+    if (Array.isArray(first)) { v = first; continue; }
+    if (first && typeof first === 'object' && !('affectedRows' in first)) return v as Row[];
+    break;
+  }
+  throw new AppError('DB_UNEXPECTED_RESULT', 'a stored procedure returned no rows');
+}
 
 /** The low-balance test of account `a`, as the triggers compute it. */
 const LOW_BALANCE = '(a.low_balance_threshold IS NOT NULL AND a.balance + a.credit_limit - a.reserved < a.low_balance_threshold)';
