@@ -580,8 +580,9 @@ export class PrepaidRepository implements PrepaidStore {
   // ------------------------------------------------------------ instances
 
   async heartbeat(instanceId: string, at: Date): Promise<void> {
+    // The parameter again on MySQL: 8.0.20+ deprecates VALUES() there, and MariaDB has no row alias (AS new).
     const sql = this.mysql
-      ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = VALUES(heartbeat_at)'
+      ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = $2'
       : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at';
     await this.write(() => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW }))
       .catch((err: unknown) => { throw storeError(err); });
