@@ -31,7 +31,7 @@ class Rollback<T> {
 
 /** Deadlocks (MySQL) are rare and short; SQLite's single writer may be busy with other writers for longer. */
 const ATTEMPTS = { mysql: 6, sqlite: 40 };
-/** Settlements in one statement at most (9 parameters each). */
+/** Settlements in one statement at most (19 parameters each). */
 const MAX_CLOSES = 100;
 
 /**
@@ -511,14 +511,16 @@ export class PrepaidRepository implements PrepaidStore {
     const out = await this.write(async (): Promise<'closed' | 'stale' | 'range' | 'key-used'> => {
       try {
         const changed = await this.update(
-          `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, version = version + 1, updated_at = $6
+          `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, call_record = $10,
+             version = version + 1, updated_at = $6
            WHERE id = $7 AND account_id = $8 AND state = 'active' AND ${this.eq('amount', 9)}`,
-          [req.state, req.seconds, charge, req.ledgerKey, req.note ?? null, at, req.reservationId, req.accountId, expected],
+          [req.state, req.seconds, charge, req.ledgerKey, req.note ?? null, at, req.reservationId, req.accountId, expected, req.callRecord ?? null],
         );
         return changed === 0 ? 'stale' : 'closed';
       } catch (err) {
         if (signalOf(err) === 'range') return 'range';
-        if (err instanceof UniqueConstraintError) return 'key-used';
+        // Only the ledger's key: a CDR row the table refuses (SQLite reports NOT NULL alike) is a plain failure.
+        if (err instanceof UniqueConstraintError && isLedgerKeyConflict(err)) return 'key-used';
         throw storeError(err);
       }
     }).catch((err: unknown) => { throw storeError(err); });
@@ -528,7 +530,7 @@ export class PrepaidRepository implements PrepaidStore {
         { accountId: req.accountId, callId: req.callId });
     }
     if (out === 'stale') return { status: 'stale', reservation: await this.findReservation(req.callId) };
-    return { status: 'closed' };
+    return { status: 'closed', recorded: req.callRecord !== undefined };
   }
 
   /**
@@ -544,7 +546,8 @@ export class PrepaidRepository implements PrepaidStore {
     const byId = (value: (req: CloseReservation) => string): string => `CASE id ${reqs.map((r) => `WHEN ${p(r.reservationId)} THEN ${value(r)}`).join(' ')} END`;
     const sets = [
       `state = ${byId((r) => p(r.state))}`, `settled_seconds = ${byId((r) => p(r.seconds))}`, `charged = ${byId((r) => pm(r.charge, 'charge'))}`,
-      `ledger_key = ${byId((r) => p(r.ledgerKey))}`, `settle_note = ${byId((r) => p(r.note ?? null))}`, 'version = version + 1',
+      `ledger_key = ${byId((r) => p(r.ledgerKey))}`, `settle_note = ${byId((r) => p(r.note ?? null))}`,
+      `call_record = ${byId((r) => p(r.callRecord ?? null))}`, 'version = version + 1',
       `updated_at = ${byId((r) => p(sqlDate(r.at)))}`,
     ];
     const where = `id IN (${reqs.map((r) => p(r.reservationId)).join(', ')}) AND state = 'active'
@@ -553,7 +556,7 @@ export class PrepaidRepository implements PrepaidStore {
     const order = this.mysql ? ' ORDER BY account_id' : '';
     const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
       .catch((err: unknown) => { throw storeError(err); });
-    if (changed === reqs.length) return reqs.map(() => ({ status: 'closed' }));
+    if (changed === reqs.length) return reqs.map((r) => ({ status: 'closed', recorded: r.callRecord !== undefined }));
     const rows = await this.read(() => this.select(
       `SELECT ${this.cols('reservations')}, ledger_key AS closed_key FROM reservations WHERE id IN (${reqs.map((_, i) => `$${i + 1}`).join(', ')})`,
       reqs.map((r) => r.reservationId),
@@ -562,6 +565,7 @@ export class PrepaidRepository implements PrepaidStore {
     return reqs.map((req): CloseOutcome => {
       const got = found.get(req.reservationId);
       const asAsked = got && got.r.state === req.state && got.r.settledSeconds === req.seconds && got.r.charged === req.charge && got.key === req.ledgerKey;
+      // Closed as asked, by this statement or an earlier one: whether the record went with it is not known here.
       return asAsked ? { status: 'closed' } : { status: 'stale', reservation: got?.r };
     });
   }
@@ -731,6 +735,12 @@ function signalOf(err: unknown): 'refused' | 'stale' | 'range' | undefined {
     if (m) return m[1] as 'refused' | 'stale' | 'range';
   }
   return undefined;
+}
+
+/** A unique-key failure on the ledger's idempotency key (not on any other table of the statement). */
+function isLedgerKeyConflict(err: unknown): boolean {
+  const texts = [err instanceof Error ? err.message : '', parentOf(err)?.message ?? ''];
+  return texts.some((t) => /ledger_entries|idempotency_key/.test(t));
 }
 
 function recoveryText(info: RecoveryInfo): string {

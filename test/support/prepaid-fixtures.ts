@@ -64,6 +64,8 @@ export type Backend = 'mariadb' | 'mysql-path' | 'sqlite';
 
 export interface PrepaidDb {
   db: Database;
+  /** Where it is, to open another connection to it. */
+  url: string;
   repo: PrepaidRepository;
   close(): Promise<void>;
 }
@@ -81,7 +83,7 @@ export async function openPrepaidDb(backend: Backend): Promise<PrepaidDb> {
   const db = await openDatabaseUrl(url);
   await db.migrate();
   return {
-    db, repo: new PrepaidRepository(db, db.logger, backend === 'mysql-path' ? { returning: false } : {}),
+    db, url, repo: new PrepaidRepository(db, db.logger, backend === 'mysql-path' ? { returning: false } : {}),
     close: async () => {
       await db.close();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
