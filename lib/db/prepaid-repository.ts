@@ -530,7 +530,7 @@ export class PrepaidRepository implements PrepaidStore {
         { accountId: req.accountId, callId: req.callId });
     }
     if (out === 'stale') return { status: 'stale', reservation: await this.findReservation(req.callId) };
-    return { status: 'closed', recorded: req.callRecord !== undefined };
+    return req.callRecord !== undefined ? { status: 'closed', recorded: true } : { status: 'closed' };
   }
 
   /**
@@ -556,7 +556,7 @@ export class PrepaidRepository implements PrepaidStore {
     const order = this.mysql ? ' ORDER BY account_id' : '';
     const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
       .catch((err: unknown) => { throw storeError(err); });
-    if (changed === reqs.length) return reqs.map((r) => ({ status: 'closed', recorded: r.callRecord !== undefined }));
+    if (changed === reqs.length) return reqs.map((r): CloseOutcome => (r.callRecord !== undefined ? { status: 'closed', recorded: true } : { status: 'closed' }));
     const rows = await this.read(() => this.select(
       `SELECT ${this.cols('reservations')}, ledger_key AS closed_key FROM reservations WHERE id IN (${reqs.map((_, i) => `$${i + 1}`).join(', ')})`,
       reqs.map((r) => r.reservationId),

@@ -607,7 +607,9 @@ export class CreditControl {
         charge, expectedAmount: call.reserved, ledgerKey: settleKey(call.callId), callRecord, at: this.clock(),
       });
       if (outcome.status === 'closed') {
-        return { ...base, returned: maxMoney(0n, call.reserved - charge), replay: false, recorded: callRecord !== undefined && outcome.recorded === true };
+        const settlement: Settlement = { ...base, returned: maxMoney(0n, call.reserved - charge), replay: false };
+        if (callRecord !== undefined && outcome.recorded === true) settlement.recorded = true;
+        return settlement;
       }
       const r = outcome.reservation;
       if (!r) throw new PrepaidError('UNKNOWN_CALL', `no reservation for call ${call.callId}`);
