@@ -2,7 +2,7 @@ import type Srf from 'drachtio-srf';
 import { AppError } from '../../lib/common/errors';
 import type { Logger } from '../../lib/common/logger';
 import { moneyText } from '../../lib/common/money';
-import type { CdrDisposition, CdrRecord } from '../../lib/db/cdr-repository';
+import { callRecordText, type CdrDisposition, type CdrRecord } from '../../lib/db/cdr-repository';
 import { settleKey, type CreditControl, type Grant, type Settlement } from '../../lib/prepaid';
 import { callFacts } from '../../lib/media/facts';
 import type { CallQuote, RatingService } from '../../lib/rating';
@@ -633,7 +633,9 @@ export class CallSession {
     let settlement: Settlement | undefined;
     try {
       if (ctx.grant && disposition === 'answered') {
-        settlement = await this.deps.credit.settle(ctx.callId, billable, this.answerQuote ?? ctx.quote);
+        // The CDR goes with the charge, in its statement: no crash can fall between them.
+        settlement = await this.deps.credit.settle(ctx.callId, billable, this.answerQuote ?? ctx.quote,
+          (settled) => callRecordText(this.cdr(cause, disposition, endAt, settled.billableSeconds, undefined)));
       } else if (ctx.grant) {
         await this.deps.credit.release(ctx.callId);
       }
@@ -642,7 +644,7 @@ export class CallSession {
     }
     const cdr = this.cdr(cause, disposition, endAt, billable, settlement);
     try {
-      await this.deps.writeCdr(cdr);
+      if (!settlement?.recorded) await this.deps.writeCdr(cdr);
     } catch (err) {
       ctx.logger.error('CDR not written', { error: String(err), cdr: { ...cdr, cost: moneyText(cdr.cost, cdr.currency) } });
     }

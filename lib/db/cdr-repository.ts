@@ -51,6 +51,24 @@ const COLUMNS: Array<[keyof CdrRecord, string]> = [
   ['currency', 'currency'], ['cost', 'cost'], ['ledgerKey', 'ledger_key'], ['charging', 'charging'],
 ];
 
+/** The fields of a CDR that the settlement's own row gives (migration 0010), so they agree with the books. */
+const FROM_SETTLEMENT = new Set<keyof CdrRecord>(['callId', 'billableSeconds', 'cost', 'ledgerKey']);
+
+/**
+ * A CDR as the call record a settlement carries (CloseReservation.callRecord): a JSON object of
+ * cdrs columns, null fields left out (JSON null reads differently on the two dialects), times as
+ * the columns store them. Call id, billable seconds, cost and ledger key come from the settlement.
+ */
+export function callRecordText(cdr: CdrRecord): string {
+  const out: Record<string, string | number> = {};
+  for (const [k, column] of COLUMNS) {
+    const v = cdr[k];
+    if (FROM_SETTLEMENT.has(k) || v === null || v === undefined) continue;
+    out[column] = v instanceof Date ? sqlTime(v) : typeof v === 'bigint' ? v.toString() : v as string | number;
+  }
+  return JSON.stringify(out);
+}
+
 /** What CDR reads select on; every field is optional and they combine with AND. */
 export interface CdrFilter {
   /** INVITE at or after. */

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Sequelize, type Options, type QueryInterface } from 'sequelize';
+import { QueryTypes, Sequelize, type Options, type QueryInterface } from 'sequelize';
 import { Umzug, SequelizeStorage } from 'umzug';
 import { silentLogger, type Logger } from '../common/logger';
 import { AppError } from '../common/errors';
@@ -41,9 +41,27 @@ type MigrationModule = {
 
 export const DEFAULT_POOL = { max: 10, min: 0, acquireMs: 10_000, idleMs: 10_000 };
 
+/** What answers on the connection: MySQL and MariaDB share the dialect but not every statement. */
+export interface DatabaseServer {
+  readonly product: 'mysql' | 'mariadb' | 'sqlite';
+  /** As the server reports it (SELECT VERSION(), sqlite_version()). */
+  readonly version: string;
+  /** INSERT ... RETURNING: MariaDB (10.5+) and SQLite have it, MySQL 8 has not. */
+  readonly returning: boolean;
+}
+
+/** The product behind a mysql connection, from its VERSION() text ('10.11.6-MariaDB-0+deb12u1', '8.0.36'). */
+export function serverOf(version: string): DatabaseServer {
+  const mariadb = /mariadb/i.test(version);
+  return { product: mariadb ? 'mariadb' : 'mysql', version, returning: mariadb };
+}
+
+const SQLITE_SERVER: DatabaseServer = { product: 'sqlite', version: 'sqlite', returning: true };
+
 /** The database: one Sequelize instance and its migrations. The only owner of the connection. */
 export class Database {
-  constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, readonly logger: Logger) {}
+  constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, readonly logger: Logger,
+    readonly server: DatabaseServer = dialect === 'sqlite' ? SQLITE_SERVER : serverOf('')) {}
 
   private migrator(): Umzug<QueryInterface> {
     return new Umzug({
@@ -164,8 +182,13 @@ export async function openDatabase(options: DatabaseOptions, logger: Logger): Pr
   } else {
     sequelize = new Sequelize(opts.database, opts.user, opts.password, { ...sequelizeOptions(opts, logger), host: opts.host, port: opts.port });
   }
+  let server = SQLITE_SERVER;
   try {
     await sequelize.authenticate();
+    if (opts.dialect === 'mysql') {
+      const [row] = await sequelize.query<{ version: string }>('SELECT VERSION() AS version', { type: QueryTypes.SELECT });
+      server = serverOf(String(row?.version ?? ''));
+    }
     if (opts.dialect === 'sqlite') {
       // WAL lets readers run beside the writer; busy_timeout waits out a concurrent writer.
       if (opts.storage !== ':memory:') await sequelize.query('PRAGMA journal_mode = WAL');
@@ -177,7 +200,7 @@ export async function openDatabase(options: DatabaseOptions, logger: Logger): Pr
     const where = opts.dialect === 'sqlite' ? opts.storage : `${opts.host}:${opts.port}/${opts.database}`;
     throw new AppError('DB_UNAVAILABLE', `cannot connect to ${opts.dialect} database at ${where}: ${(err as Error).message}`, {}, { cause: err });
   }
-  return new Database(sequelize, opts.dialect, logger);
+  return new Database(sequelize, opts.dialect, logger, server);
 }
 
 export function databaseOptionsFromUrl(url: string): DatabaseOptions {

@@ -15,6 +15,15 @@ import { MoneyColumns, type StoredAt } from './money-column';
 
 type Row = Record<string, unknown>;
 
+export interface PrepaidRepositoryOptions {
+  /**
+   * Use INSERT ... RETURNING at authorise and steps (default: when the server has it, as MariaDB
+   * does). False on MySQL/MariaDB calls the procedures of migration 0009 instead, as MySQL needs;
+   * tests set it to run the MySQL path on MariaDB.
+   */
+  returning?: boolean;
+}
+
 /** Thrown inside a transaction to roll it back and report an outcome instead of an error. */
 class Rollback<T> {
   constructor(readonly outcome: T) {}
@@ -22,7 +31,7 @@ class Rollback<T> {
 
 /** Deadlocks (MySQL) are rare and short; SQLite's single writer may be busy with other writers for longer. */
 const ATTEMPTS = { mysql: 6, sqlite: 40 };
-/** Settlements in one statement at most (9 parameters each). */
+/** Settlements in one statement at most (19 parameters each). */
 const MAX_CLOSES = 100;
 
 /**
@@ -45,9 +54,13 @@ export class PrepaidRepository implements PrepaidStore {
   private readonly money: MoneyColumns;
   private writeQueue: Promise<unknown> = Promise.resolve();
   private readonly closes: GroupCommit<CloseReservation, CloseOutcome>;
+  /** Whether authorise and steps use INSERT ... RETURNING, or (MySQL) the procedures of migration 0009. */
+  readonly returning: boolean;
 
-  constructor(private readonly db: Database, private readonly logger: Logger = db.logger) {
+  constructor(private readonly db: Database, private readonly logger: Logger = db.logger, options: PrepaidRepositoryOptions = {}) {
     this.mysql = db.dialect === 'mysql';
+    // SQLite has no procedures: RETURNING there whatever is asked.
+    this.returning = !this.mysql || (options.returning ?? db.server.returning);
     this.money = new MoneyColumns(db.dialect);
     this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs), isUnreachable);
   }
@@ -97,6 +110,12 @@ export class PrepaidRepository implements PrepaidStore {
 
   private async select(sql: string, bind: unknown[], transaction?: Transaction): Promise<Row[]> {
     return this.db.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT, transaction });
+  }
+
+  /** A stored procedure's CALL and the rows of its (one) result set. */
+  private async call(sql: string, bind: unknown[]): Promise<Row[]> {
+    const result = await this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    return callRows(result);
   }
 
   private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
@@ -346,14 +365,17 @@ export class PrepaidRepository implements PrepaidStore {
     const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $1) AS low_balance`;
     const outcome = await this.write(async (): Promise<'refused' | 'exists' | { id: number; lowBalance: boolean }> => {
       try {
-        const [row] = await this.select(
-          `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
-             authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
-           RETURNING id, ${lowBalance}`,
-          [req.accountId, extra.length > 0 ? JSON.stringify(extra) : null, req.callId, req.currency, req.mode, amount, required, req.seconds,
-            req.final, req.ownerInstance, at],
-        );
+        const bind = [req.accountId, extra.length > 0 ? JSON.stringify(extra) : null, req.callId, req.currency, req.mode, amount, required, req.seconds,
+          req.final, req.ownerInstance, at];
+        const [row] = this.returning
+          ? await this.select(
+            `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
+               authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
+             RETURNING id, ${lowBalance}`,
+            bind,
+          )
+          : await this.call(`CALL tollgate_authorise($1, $2, $3, $4, $5, ${this.m(6)}, ${this.m(7)}, $8, $9, $10, $11)`, bind);
         return { id: Number(row!.id), lowBalance: Boolean(Number(row!.low_balance)) };
       } catch (err) {
         const signal = signalOf(err);
@@ -431,12 +453,14 @@ export class PrepaidRepository implements PrepaidStore {
     if (req.answeredAt) await this.markAnswered(req.callId, req.answeredAt, req.recovery);
     const outcome = await this.write(async (): Promise<'stale' | 'refused' | 'exists' | boolean> => {
       try {
-        const [row] = await this.select(
-          `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
-           VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
-           RETURNING ${lowBalance}`,
-          bind,
-        );
+        const [row] = this.returning
+          ? await this.select(
+            `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
+             VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
+             RETURNING ${lowBalance}`,
+            bind,
+          )
+          : await this.call(`CALL tollgate_apply_step($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`, bind);
         return Boolean(Number(row!.low_balance));
       } catch (err) {
         const signal = signalOf(err);
@@ -487,14 +511,16 @@ export class PrepaidRepository implements PrepaidStore {
     const out = await this.write(async (): Promise<'closed' | 'stale' | 'range' | 'key-used'> => {
       try {
         const changed = await this.update(
-          `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, version = version + 1, updated_at = $6
+          `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, call_record = $10,
+             version = version + 1, updated_at = $6
            WHERE id = $7 AND account_id = $8 AND state = 'active' AND ${this.eq('amount', 9)}`,
-          [req.state, req.seconds, charge, req.ledgerKey, req.note ?? null, at, req.reservationId, req.accountId, expected],
+          [req.state, req.seconds, charge, req.ledgerKey, req.note ?? null, at, req.reservationId, req.accountId, expected, req.callRecord ?? null],
         );
         return changed === 0 ? 'stale' : 'closed';
       } catch (err) {
         if (signalOf(err) === 'range') return 'range';
-        if (err instanceof UniqueConstraintError) return 'key-used';
+        // Only the ledger's key: a CDR row the table refuses (SQLite reports NOT NULL alike) is a plain failure.
+        if (err instanceof UniqueConstraintError && isLedgerKeyConflict(err)) return 'key-used';
         throw storeError(err);
       }
     }).catch((err: unknown) => { throw storeError(err); });
@@ -504,7 +530,7 @@ export class PrepaidRepository implements PrepaidStore {
         { accountId: req.accountId, callId: req.callId });
     }
     if (out === 'stale') return { status: 'stale', reservation: await this.findReservation(req.callId) };
-    return { status: 'closed' };
+    return req.callRecord !== undefined ? { status: 'closed', recorded: true } : { status: 'closed' };
   }
 
   /**
@@ -520,7 +546,8 @@ export class PrepaidRepository implements PrepaidStore {
     const byId = (value: (req: CloseReservation) => string): string => `CASE id ${reqs.map((r) => `WHEN ${p(r.reservationId)} THEN ${value(r)}`).join(' ')} END`;
     const sets = [
       `state = ${byId((r) => p(r.state))}`, `settled_seconds = ${byId((r) => p(r.seconds))}`, `charged = ${byId((r) => pm(r.charge, 'charge'))}`,
-      `ledger_key = ${byId((r) => p(r.ledgerKey))}`, `settle_note = ${byId((r) => p(r.note ?? null))}`, 'version = version + 1',
+      `ledger_key = ${byId((r) => p(r.ledgerKey))}`, `settle_note = ${byId((r) => p(r.note ?? null))}`,
+      `call_record = ${byId((r) => p(r.callRecord ?? null))}`, 'version = version + 1',
       `updated_at = ${byId((r) => p(sqlDate(r.at)))}`,
     ];
     const where = `id IN (${reqs.map((r) => p(r.reservationId)).join(', ')}) AND state = 'active'
@@ -529,7 +556,7 @@ export class PrepaidRepository implements PrepaidStore {
     const order = this.mysql ? ' ORDER BY account_id' : '';
     const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
       .catch((err: unknown) => { throw storeError(err); });
-    if (changed === reqs.length) return reqs.map(() => ({ status: 'closed' }));
+    if (changed === reqs.length) return reqs.map((r): CloseOutcome => (r.callRecord !== undefined ? { status: 'closed', recorded: true } : { status: 'closed' }));
     const rows = await this.read(() => this.select(
       `SELECT ${this.cols('reservations')}, ledger_key AS closed_key FROM reservations WHERE id IN (${reqs.map((_, i) => `$${i + 1}`).join(', ')})`,
       reqs.map((r) => r.reservationId),
@@ -538,6 +565,7 @@ export class PrepaidRepository implements PrepaidStore {
     return reqs.map((req): CloseOutcome => {
       const got = found.get(req.reservationId);
       const asAsked = got && got.r.state === req.state && got.r.settledSeconds === req.seconds && got.r.charged === req.charge && got.key === req.ledgerKey;
+      // Closed as asked, by this statement or an earlier one: whether the record went with it is not known here.
       return asAsked ? { status: 'closed' } : { status: 'stale', reservation: got?.r };
     });
   }
@@ -556,8 +584,9 @@ export class PrepaidRepository implements PrepaidStore {
   // ------------------------------------------------------------ instances
 
   async heartbeat(instanceId: string, at: Date): Promise<void> {
+    // The parameter again on MySQL: 8.0.20+ deprecates VALUES() there, and MariaDB has no row alias (AS new).
     const sql = this.mysql
-      ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = VALUES(heartbeat_at)'
+      ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = $2'
       : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at';
     await this.write(() => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW }))
       .catch((err: unknown) => { throw storeError(err); });
@@ -662,6 +691,21 @@ const MONEY_COLUMNS = new Set([
   'reservation_steps.amount_delta', 'reservation_steps.reserved_after',
 ]);
 
+/**
+ * The rows of a CALL's result set. mysql2 answers a CALL with its result sets followed by the OK
+ * of the CALL itself; Sequelize passes the list on, sometimes wrapped once more.
+ */
+function callRows(result: unknown): Row[] {
+  let v: unknown = result;
+  for (let depth = 0; depth < 3 && Array.isArray(v); depth++) {
+    const first: unknown = v[0];
+    if (Array.isArray(first)) { v = first; continue; }
+    if (first && typeof first === 'object' && !('affectedRows' in first)) return v as Row[];
+    break;
+  }
+  throw new AppError('DB_UNEXPECTED_RESULT', 'a stored procedure returned no rows');
+}
+
 /** The low-balance test of account `a`, as the triggers compute it. */
 const LOW_BALANCE = '(a.low_balance_threshold IS NOT NULL AND a.balance + a.credit_limit - a.reserved < a.low_balance_threshold)';
 
@@ -691,6 +735,12 @@ function signalOf(err: unknown): 'refused' | 'stale' | 'range' | undefined {
     if (m) return m[1] as 'refused' | 'stale' | 'range';
   }
   return undefined;
+}
+
+/** A unique-key failure on the ledger's idempotency key (not on any other table of the statement). */
+function isLedgerKeyConflict(err: unknown): boolean {
+  const texts = [err instanceof Error ? err.message : '', parentOf(err)?.message ?? ''];
+  return texts.some((t) => /ledger_entries|idempotency_key/.test(t));
 }
 
 function recoveryText(info: RecoveryInfo): string {

@@ -6,7 +6,7 @@ import { isDecision, isUnavailable, PrepaidError } from './errors';
 import { FileSettlementJournal, type JournalRecord, type SettlementJournal } from './journal';
 import type { PrepaidStore, StepOutcome } from './store';
 import type {
-  Account, Authorisation, CallPricer, FinalCause, Grant, GrantMode, LedgerEntry, OrphanEnds, RecoveryInfo, Refusal,
+  Account, Authorisation, CallPricer, CallRecordOf, FinalCause, Grant, GrantMode, LedgerEntry, OrphanEnds, RecoveryInfo, Refusal,
   Reservation, ReservationStep, Settlement,
 } from './types';
 
@@ -563,9 +563,10 @@ export class CreditControl {
    * At the end of an answered call: charge the exact price of the billable seconds (one ledger
    * entry) and give back the rest of the reservation. With the database down the settlement is
    * journalled and replayed later. `pricer` is needed only when this instance does not know the
-   * call (e.g. after a restart).
+   * call (e.g. after a restart). `record` gives the call's record (CDR), which the store writes in
+   * the same statement as the charge (`recorded` says it did), so that no crash separates them.
    */
-  async settle(callId: string, billableSeconds: number, pricer?: CallPricer): Promise<Settlement> {
+  async settle(callId: string, billableSeconds: number, pricer?: CallPricer, record?: CallRecordOf): Promise<Settlement> {
     validateCallId(callId);
     if (!Number.isInteger(billableSeconds) || billableSeconds < 0) throw new PrepaidError('ILLEGAL_STATE', `billable seconds ${billableSeconds} must be a whole number >= 0`);
     const key = settleKey(callId);
@@ -586,7 +587,7 @@ export class CreditControl {
     }
     const charge = call.answered ? call.pricer.price(seconds) : 0n;
     try {
-      const settlement = await this.chargeCall(call, seconds, charge);
+      const settlement = await this.chargeCall(call, seconds, charge, record);
       this.calls.delete(callId);
       this.logger.info('call settled', { callId, accountId: call.accountId, seconds, charged: moneyText(charge, call.pricer.currency) });
       return settlement;
@@ -602,18 +603,23 @@ export class CreditControl {
     }
   }
 
-  private async chargeCall(call: LiveCall, seconds: number, charge: Micros): Promise<Settlement> {
+  private async chargeCall(call: LiveCall, seconds: number, charge: Micros, record?: CallRecordOf): Promise<Settlement> {
     const base = { callId: call.callId, accountId: call.accountId, billableSeconds: seconds, charged: charge, journalled: false };
     if (call.mode === 'offline') {
       if (charge > 0n) await this.postCallCharge(call.callId, call.accountId, charge, seconds);
       return { ...base, returned: 0n, replay: false };
     }
+    const callRecord = record?.({ billableSeconds: seconds, charged: charge });
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const outcome = await this.store.closeReservation({
         reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, state: 'settled', seconds,
-        charge, expectedAmount: call.reserved, ledgerKey: settleKey(call.callId), at: this.clock(),
+        charge, expectedAmount: call.reserved, ledgerKey: settleKey(call.callId), callRecord, at: this.clock(),
       });
-      if (outcome.status === 'closed') return { ...base, returned: maxMoney(0n, call.reserved - charge), replay: false };
+      if (outcome.status === 'closed') {
+        const settlement: Settlement = { ...base, returned: maxMoney(0n, call.reserved - charge), replay: false };
+        if (callRecord !== undefined && outcome.recorded === true) settlement.recorded = true;
+        return settlement;
+      }
       const r = outcome.reservation;
       if (!r) throw new PrepaidError('UNKNOWN_CALL', `no reservation for call ${call.callId}`);
       if (r.state !== 'active') return this.compareClosed(r, seconds);

@@ -135,11 +135,17 @@ export interface CloseReservation {
   ledgerKey: string;
   /** Note of the charge's ledger entry (default: the seconds). */
   note?: string;
+  /**
+   * The call's record (its CDR, as the store's CDR table reads it), written by the same statement
+   * as the charge, with the charge as its cost; a store without a CDR table ignores it.
+   */
+  callRecord?: string;
   at: Date;
 }
 
 export type CloseOutcome =
-  | { status: 'closed' }
+  /** `recorded`: the call record went with this close (not known for a close made before). */
+  | { status: 'closed'; recorded?: boolean }
   | { status: 'stale'; reservation: Reservation | undefined };
 
 /** The ledger key of a charge on an extra hold's account, from the call's own key. */

@@ -206,7 +206,12 @@ export interface Settlement {
   /** The database was unreachable: the settlement is in the local journal and will be replayed. */
   journalled: boolean;
   replay: boolean;
+  /** The call record given to settle was written with the charge, in the same statement. */
+  recorded?: boolean;
 }
+
+/** The call's record for the store to write with its charge, from what the settlement charged. */
+export type CallRecordOf = (settled: { billableSeconds: number; charged: bigint }) => string;
 
 export interface AccountAudit {
   accountId: number;

@@ -95,7 +95,7 @@ async function randomInterleaving(p: PrepaidDb, seed: number, calls: number): Pr
   await assertConsistent(p);
 }
 
-for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
+for (const backend of ['mariadb', 'mysql-path', 'sqlite'] as Backend[]) {
   describe(`prepaid under concurrency (${backend})`, function () {
     this.timeout(180_000);
     let p: PrepaidDb;
@@ -120,7 +120,7 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       await assertConsistent(p);
     });
 
-    const seeds = backend === 'mariadb' ? 25 : 5;
+    const seeds = backend === 'mariadb' ? 25 : backend === 'mysql-path' ? 10 : 5;
     it(`keeps every hot account exact under random interleavings (${seeds} seeds)`, async () => {
       for (let seed = 1; seed <= seeds; seed++) await randomInterleaving(p, seed, 60);
     });

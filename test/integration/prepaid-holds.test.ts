@@ -9,7 +9,7 @@ import { openPrepaidDb, type Backend, type PrepaidDb } from '../support/prepaid-
  */
 const eur = (s: string): Micros => parseMoney(s);
 
-for (const backend of ['mariadb', 'sqlite', 'memory'] as Array<Backend | 'memory'>) {
+for (const backend of ['mariadb', 'mysql-path', 'sqlite', 'memory'] as Array<Backend | 'memory'>) {
   describe(`prepaid reservations across balances (${backend})`, function () {
     this.timeout(60_000);
     let p: PrepaidDb | undefined;

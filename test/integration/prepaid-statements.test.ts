@@ -1,13 +1,15 @@
 import { strict as assert } from 'node:assert';
-import { CdrRepository, type CdrRecord } from '../../lib/db/cdr-repository';
+import { callRecordText, CdrRepository, type CdrRecord } from '../../lib/db/cdr-repository';
 import { settleKey } from '../../lib/prepaid';
 import { creditControl, fundedAccount, openPrepaidDb, perSecond, type Backend, type PrepaidDb } from '../support/prepaid-fixtures';
 
 /**
  * SQL statements per call, counted (BEGIN and COMMIT included) at the driver's query hook while
- * credit control and the CDR write handle one call of each kind. Counting is deterministic, so the
+ * credit control and the CDR write handle one call of each kind (an answered call's CDR goes with its
+ * settlement, in the same statement). Counting is deterministic, so the
  * budget is asserted: at most 5 statements for a refused, an unanswered and an answered call, and
- * one more per extension.
+ * one more per extension. 'mysql-path' is MariaDB driven as MySQL 8 must be (no INSERT ... RETURNING:
+ * authorise and steps CALL the procedures of migration 0009), with the same budget.
  */
 const HOT_PATH_BUDGET = 5;
 
@@ -50,7 +52,7 @@ function cdrOf(callId: string, accountId: number, disposition: CdrRecord['dispos
   };
 }
 
-for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
+for (const backend of ['mariadb', 'mysql-path', 'sqlite'] as Backend[]) {
   describe(`SQL statements per call (${backend})`, function () {
     this.timeout(60_000);
     let p: PrepaidDb;
@@ -66,6 +68,12 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       // The figures the budget is about, for the record of a run.
       for (const line of report) console.log(`      ${backend}: ${line}`);
       await p?.close();
+    });
+
+    it('the server is told at connect, and with it how authorise and steps are sent', async () => {
+      assert.equal(p.db.server.product, backend === 'sqlite' ? 'sqlite' : 'mariadb');
+      assert.equal(p.db.server.returning, true);
+      assert.equal(p.repo.returning, backend !== 'mysql-path');
     });
 
     it('a refused call (not enough money): authorise and its CDR', async () => {
@@ -102,14 +110,21 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       const count = await counted(p, async () => {
         assert.ok((await cc.authorise({ callId, accountId: account.id, pricer: tariff })).granted);
         await cc.answer(callId, tariff, { dialogs: dialogs(callId), rating: '{}' });
-        const settled = await cc.settle(callId, 42);
-        await cdrs.write(cdrOf(callId, account.id, 'answered', settled.charged, 42));
+        // As a call session settles: the CDR rides on the settlement's statement.
+        const settled = await cc.settle(callId, 42, undefined, (s) => callRecordText(cdrOf(callId, account.id, 'answered', s.charged, s.billableSeconds)));
+        assert.equal(settled.recorded, true);
       });
       report.push(`answered call, one grant: ${count}`);
       assert.ok(count.total <= HOT_PATH_BUDGET, `an answered call took ${count}`);
+      // The MySQL path sends authorise as a CALL, the others as an INSERT ... RETURNING.
+      assert.equal(count.byKind.get('CALL') ?? 0, backend === 'mysql-path' ? 1 : 0, `${count}`);
       const after = (await p.repo.getAccount(account.id))!;
       assert.equal(after.balance, 20_000_000n - tariff.price(42));
-      assert.equal((await cdrs.findByCallId(callId))!.cost, tariff.price(42));
+      const cdr = (await cdrs.findByCallId(callId))!;
+      assert.equal(cdr.cost, tariff.price(42));
+      assert.equal(-(await p.repo.findEntry(settleKey(callId)))!.amount, cdr.cost, 'CDR cost = ledger charge');
+      assert.equal(cdr.ledgerKey, settleKey(callId));
+      assert.equal(cdr.calleeE164, '4930100202');
       for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
     });
 
@@ -122,12 +137,17 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
         await cc.answer(callId, tariff, { dialogs: dialogs(callId), rating: '{}' });
         assert.equal((await cc.extend(callId)).grantedSeconds, 120);
         assert.equal((await cc.extend(callId)).grantedSeconds, 180);
-        const settled = await cc.settle(callId, 150);
-        await cdrs.write(cdrOf(callId, account.id, 'answered', settled.charged, 150));
+        const settled = await cc.settle(callId, 150, undefined, (s) => callRecordText(cdrOf(callId, account.id, 'answered', s.charged, s.billableSeconds)));
+        assert.equal(settled.recorded, true);
       });
       report.push(`answered call, two extensions: ${count}`);
+      assert.equal(count.byKind.get('CALL') ?? 0, backend === 'mysql-path' ? 3 : 0, `${count}`);
       assert.ok(count.total <= HOT_PATH_BUDGET + 2, `a call with two extensions took ${count}`);
       assert.equal((await p.repo.getAccount(account.id))!.balance, 20_000_000n - tariff.price(150));
+      const cdr = (await cdrs.findByCallId(callId))!;
+      assert.equal(cdr.cost, tariff.price(150));
+      assert.equal(cdr.billableSeconds, 150);
+      assert.equal(-(await p.repo.findEntry(settleKey(callId)))!.amount, cdr.cost, 'CDR cost = ledger charge');
       for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
     });
 
@@ -143,7 +163,7 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       let outcomes: unknown[] = [];
       const count = await counted(p, async () => {
         outcomes = await Promise.all([
-          ...calls.slice(1).map((callId, i) => cc.settle(callId, 61 + i)),
+          ...calls.slice(1).map((callId, i) => cc.settle(callId, 61 + i, undefined, (x) => callRecordText(cdrOf(callId, account.id, 'answered', x.charged, x.billableSeconds)))),
           // A settlement from a reservation's old amount, in the middle of a batch: stale, alone.
           p.repo.closeReservation({
             reservationId: stale.id, callId: stale.callId, accountId: account.id, state: 'settled', seconds: 61, charge: tariff.price(61),
@@ -153,12 +173,13 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       });
       report.push(`19 settlements and a stale one, made together: ${count}`);
       assert.deepEqual((outcomes[19] as { status: string }).status, 'stale');
-      // The first alone, the other 19 in one UPDATE that changes 18 rows, and one read back of them.
+      // The first alone, the other 19 in one UPDATE that changes 18 rows (and writes their CDRs), and one read back of them.
       assert.equal(count.total, 3, `${count}`);
       let charged = 0n;
       for (let i = 1; i < 20; i++) {
         const entry = (await p.repo.findEntry(settleKey(calls[i]!)))!;
         assert.equal(entry.amount, -tariff.price(60 + i));
+        assert.equal((await cdrs.findByCallId(calls[i]!))!.cost, tariff.price(60 + i), 'each CDR went with its settlement, cost = charge');
         charged += tariff.price(60 + i);
       }
       assert.equal((await p.repo.findReservation(calls[0]!))!.state, 'active');

@@ -59,10 +59,13 @@ export const tenSecondSteps = (currency = 'EUR'): CallPricer => fixedTariff({ cu
 
 
 // ------------------------------------------------------------ integration: a migrated database
-export type Backend = 'mariadb' | 'sqlite';
+/** 'mysql-path': MariaDB driven as MySQL 8 must be (no INSERT ... RETURNING: the procedures instead). */
+export type Backend = 'mariadb' | 'mysql-path' | 'sqlite';
 
 export interface PrepaidDb {
   db: Database;
+  /** Where it is, to open another connection to it. */
+  url: string;
   repo: PrepaidRepository;
   close(): Promise<void>;
 }
@@ -71,7 +74,7 @@ export interface PrepaidDb {
 export async function openPrepaidDb(backend: Backend): Promise<PrepaidDb> {
   let dir: string | undefined;
   let url: string;
-  if (backend === 'mariadb') {
+  if (backend !== 'sqlite') {
     url = await testDatabaseUrl('prepaid');
   } else {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-prepaid-'));
@@ -80,7 +83,7 @@ export async function openPrepaidDb(backend: Backend): Promise<PrepaidDb> {
   const db = await openDatabaseUrl(url);
   await db.migrate();
   return {
-    db, repo: new PrepaidRepository(db),
+    db, url, repo: new PrepaidRepository(db, db.logger, backend === 'mysql-path' ? { returning: false } : {}),
     close: async () => {
       await db.close();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
