@@ -6,6 +6,7 @@ import { QueryTypes } from 'sequelize';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
 import { testDatabaseUrl } from '../support/mariadb';
 import { schemaOf, typeClass } from '../support/schema-dump';
+import { triggerBody } from '../../lib/db/migrations/0010-cdr-with-settlement';
 
 describe('migrations', function () {
   this.timeout(120_000);
@@ -47,6 +48,16 @@ describe('migrations', function () {
       const cols = await db.sequelize.getQueryInterface().describeTable('reservations');
       assert.ok(cols.recovery, `${db.dialect}: reservations.recovery exists`);
       assert.deepEqual([typeClass(cols.recovery!.type), cols.recovery!.allowNull], ['text', true], db.dialect);
+    }
+  });
+
+  it('leave no CDR column out of the record a settlement writes: the trigger names every cdrs column but the id', async () => {
+    for (const db of [maria, lite]) {
+      const qi = db.sequelize.getQueryInterface();
+      const body = (await triggerBody(qi)) ?? '';
+      const columns = Object.keys(await qi.describeTable('cdrs')).filter((c) => c !== 'id');
+      const missing = columns.filter((c) => !new RegExp(`\\b${c}\\b`).test(body));
+      assert.deepEqual(missing, [], `${db.dialect}: cdrs columns the settlement's CDR trigger leaves out (a new CDR column needs a migration that makes the trigger again)`);
     }
   });
 

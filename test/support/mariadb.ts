@@ -81,9 +81,14 @@ export async function startMariaDb(opts: { port?: number; startTimeoutMs?: numbe
   let proc: ChildProcess | undefined;
   let log = '';
 
+  // Its own folder for temporary tables, so nothing else that works in the system's temporary
+  // folder can touch them.
+  const tmpDir = path.join(base, 'tmp');
+  fs.mkdirSync(tmpDir, { recursive: true });
+
   const start = async (): Promise<void> => {
     const args = [
-      '--no-defaults', `--datadir=${dataDir}`, `--socket=${path.join(base, 'mysqld.sock')}`, `--port=${port}`,
+      '--no-defaults', `--tmpdir=${tmpDir}`, `--datadir=${dataDir}`, `--socket=${path.join(base, 'mysqld.sock')}`, `--port=${port}`,
       `--bind-address=${host}`, `--pid-file=${path.join(base, 'mysqld.pid')}`, '--skip-name-resolve', '--skip-log-bin',
       '--innodb-buffer-pool-size=128M', '--innodb-flush-log-at-trx-commit=2', '--max-connections=500',
       '--character-set-server=utf8mb4', '--collation-server=utf8mb4_unicode_ci', '--log-error=' + path.join(base, 'error.log'),

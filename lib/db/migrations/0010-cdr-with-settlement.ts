@@ -11,10 +11,10 @@ import { addColumn, applySteps, type Ctx, type MigrationStep } from './steps';
  * goes the way of any failed settlement (journalled, its CDR spooled).
  */
 
-const TRIGGER = 'reservations_call_record';
+export const TRIGGER = 'reservations_call_record';
 
 /** The cdrs columns taken from the record, with their SQL type on MySQL (JSON_VALUE returns text). */
-const RECORD_COLUMNS = [
+export const RECORD_COLUMNS = [
   'instance_id', 'sip_call_id', 'invite_at', 'answer_at', 'end_at', 'caller_dialled', 'caller_e164', 'callee_dialled', 'callee_e164',
   'presented_caller', 'scope', 'service', 'vpn_group', 'account_id', 'ingress_trunk', 'egress_trunk', 'granted_seconds', 'disposition',
   'release_cause', 'sip_status', 'sip_reason', 'rule_id', 'tariff_id', 'currency',
@@ -25,9 +25,10 @@ const FROM_RESERVATION: Array<[string, string]> = [
   ['ledger_key', 'NEW.ledger_key'], ['created_at', 'NEW.updated_at'],
 ];
 
-function mysqlTrigger(): string {
-  const cols = [...FROM_RESERVATION.map(([c]) => c), ...RECORD_COLUMNS];
-  const values = [...FROM_RESERVATION.map(([, v]) => v), ...RECORD_COLUMNS.map((c) => `JSON_VALUE(NEW.call_record, '$.${c}')`)];
+/** The trigger on MariaDB/MySQL, inserting `recordColumns` from the record (later migrations add columns). */
+export function mysqlTrigger(recordColumns: readonly string[] = RECORD_COLUMNS): string {
+  const cols = [...FROM_RESERVATION.map(([c]) => c), ...recordColumns];
+  const values = [...FROM_RESERVATION.map(([, v]) => v), ...recordColumns.map((c) => `JSON_VALUE(NEW.call_record, '$.${c}')`)];
   return `CREATE TRIGGER ${TRIGGER} AFTER UPDATE ON reservations FOR EACH ROW FOLLOWS reservations_close
     BEGIN
       IF OLD.state = 'active' AND NEW.state <> 'active' AND NEW.call_record IS NOT NULL THEN
@@ -37,15 +38,27 @@ function mysqlTrigger(): string {
     END`;
 }
 
-function sqliteTrigger(): string {
-  const cols = [...FROM_RESERVATION.map(([c]) => c), ...RECORD_COLUMNS];
-  const values = [...FROM_RESERVATION.map(([, v]) => v), ...RECORD_COLUMNS.map((c) => `json_extract(NEW.call_record, '$.${c}')`)];
+/** The trigger on SQLite, inserting `recordColumns` from the record. */
+export function sqliteTrigger(recordColumns: readonly string[] = RECORD_COLUMNS): string {
+  const cols = [...FROM_RESERVATION.map(([c]) => c), ...recordColumns];
+  const values = [...FROM_RESERVATION.map(([, v]) => v), ...recordColumns.map((c) => `json_extract(NEW.call_record, '$.${c}')`)];
   return `CREATE TRIGGER ${TRIGGER} AFTER UPDATE OF state ON reservations
     WHEN OLD.state = 'active' AND NEW.state <> 'active' AND NEW.call_record IS NOT NULL
     BEGIN
       INSERT INTO cdrs (${cols.join(', ')}) SELECT ${values.join(', ')}
         WHERE NOT EXISTS (SELECT 1 FROM cdrs WHERE call_id = NEW.call_id);
     END`;
+}
+
+/** The trigger's body as the server keeps it, or undefined when there is none. */
+export async function triggerBody(qi: QueryInterface): Promise<string | undefined> {
+  const sqlite = qi.sequelize.getDialect() === 'sqlite';
+  const rows = await qi.sequelize.query<{ body: string }>(
+    sqlite ? "SELECT sql AS body FROM sqlite_master WHERE type = 'trigger' AND name = $1"
+      : 'SELECT ACTION_STATEMENT AS body FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = $1',
+    { bind: [TRIGGER], type: QueryTypes.SELECT },
+  );
+  return rows[0]?.body;
 }
 
 async function hasTrigger(qi: QueryInterface): Promise<boolean> {
