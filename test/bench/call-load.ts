@@ -711,6 +711,9 @@ async function main(): Promise<void> {
     console.log(best
       ? `highest rate sustained for ${STEP_SECONDS} s with zero failed calls: ${best.rate} calls/s (achieved ${best.achievedRate.toFixed(1)}), setup latency p50 ${fmt(best.p50, 2)} ms, p99 ${fmt(best.p99, 2)} ms`
       : 'no step passed');
+    // The latency target holds at a rate, not only the absence of failures.
+    const fast = steps.filter((s) => s.ok && s.p99 <= 100).sort((a, b) => b.rate - a.rate)[0];
+    console.log(fast ? `highest zero-failure rate with setup p99 at most 100 ms: ${fast.rate} calls/s (p50 ${fmt(fast.p50, 2)} ms, p99 ${fmt(fast.p99, 2)} ms)` : 'no zero-failure step had setup p99 at most 100 ms');
     const failedStep = steps.find((s) => !s.ok);
     if (failedStep) console.log(`first failing step: ${failedStep.rate} calls/s: ${failedStep.why.join('; ')}`);
     else console.log('no step failed (raise --rates to find the limit)');
