@@ -102,31 +102,84 @@ function toDate(v: unknown): Date | null {
   return v instanceof Date ? v : new Date(String(v).replace(' ', 'T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? '' : 'Z'));
 }
 
-/** CDRs: written once per call (a second write of the same call id changes nothing). */
+/** At most this many CDRs go in one INSERT (29 parameters each). */
+const MAX_BATCH = 200;
+
+interface PendingWrite {
+  /** The row's values, in COLUMNS order. */
+  values: unknown[];
+  resolve: (written: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * CDRs: written once per call (a second write of the same call id changes nothing). Writes are
+ * group-committed: a write made while another is in flight waits for it and then goes with every
+ * other waiting one as one multi-row INSERT, so under load the calls share statements and commits,
+ * and alone a CDR is written at once. Each write resolves only once its row is committed.
+ */
 export class CdrRepository {
   private readonly money: MoneyColumns;
+  private readonly waiting: PendingWrite[] = [];
+  private writing = false;
 
   constructor(private readonly db: Database) {
     this.money = new MoneyColumns(db.dialect);
   }
 
   /** Returns false when a CDR for this call id was already written. */
-  async write(cdr: CdrRecord): Promise<boolean> {
-    const cols = COLUMNS.map(([, c]) => c).concat('created_at');
-    const values = COLUMNS.map(([k]) => {
-      const v = cdr[k];
-      if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
-      if (v instanceof Date) return sqlTime(v);
-      return v ?? null;
-    }).concat(sqlTime(new Date()));
-    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES (${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
+  write(cdr: CdrRecord): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      // A value the table cannot hold fails this write alone, before it joins a batch.
+      const values = COLUMNS.map(([k]) => {
+        const v = cdr[k];
+        if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
+        return v instanceof Date ? sqlTime(v) : v ?? null;
+      });
+      this.waiting.push({ values, resolve, reject });
+      if (!this.writing) void this.writeWaiting();
+    });
+  }
+
+  private async writeWaiting(): Promise<void> {
+    this.writing = true;
     try {
-      await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
-      return true;
-    } catch (err) {
-      if (err instanceof UniqueConstraintError) return false;
-      throw err;
+      // Bounded by the writes made meanwhile; each pass takes up to MAX_BATCH of them.
+      while (this.waiting.length > 0) {
+        const batch = this.waiting.splice(0, MAX_BATCH);
+        if (batch.length === 1) {
+          await this.insertOne(batch[0]!);
+          continue;
+        }
+        try {
+          await this.insert(batch.map((w) => w.values));
+          for (const w of batch) w.resolve(true);
+        } catch {
+          // One row fails the whole batch (a call id written before, a replay): each alone tells which.
+          for (const w of batch) await this.insertOne(w);
+        }
+      }
+    } finally {
+      this.writing = false;
     }
+  }
+
+  private async insertOne(w: PendingWrite): Promise<void> {
+    try {
+      await this.insert([w.values]);
+      w.resolve(true);
+    } catch (err) {
+      if (err instanceof UniqueConstraintError) w.resolve(false);
+      else w.reject(err);
+    }
+  }
+
+  private async insert(rows: unknown[][]): Promise<void> {
+    const cols = COLUMNS.map(([, c]) => c).concat('created_at');
+    const now = sqlTime(new Date());
+    const row = `(${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
+    const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES ${rows.map(() => row).join(', ')}`;
+    await this.db.sequelize.query(sql, { replacements: rows.flatMap((values) => [...values, now]), type: QueryTypes.INSERT });
   }
 
   async findByCallId(callId: string): Promise<CdrRecord | undefined> {

@@ -24,9 +24,11 @@ class Rollback<T> {
 const ATTEMPTS = { mysql: 6, sqlite: 40 };
 
 /**
- * Prepaid storage on MySQL/MariaDB and SQLite. Every balance change is one transaction whose first
- * statement is a conditional UPDATE: the database, not the application, decides whether the money
- * is there, so concurrent calls on one account cannot overspend it.
+ * Prepaid storage on MySQL/MariaDB and SQLite. Every step of a call is one SQL statement whose
+ * triggers (migration 0008) hold, move or charge the money on every balance of the call, with the
+ * conditions in the same statement: the database, not the application, decides whether the money
+ * is there, so concurrent calls on one account cannot overspend it, and a statement happens whole
+ * or not at all. Account administration (top-ups, adjustments) keeps its transactions.
  *
  * Money columns are exact on both dialects (DECIMAL(20,6) on MySQL, integers of micro-units on
  * SQLite: see money-column.ts), so the conditional updates compute and compare exactly. Every
@@ -119,6 +121,30 @@ export class PrepaidRepository implements PrepaidStore {
             continue;
           }
           throw storeError(err);
+        }
+      }
+    };
+    if (this.mysql) return run();
+    const next = this.writeQueue.then(run, run);
+    this.writeQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * One statement outside a transaction (its triggers make it atomic), retried on deadlock or busy
+   * like a transaction; on SQLite queued behind the other writes.
+   */
+  private async write<T>(fn: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (attempt < ATTEMPTS[this.db.dialect] && isRetryable(err)) {
+            await new Promise((r) => setTimeout(r, Math.min(attempt, 5) * 5 + Math.floor(Math.random() * 10)));
+            continue;
+          }
+          throw err;
         }
       }
     };
@@ -273,10 +299,20 @@ export class PrepaidRepository implements PrepaidStore {
         ledger.set(Number(row.account_id), this.money.parseSum(row.total, { table: 'ledger_entries', column: 'SUM(amount)', id: `account ${String(row.account_id)}` }));
       }
       const active = new Map<number, { sum: Micros; count: number }>();
-      for (const row of await this.select(`SELECT account_id, ${this.money.read('SUM(amount)', 'total')}, COUNT(*) AS n FROM reservations WHERE state = 'active' GROUP BY account_id`, [])) {
-        active.set(Number(row.account_id), {
-          sum: this.money.parseSum(row.total, { table: 'reservations', column: 'SUM(amount)', id: `account ${String(row.account_id)}` }), count: Number(row.n),
-        });
+      // The calls' own accounts, then the extra holds (every hold holds the reservation's amount).
+      const extraHolds = this.mysql
+        ? `SELECT h.account_id, ${this.money.read('SUM(r.amount)', 'total')}, COUNT(*) AS n FROM reservations r
+             JOIN JSON_TABLE(r.extra_holds, '$[*]' COLUMNS (account_id BIGINT PATH '$')) h
+            WHERE r.state = 'active' AND r.extra_holds IS NOT NULL GROUP BY h.account_id`
+        : `SELECT h.value AS account_id, ${this.money.read('SUM(r.amount)', 'total')}, COUNT(*) AS n FROM reservations r, json_each(r.extra_holds) h
+            WHERE r.state = 'active' AND r.extra_holds IS NOT NULL GROUP BY h.value`;
+      for (const sql of [`SELECT account_id, ${this.money.read('SUM(amount)', 'total')}, COUNT(*) AS n FROM reservations WHERE state = 'active' GROUP BY account_id`, extraHolds]) {
+        for (const row of await this.select(sql, [])) {
+          const id = Number(row.account_id);
+          const sum = this.money.parseSum(row.total, { table: 'reservations', column: 'SUM(amount)', id: `account ${String(row.account_id)}` });
+          const was = active.get(id) ?? { sum: 0n, count: 0 };
+          active.set(id, { sum: was.sum + sum, count: was.count + Number(row.n) });
+        }
       }
       return accounts.map((a) => {
         const ledgerSum = ledger.get(a.id) ?? 0n;
@@ -296,51 +332,61 @@ export class PrepaidRepository implements PrepaidStore {
     const at = sqlDate(req.at);
     const amount = this.b(req.amount, 'reservation amount');
     const required = this.b(req.required, 'required amount');
-    const out = await this.tx(async (t) => {
-      let id: number;
+    const extra = req.extraHolds ?? [];
+    const holds = [req.accountId, ...extra];
+    if (new Set(holds).size !== holds.length || !holds.every((id) => Number.isSafeInteger(id))) {
+      throw new PrepaidError('ILLEGAL_STATE', `call ${req.callId} must hold money once on each of distinct accounts`, { holds });
+    }
+    // The triggers hold the money on every balance and record the 'authorise' step; the leading
+    // comment keeps the SQLite driver from taking this for a plain INSERT, which returns no rows.
+    const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $1) AS low_balance`;
+    const outcome = await this.write(async (): Promise<'refused' | 'exists' | { id: number; lowBalance: boolean }> => {
       try {
-        id = await this.insert(
-          `INSERT INTO reservations (account_id, call_id, mode, state, amount, granted_seconds, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
-           VALUES ($1, $2, $3, 'active', ${this.m(4)}, $5, $6, 0, 0, 0, $7, $7)`,
-          [req.accountId, req.callId, req.mode, amount, req.seconds, req.ownerInstance, at], t,
+        const [row] = await this.select(
+          `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
+             authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
+           RETURNING id, ${lowBalance}`,
+          [req.accountId, extra.length > 0 ? JSON.stringify(extra) : null, req.callId, req.currency, req.mode, amount, required, req.seconds,
+            req.final, req.ownerInstance, at],
         );
-        await this.insert(
-          `INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
-           VALUES ($1, $2, 'authorise', $3, $3, ${this.m(4)}, $3, ${this.m(4)}, $5, $6)`,
-          [id, req.callId, req.seconds, amount, req.final, at], t,
-        );
+        return { id: Number(row!.id), lowBalance: Boolean(Number(row!.low_balance)) };
       } catch (err) {
-        if (err instanceof UniqueConstraintError) throw new Rollback('exists');
-        throw err;
+        const signal = signalOf(err);
+        if (signal === 'refused') return 'refused';
+        if (err instanceof UniqueConstraintError) return 'exists';
+        throw storeError(err);
       }
-      // The conditional update comes last so a hot account's row is locked only until the commit.
-      const changed = await this.update(
-        `UPDATE accounts SET reserved = reserved + ${this.m(1)}, live_calls = live_calls + 1, updated_at = $2
-         WHERE id = $3 AND status = 'active' AND (expires_at IS NULL OR expires_at > $2)
-           AND (max_calls IS NULL OR live_calls < max_calls)
-           AND ${this.ge('balance + credit_limit - reserved', 4)} AND ${this.fits(`reserved + ${this.m(1)}`)}`,
-        [amount, at, req.accountId, required], t,
-      );
-      if (changed === 0) throw new Rollback('refused');
-      return id;
-    });
-    if (out instanceof Rollback) {
-      if (out.outcome === 'exists') {
+    }).catch((err: unknown) => { throw storeError(err); });
+    if (outcome === 'refused' || outcome === 'exists') {
+      // One read tells why: the accounts as they are now, and whether the call id is already open.
+      const rows = await this.read(() => this.select(
+        `SELECT ${this.cols('accounts')}, (SELECT COUNT(*) FROM reservations WHERE call_id = $1) AS opened
+         FROM accounts WHERE id IN (${holds.map((_, i) => `$${i + 2}`).join(', ')})`,
+        [req.callId, ...holds],
+      ));
+      if (outcome === 'exists' || rows.some((r) => Number(r.opened) > 0) || rows.length === 0) {
         const reservation = await this.findReservation(req.callId);
         if (reservation) return { status: 'exists', reservation, step: await this.findStep(req.callId, 'authorise') };
       }
-      return { status: 'refused', account: await this.getAccount(req.accountId) };
+      const reader = this.rows();
+      const accounts = new Map(rows.map((r) => [Number(r.id), reader.account(r)]));
+      const refusedBy = holds.find((id) => {
+        const a = accounts.get(id);
+        return !a || !admits(a, req.at, req.required) || (id === req.accountId && (a.currency !== req.currency || a.kind !== kindOf(req.mode)));
+      }) ?? req.accountId;
+      return { status: 'refused', refusedBy, account: accounts.get(refusedBy) };
     }
     const reservation: Reservation = {
-      id: out, accountId: req.accountId, callId: req.callId, mode: req.mode, state: 'active', amount: req.amount,
+      id: outcome.id, accountId: req.accountId, extraHolds: [...extra], callId: req.callId, mode: req.mode, state: 'active', amount: req.amount,
       grantedSeconds: req.seconds, answeredAt: null, ownerInstance: req.ownerInstance, checkpointSeconds: 0,
       checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null, recovery: null, createdAt: req.at, updatedAt: req.at,
     };
     const step: ReservationStep = {
-      reservationId: out, callId: req.callId, stepKey: 'authorise', requestedSeconds: req.seconds, addedSeconds: req.seconds,
+      reservationId: outcome.id, callId: req.callId, stepKey: 'authorise', requestedSeconds: req.seconds, addedSeconds: req.seconds,
       amountDelta: req.amount, grantedSeconds: req.seconds, reservedAfter: req.amount, final: req.final, createdAt: req.at,
     };
-    return { status: 'opened', reservation, step };
+    return { status: 'opened', reservation, step, lowBalance: outcome.lowBalance };
   }
 
   async findReservation(callId: string): Promise<Reservation | undefined> {
@@ -358,124 +404,105 @@ export class PrepaidRepository implements PrepaidStore {
     const bind: unknown[] = [when, callId];
     if (recovery) bind.push(recoveryText(recovery));
     // The recovery info rides on the answer's own statement: no extra round trip per call.
-    await this.read(() => this.update(
+    await this.write(() => this.update(
       `UPDATE reservations SET ${recovery ? 'recovery = COALESCE(recovery, $3), ' : ''}answered_at = COALESCE(answered_at, $1), updated_at = $1
        WHERE call_id = $2 AND state = 'active'`,
       bind,
-    ));
+    )).catch((err: unknown) => { throw storeError(err); });
   }
 
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
-    // A replay fails on the step's unique key and rolls back whole; see the Rollback branch.
     const at = sqlDate(req.at);
     const delta = this.b(req.amountDelta, 'reservation change');
-    const expected = this.b(req.expectedAmount, 'reserved amount');
-    const out = await this.tx(async (t) => {
-      const bind: unknown[] = [delta, req.addedSeconds, at, req.reservationId, expected];
-      let answered = '';
-      if (req.recovery) {
-        bind.push(recoveryText(req.recovery));
-        answered += `, recovery = COALESCE(recovery, $${bind.length})`;
-      }
-      if (req.answeredAt) {
-        bind.push(sqlDate(req.answeredAt));
-        answered += `, answered_at = COALESCE(answered_at, $${bind.length})`;
-      }
-      const changed = await this.update(
-        `UPDATE reservations SET amount = amount + ${this.m(1)}, granted_seconds = granted_seconds + $2,
-           version = version + 1, updated_at = $3${answered}
-         WHERE id = $4 AND state = 'active' AND ${this.eq('amount', 5)} AND ${this.fits(`amount + ${this.m(1)}`)}`,
-        bind, t,
-      );
-      if (changed === 0) throw new Rollback('stale');
-      if (req.amountDelta !== 0n) {
-        const guard = req.amountDelta > 0n ? ` AND ${this.ge('balance + credit_limit - reserved', 1)}` : '';
-        const ok = await this.update(
-          `UPDATE accounts SET reserved = reserved + ${this.m(1)}, updated_at = $2 WHERE id = $3 AND ${this.fits(`reserved + ${this.m(1)}`)}${guard}`,
-          [delta, at, req.accountId], t,
+    const reservedAfter = this.b(req.expectedAmount + req.amountDelta, 'reserved amount');
+    const grantedAfter = req.expectedSeconds + req.addedSeconds;
+    // The step's row says where the reservation was (reserved_after - amount_delta, granted_seconds -
+    // added_seconds) and where it goes; the triggers apply it only from there, on every balance.
+    const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $11) AS low_balance`;
+    const bind: unknown[] = [req.reservationId, req.callId, req.stepKey, req.requestedSeconds, req.addedSeconds, delta, grantedAfter, reservedAfter, req.final, at];
+    if (!this.mysql) bind.push(req.accountId);
+    // A step that also answers (a re-priced answer) records the answer first, with its own
+    // statement: were the process to die between the two, a recovery still knows the call was
+    // answered and charges it within the money held before the step.
+    if (req.answeredAt) await this.markAnswered(req.callId, req.answeredAt, req.recovery);
+    const outcome = await this.write(async (): Promise<'stale' | 'refused' | 'exists' | boolean> => {
+      try {
+        const [row] = await this.select(
+          `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
+           VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
+           RETURNING ${lowBalance}`,
+          bind,
         );
-        if (ok === 0) throw new Rollback('refused');
+        return Boolean(Number(row!.low_balance));
+      } catch (err) {
+        const signal = signalOf(err);
+        if (signal === 'stale' || signal === 'refused') return signal;
+        if (err instanceof UniqueConstraintError) return 'exists';
+        throw storeError(err);
       }
-      const rows = await this.select(`SELECT ${this.cols('reservations')} FROM reservations WHERE id = $1`, [req.reservationId], t);
-      const reservation = this.toReservation(rows[0]!);
+    }).catch((err: unknown) => { throw storeError(err); });
+    if (typeof outcome === 'boolean') {
       const step: ReservationStep = {
         reservationId: req.reservationId, callId: req.callId, stepKey: req.stepKey, requestedSeconds: req.requestedSeconds,
-        addedSeconds: req.addedSeconds, amountDelta: req.amountDelta, grantedSeconds: reservation.grantedSeconds,
-        reservedAfter: reservation.amount, final: req.final, createdAt: req.at,
+        addedSeconds: req.addedSeconds, amountDelta: req.amountDelta, grantedSeconds: grantedAfter,
+        reservedAfter: req.expectedAmount + req.amountDelta, final: req.final, createdAt: req.at,
       };
-      try {
-        await this.insert(
-          `INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
-           VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`,
-          [step.reservationId, step.callId, step.stepKey, step.requestedSeconds, step.addedSeconds, delta, step.grantedSeconds,
-            this.b(step.reservedAfter, 'reserved amount'), step.final, at], t,
-        );
-      } catch (err) {
-        if (err instanceof UniqueConstraintError) throw new Rollback('exists');
-        throw err;
-      }
-      return { reservation, step };
-    });
-    if (out instanceof Rollback) {
-      if (out.outcome === 'refused') return { status: 'refused', account: await this.getAccount(req.accountId) };
-      const step = await this.findStep(req.callId, req.stepKey);
-      if (step) return { status: 'exists', step };
-      return { status: 'stale', reservation: await this.findReservation(req.callId) };
+      return { status: 'applied', step, lowBalance: outcome };
     }
-    return { status: 'applied', ...out };
+    if (outcome === 'refused') {
+      const r = await this.findReservation(req.callId);
+      const holds = r ? [r.accountId, ...r.extraHolds] : [req.accountId];
+      const reader = this.rows();
+      const rows = await this.read(() => this.select(`SELECT ${this.cols('accounts')} FROM accounts WHERE id IN (${holds.map((_, i) => `$${i + 1}`).join(', ')})`, holds));
+      const accounts = new Map(rows.map((row) => [Number(row.id), reader.account(row)]));
+      const refusedBy = holds.find((id) => {
+        const a = accounts.get(id);
+        return !a || a.balance + a.creditLimit - a.reserved < req.amountDelta;
+      }) ?? req.accountId;
+      return { status: 'refused', refusedBy, account: accounts.get(refusedBy) };
+    }
+    const step = await this.findStep(req.callId, req.stepKey);
+    if (step) return { status: 'exists', step };
+    return { status: 'stale', reservation: await this.findReservation(req.callId) };
   }
 
   async closeReservation(req: CloseReservation): Promise<CloseOutcome> {
     const at = sqlDate(req.at);
     const charge = this.b(req.charge, 'charge');
     const expected = this.b(req.expectedAmount, 'reserved amount');
-    const negativeCharge = this.b(-req.charge, 'charge');
-    const out = await this.tx(async (t) => {
-      const changed = await this.update(
-        `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, version = version + 1, updated_at = $4
-         WHERE id = $5 AND account_id = $6 AND state = 'active' AND ${this.eq('amount', 7)}`,
-        [req.state, req.seconds, charge, at, req.reservationId, req.accountId, expected], t,
-      );
-      if (changed === 0) throw new Rollback('stale');
-      const moved = await this.update(
-        `UPDATE accounts SET balance = balance - ${this.m(1)}, reserved = reserved - ${this.m(2)},
-           live_calls = live_calls - 1, updated_at = $3 WHERE id = $4 AND ${this.fits(`balance - ${this.m(1)}`)}`,
-        [charge, expected, at, req.accountId], t,
-      );
-      if (moved === 0) throw new Rollback('range');
-      if (req.charge === 0n) return 'closed';
-      const note = req.note ?? `${req.seconds} s${req.state === 'recovered' ? ' (recovered)' : ''}`;
+    this.b(-req.charge, 'charge');
+    // The trigger gives every hold back, charges every balance and posts its ledger entries.
+    const out = await this.write(async (): Promise<'closed' | 'stale' | 'range' | 'key-used'> => {
       try {
-        // balance_after read from the row this transaction holds locked: one statement, both dialects.
-        await this.insert(
-          `INSERT INTO ledger_entries (account_id, kind, amount, balance_after, idempotency_key, call_id, note, created_at)
-           SELECT id, 'charge', ${this.m(2)}, balance, $3, $4, $5, $6 FROM accounts WHERE id = $1`,
-          [req.accountId, negativeCharge, req.ledgerKey, req.callId, note, at], t,
+        const changed = await this.update(
+          `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, version = version + 1, updated_at = $6
+           WHERE id = $7 AND account_id = $8 AND state = 'active' AND ${this.eq('amount', 9)}`,
+          [req.state, req.seconds, charge, req.ledgerKey, req.note ?? null, at, req.reservationId, req.accountId, expected],
         );
-        return 'closed';
+        return changed === 0 ? 'stale' : 'closed';
       } catch (err) {
-        if (err instanceof UniqueConstraintError) throw new Rollback('key-used');
-        throw err;
+        if (signalOf(err) === 'range') return 'range';
+        if (err instanceof UniqueConstraintError) return 'key-used';
+        throw storeError(err);
       }
-    });
-    if (out instanceof Rollback) {
-      if (out.outcome === 'key-used') throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
-      if (out.outcome === 'range') {
-        throw new PrepaidError('AMOUNT_OUT_OF_RANGE', `a charge of ${formatMoney(req.charge)} would take the balance of account ${req.accountId} outside what the database holds (${this.money.rangeText()})`,
-          { accountId: req.accountId, callId: req.callId });
-      }
-      return { status: 'stale', reservation: await this.findReservation(req.callId) };
+    }).catch((err: unknown) => { throw storeError(err); });
+    if (out === 'key-used') throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
+    if (out === 'range') {
+      throw new PrepaidError('AMOUNT_OUT_OF_RANGE', `a charge of ${formatMoney(req.charge)} would take the balance of account ${req.accountId} outside what the database holds (${this.money.rangeText()})`,
+        { accountId: req.accountId, callId: req.callId });
     }
+    if (out === 'stale') return { status: 'stale', reservation: await this.findReservation(req.callId) };
     return { status: 'closed' };
   }
 
   async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {
-    const changed = await this.tx((t) => this.update(
+    const checkpointAmount = this.b(amount, 'checkpoint amount');
+    const changed = await this.write(() => this.update(
       `UPDATE reservations SET checkpoint_seconds = $1, checkpoint_amount = ${this.m(2)}, checkpoint_at = $3,
          answered_at = COALESCE(answered_at, $3), version = version + 1
        WHERE call_id = $4 AND state = 'active'`,
-      [seconds, this.b(amount, 'checkpoint amount'), sqlDate(at), callId], t,
-    ));
+      [seconds, checkpointAmount, sqlDate(at), callId],
+    )).catch((err: unknown) => { throw storeError(err); });
     return changed === 1;
   }
 
@@ -485,7 +512,8 @@ export class PrepaidRepository implements PrepaidStore {
     const sql = this.mysql
       ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = VALUES(heartbeat_at)'
       : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at';
-    await this.tx((t) => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW, transaction: t }));
+    await this.write(() => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW }))
+      .catch((err: unknown) => { throw storeError(err); });
   }
 
   async listOrphanedReservations(self: string, aliveSince: Date, limit: number, afterId = 0): Promise<Reservation[]> {
@@ -568,7 +596,7 @@ const COLUMNS = {
   accounts: ['id', 'code', 'kind', 'currency', 'status', 'balance', 'reserved', 'credit_limit', 'low_balance_threshold', 'max_calls',
     'live_calls', 'expires_at', 'created_at', 'updated_at'],
   ledger_entries: ['id', 'account_id', 'kind', 'amount', 'balance_after', 'idempotency_key', 'call_id', 'note', 'created_at'],
-  reservations: ['id', 'account_id', 'call_id', 'mode', 'state', 'amount', 'granted_seconds', 'answered_at', 'owner_instance',
+  reservations: ['id', 'account_id', 'extra_holds', 'call_id', 'mode', 'state', 'amount', 'granted_seconds', 'answered_at', 'owner_instance',
     'checkpoint_seconds', 'checkpoint_amount', 'checkpoint_at', 'settled_seconds', 'charged', 'recovery', 'version', 'created_at', 'updated_at'],
   reservation_steps: ['id', 'reservation_id', 'call_id', 'step_key', 'requested_seconds', 'added_seconds', 'amount_delta', 'granted_seconds',
     'reserved_after', 'final', 'created_at'],
@@ -580,6 +608,37 @@ const MONEY_COLUMNS = new Set([
   'reservations.amount', 'reservations.checkpoint_amount', 'reservations.charged',
   'reservation_steps.amount_delta', 'reservation_steps.reserved_after',
 ]);
+
+/** The low-balance test of account `a`, as the triggers compute it. */
+const LOW_BALANCE = '(a.low_balance_threshold IS NOT NULL AND a.balance + a.credit_limit - a.reserved < a.low_balance_threshold)';
+
+function kindOf(mode: ReservationMode): AccountKind {
+  return mode === 'postpaid' ? 'postpaid' : 'prepaid';
+}
+
+/** What the trigger checks of each balance at authorise, to name the one that refused. */
+function admits(a: Account, at: Date, required: Micros): boolean {
+  return a.status === 'active' && (a.expiresAt === null || a.expiresAt > at) && (a.maxCalls === null || a.liveCalls < a.maxCalls)
+    && a.balance + a.creditLimit - a.reserved >= required;
+}
+
+/** The extra holds column: a JSON array of account ids, null for none. */
+function parseHolds(v: unknown): number[] {
+  if (v === null || v === undefined) return [];
+  const ids = JSON.parse(String(v)) as unknown;
+  if (!Array.isArray(ids) || !ids.every((id) => Number.isSafeInteger(id))) throw new AppError('DB_INVALID_HOLDS', `reservation extra holds ${String(v).slice(0, 80)} are not account ids`);
+  return ids as number[];
+}
+
+/** A refusal raised by a trigger (`tollgate:<what>`), or undefined for any other error. */
+function signalOf(err: unknown): 'refused' | 'stale' | 'range' | undefined {
+  const texts = [err instanceof Error ? err.message : '', parentOf(err)?.message ?? ''];
+  for (const text of texts) {
+    const m = /tollgate:(refused|stale|range)/.exec(text);
+    if (m) return m[1] as 'refused' | 'stale' | 'range';
+  }
+  return undefined;
+}
 
 function recoveryText(info: RecoveryInfo): string {
   return JSON.stringify({ dialogs: info.dialogs, rating: info.rating });
@@ -637,7 +696,7 @@ class RowReader {
 
   reservation(row: Row): Reservation {
     return {
-      id: Number(row.id), accountId: Number(row.account_id), callId: String(row.call_id), mode: String(row.mode) as ReservationMode,
+      id: Number(row.id), accountId: Number(row.account_id), extraHolds: parseHolds(row.extra_holds), callId: String(row.call_id), mode: String(row.mode) as ReservationMode,
       state: String(row.state) as ReservationState, amount: this.m(row, 'reservations', 'amount'), grantedSeconds: Number(row.granted_seconds),
       answeredAt: dateOrNull(row.answered_at), ownerInstance: String(row.owner_instance), checkpointSeconds: Number(row.checkpoint_seconds),
       checkpointAmount: this.m(row, 'reservations', 'checkpoint_amount'), checkpointAt: dateOrNull(row.checkpoint_at),

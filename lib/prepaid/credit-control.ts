@@ -4,7 +4,7 @@ import { formatMoney, type Micros } from '../common/money';
 import { AccountService, MAX_KEY_LENGTH, type PostOptions } from './accounts';
 import { isDecision, isUnavailable, PrepaidError } from './errors';
 import { FileSettlementJournal, type JournalRecord, type SettlementJournal } from './journal';
-import type { PrepaidStore } from './store';
+import type { PrepaidStore, StepOutcome } from './store';
 import type {
   Account, Authorisation, CallPricer, FinalCause, Grant, GrantMode, LedgerEntry, OrphanEnds, RecoveryInfo, Refusal,
   Reservation, ReservationStep, Settlement,
@@ -93,12 +93,12 @@ interface LiveCall {
   answered: boolean;
   extensions: number;
   graceGranted: number;
-  lowBalanceThreshold: Micros | null;
   first: Grant;
   answerGrant?: Grant;
 }
 
 const ATTEMPTS = 5;
+const MAX_KIND_HINTS = 100_000;
 const RECOVERY_PAGE = 200;
 const RECOVERY_PAGES = 50;
 const LIVE_ORPHAN_WAIT_MS = 5 * 60_000;
@@ -106,6 +106,9 @@ const LIVE_ORPHAN_WAIT_MS = 5 * 60_000;
 const ORPHAN_ENDS_TIMEOUT_MS = 5_000;
 /** Recovery info longer than this is not stored (the column is TEXT); the call recovers at checkpoints. */
 const MAX_RECOVERY_CHARS = 60_000;
+
+/** What a first grant asks the store to hold. */
+interface FirstGrant { mode: 'reserved' | 'postpaid'; seconds: number; amount: Micros; required: Micros; final: boolean }
 
 /** How a recovery pass settles one answered orphan. */
 type OrphanVerdict =
@@ -129,6 +132,8 @@ export class CreditControl {
   private readonly orphanEnds: CreditControlDeps['orphanEnds'];
   private readonly repricer: CreditControlDeps['repricer'];
   private readonly calls = new Map<string, LiveCall>();
+  /** Accounts last seen postpaid: the database checks the kind, this only saves a refused first try. */
+  private readonly postpaid = new Set<number>();
   /** Reservations of this instance id opened before this process existed are its previous life's. */
   private readonly startedAt: Date;
   private timer: NodeJS.Timeout | undefined;
@@ -239,19 +244,23 @@ export class CreditControl {
 
   private async reserveFirstGrant(req: CallRequest): Promise<Authorisation> {
     const { pricer } = req;
-    let account = await this.store.getAccount(req.accountId);
+    // Most calls are on prepaid accounts with money for a whole slice: ask for that without reading
+    // the account first; the store refuses atomically otherwise, and only then is the account read.
+    let decision: Refusal | FirstGrant = this.wholeSlice(pricer, this.postpaid.has(req.accountId));
     for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-      const decision = this.firstGrant(account, pricer);
-      if ('code' in decision) return (await this.replayAuthorise(req)) ?? { granted: false, refusal: decision };
+      if ('code' in decision) return { granted: false, refusal: decision };
       const outcome = await this.store.openReservation({
-        accountId: req.accountId, callId: req.callId, mode: decision.mode, amount: decision.amount,
+        accountId: req.accountId, callId: req.callId, currency: pricer.currency, mode: decision.mode, amount: decision.amount,
         required: decision.required, seconds: decision.seconds, final: decision.final,
         ownerInstance: this.options.instanceId, at: this.clock(),
       });
-      if (outcome.status === 'refused') { account = outcome.account; continue; }
+      if (outcome.status === 'refused') {
+        if (outcome.refusedBy === req.accountId) this.learnKind(req.accountId, outcome.account);
+        decision = this.firstGrant(outcome.account, pricer);
+        continue;
+      }
       if (outcome.status === 'exists') return this.authoriseReplayed(req, outcome.reservation, outcome.step);
-      const available = account!.balance + account!.creditLimit - account!.reserved - decision.amount;
-      const grant = this.track(req, outcome.reservation, outcome.step, account!, available, false);
+      const grant = this.track(req, outcome.reservation, outcome.step, outcome.lowBalance, false);
       this.logger.info('call authorised', { callId: req.callId, accountId: req.accountId, seconds: grant.grantedSeconds, reserved: formatMoney(grant.reserved) });
       return { granted: true, grant };
     }
@@ -259,9 +268,26 @@ export class CreditControl {
     return { granted: false, refusal: { code: 'INSUFFICIENT_FUNDS', reason: 'available money taken by concurrent calls' } };
   }
 
+  /** A whole slice: what the first attempt asks for, on an account of the kind it was last seen. */
+  private wholeSlice(pricer: CallPricer, postpaid: boolean): FirstGrant {
+    const seconds = Math.max(this.options.grantSeconds, pricer.firstStepSeconds, 1);
+    if (postpaid) return { mode: 'postpaid', seconds, amount: 0n, required: pricer.price(pricer.firstStepSeconds), final: false };
+    const amount = pricer.price(seconds);
+    return { mode: 'reserved', seconds, amount, required: amount, final: false };
+  }
+
+  /** Postpaid accounts seen here, so that their next call asks the right way first (a bounded hint, never trusted). */
+  private learnKind(accountId: number, account: Account | undefined): void {
+    if (account?.kind === 'postpaid') {
+      if (this.postpaid.size >= MAX_KIND_HINTS) this.postpaid.clear();
+      this.postpaid.add(accountId);
+    } else {
+      this.postpaid.delete(accountId);
+    }
+  }
+
   /** The grant the account's state allows now, or why none. */
-  private firstGrant(account: Account | undefined, pricer: CallPricer):
-    Refusal | { mode: 'reserved' | 'postpaid'; seconds: number; amount: Micros; required: Micros; final: boolean } {
+  private firstGrant(account: Account | undefined, pricer: CallPricer): Refusal | FirstGrant {
     const refusal = this.checkAccount(account, pricer);
     if (refusal) return refusal;
     const a = account!;
@@ -295,29 +321,21 @@ export class CreditControl {
     return undefined;
   }
 
-  /** A refused request may be the replay of one granted earlier, when the money has gone since. */
-  private async replayAuthorise(req: CallRequest): Promise<Authorisation | undefined> {
-    const r = await this.store.findReservation(req.callId);
-    if (!r) return undefined;
-    return this.authoriseReplayed(req, r, await this.store.findStep(req.callId, 'authorise'));
-  }
-
   private async authoriseReplayed(req: CallRequest, r: Reservation, step: ReservationStep | undefined): Promise<Authorisation> {
     if (r.accountId !== req.accountId) throw conflict(req.callId, 'authorised for another account');
     if (!step) throw new PrepaidError('ILLEGAL_STATE', `call ${req.callId} has no authorisation step`);
-    const account = await this.store.getAccount(r.accountId);
     if (r.state !== 'active') return { granted: true, grant: stepGrant(r, step, r.mode, true, false) };
-    const grant = this.track(req, r, step, account!, account!.balance + account!.creditLimit - account!.reserved, true);
-    return { granted: true, grant };
+    const a = (await this.store.getAccount(r.accountId))!;
+    const lowBalance = a.lowBalanceThreshold !== null && a.balance + a.creditLimit - a.reserved < a.lowBalanceThreshold;
+    return { granted: true, grant: this.track(req, r, step, lowBalance, true) };
   }
 
-  private track(req: CallRequest, r: Reservation, step: ReservationStep, account: Account, available: Micros, replay: boolean): Grant {
-    const lowBalance = account.lowBalanceThreshold !== null && available < account.lowBalanceThreshold;
+  private track(req: CallRequest, r: Reservation, step: ReservationStep, lowBalance: boolean, replay: boolean): Grant {
     const first = stepGrant(r, step, r.mode, replay, lowBalance);
     this.calls.set(req.callId, {
       callId: req.callId, accountId: req.accountId, reservationId: r.id, mode: r.mode, pricer: req.pricer,
       grantedSeconds: r.grantedSeconds, reserved: r.amount, answered: r.answeredAt !== null, extensions: 0,
-      graceGranted: 0, lowBalanceThreshold: account.lowBalanceThreshold, first: { ...first, replay: false },
+      graceGranted: 0, first: { ...first, replay: false },
     });
     return first;
   }
@@ -334,7 +352,7 @@ export class CreditControl {
     };
     this.calls.set(req.callId, {
       callId: req.callId, accountId: req.accountId, reservationId: null, mode: 'offline', pricer: req.pricer,
-      grantedSeconds: seconds, reserved: 0n, answered: false, extensions: 0, graceGranted: 0, lowBalanceThreshold: null, first: grant,
+      grantedSeconds: seconds, reserved: 0n, answered: false, extensions: 0, graceGranted: 0, first: grant,
     });
     this.logger.warn('call admitted unreserved: database unavailable', { callId: req.callId, seconds });
     return { granted: true, grant };
@@ -407,7 +425,7 @@ export class CreditControl {
       }
       const outcome = await this.store.applyStep({
         reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, stepKey: 'answer',
-        requestedSeconds: call.grantedSeconds, expectedAmount: call.reserved, amountDelta: target - call.reserved,
+        requestedSeconds: call.grantedSeconds, expectedAmount: call.reserved, expectedSeconds: call.grantedSeconds - call.graceGranted, amountDelta: target - call.reserved,
         addedSeconds: seconds - call.grantedSeconds, final, answeredAt: at, recovery, at,
       });
       if (outcome.status === 'refused') shortOfMoney = true;
@@ -418,17 +436,12 @@ export class CreditControl {
   }
 
   /** Apply a step's outcome to the live call; undefined means try again. */
-  private async afterStep(call: LiveCall, outcome: Awaited<ReturnType<PrepaidStore['applyStep']>>): Promise<Grant | undefined> {
+  private async afterStep(call: LiveCall, outcome: StepOutcome): Promise<Grant | undefined> {
     switch (outcome.status) {
       case 'applied': {
-        call.grantedSeconds = outcome.reservation.grantedSeconds + call.graceGranted;
-        call.reserved = outcome.reservation.amount;
-        let low = false;
-        if (call.lowBalanceThreshold !== null) {
-          const account = await this.store.getAccount(call.accountId);
-          low = account !== undefined && account.balance + account.creditLimit - account.reserved < call.lowBalanceThreshold;
-        }
-        return this.liveGrant(call, outcome.step.addedSeconds, outcome.step.final ? 'credit_exhausted' : null, false, low);
+        call.grantedSeconds = outcome.step.grantedSeconds + call.graceGranted;
+        call.reserved = outcome.step.reservedAfter;
+        return this.liveGrant(call, outcome.step.addedSeconds, outcome.step.final ? 'credit_exhausted' : null, false, outcome.lowBalance);
       }
       case 'exists':
         return { ...stepGrant({ id: call.reservationId!, accountId: call.accountId, callId: call.callId }, outcome.step, call.mode, true, false) };
@@ -498,7 +511,7 @@ export class CreditControl {
       const amountDelta = call.mode === 'reserved' ? maxMoney(0n, call.pricer.price(call.grantedSeconds + added) - call.reserved) : 0n;
       const outcome = await this.store.applyStep({
         reservationId: call.reservationId!, callId: call.callId, accountId: call.accountId, stepKey: `extend:${n}`,
-        requestedSeconds: slice, expectedAmount: call.reserved, amountDelta, addedSeconds: added, final, at,
+        requestedSeconds: slice, expectedAmount: call.reserved, expectedSeconds: call.grantedSeconds - call.graceGranted, amountDelta, addedSeconds: added, final, at,
       });
       if (outcome.status === 'refused') shortOfMoney = true;
       const done = await this.afterStep(call, outcome);
@@ -635,7 +648,7 @@ export class CreditControl {
     if (!r || r.state !== 'active') return undefined;
     const call: LiveCall = {
       callId, accountId: r.accountId, reservationId: r.id, mode: r.mode, pricer, grantedSeconds: r.grantedSeconds,
-      reserved: r.amount, answered: r.answeredAt !== null, extensions: 0, graceGranted: 0, lowBalanceThreshold: null,
+      reserved: r.amount, answered: r.answeredAt !== null, extensions: 0, graceGranted: 0,
       first: stepGrant(r, undefined, r.mode, true, false),
     };
     return call;
@@ -649,9 +662,12 @@ export class CreditControl {
     const call = this.calls.get(callId);
     if (call?.answered) throw new PrepaidError('ILLEGAL_STATE', `call ${callId} was answered: settle it`);
     if (call?.mode === 'offline') { this.calls.delete(callId); return; }
-    let r: Reservation | undefined;
+    // A call metered here is released from what this instance knows of it, without reading it first.
+    let r: Reservation | Pick<Reservation, 'id' | 'accountId' | 'amount' | 'state'> | undefined = call && call.reservationId !== null
+      ? { id: call.reservationId, accountId: call.accountId, amount: call.reserved, state: 'active' }
+      : undefined;
     try {
-      r = await this.store.findReservation(callId);
+      r ??= await this.store.findReservation(callId);
       for (let attempt = 0; r && r.state === 'active' && attempt < ATTEMPTS; attempt++) {
         const outcome = await this.store.closeReservation({
           reservationId: r.id, callId, accountId: r.accountId, state: 'released', seconds: 0, charge: 0n,

@@ -1,6 +1,7 @@
 export * from './types';
 export * from './errors';
 export type { PrepaidStore, OpenReservation, OpenOutcome, ApplyStep, StepOutcome, CloseReservation, CloseOutcome } from './store';
+export { holdLedgerKey } from './store';
 export { AccountService, parseAmount, validateKey, validateNewAccount, isAccountKind, isAccountStatus, MAX_AMOUNT } from './accounts';
 export type { PostOptions } from './accounts';
 export {

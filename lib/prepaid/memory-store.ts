@@ -1,7 +1,8 @@
 import type { Micros } from '../common/money';
 import { PrepaidError } from './errors';
-import type {
-  ApplyStep, CloseOutcome, CloseReservation, OpenOutcome, OpenReservation, PrepaidStore, StepOutcome,
+import {
+  holdLedgerKey, type ApplyStep, type CloseOutcome, type CloseReservation, type OpenOutcome, type OpenReservation,
+  type PrepaidStore, type StepOutcome,
 } from './store';
 import type {
   Account, AccountAudit, AccountPatch, LedgerEntry, NewAccount, NewLedgerEntry, RecoveryInfo, Reservation, ReservationStep,
@@ -101,7 +102,7 @@ export class MemoryPrepaidStore implements PrepaidStore {
     this.up();
     return [...this.accounts.values()].map((a) => {
       const ledgerSum = this.entries.filter((e) => e.accountId === a.id).reduce((s, e) => s + e.amount, 0n);
-      const active = [...this.reservations.values()].filter((r) => r.accountId === a.id && r.state === 'active');
+      const active = [...this.reservations.values()].filter((r) => r.state === 'active' && holdsOf(r).includes(a.id));
       const activeReserved = active.reduce((s, r) => s + r.amount, 0n);
       return {
         accountId: a.id, code: a.code, balance: a.balance, ledgerSum, reserved: a.reserved, activeReserved,
@@ -114,14 +115,25 @@ export class MemoryPrepaidStore implements PrepaidStore {
   async openReservation(req: OpenReservation): Promise<OpenOutcome> {
     this.up();
     const existing = this.reservations.get(req.callId);
-    if (existing) return { status: 'exists', reservation: { ...existing }, step: this.steps.get(stepId(req.callId, 'authorise')) };
-    const a = this.accounts.get(req.accountId);
-    if (!a || !admits(a, req.at, req.required)) return { status: 'refused', account: a ? { ...a } : undefined };
-    a.reserved += req.amount;
-    a.liveCalls += 1;
-    a.updatedAt = req.at;
+    if (existing) return { status: 'exists', reservation: copy(existing), step: this.steps.get(stepId(req.callId, 'authorise')) };
+    const holds = [req.accountId, ...(req.extraHolds ?? [])];
+    if (new Set(holds).size !== holds.length) throw new PrepaidError('ILLEGAL_STATE', `call ${req.callId} holds money twice on one account`);
+    const own = this.accounts.get(req.accountId);
+    const ownFits = own !== undefined && own.currency === req.currency && own.kind === (req.mode === 'postpaid' ? 'postpaid' : 'prepaid');
+    for (const id of holds) {
+      const a = this.accounts.get(id);
+      if (!a || !admits(a, req.at, req.required) || (id === req.accountId && !ownFits)) {
+        return { status: 'refused', refusedBy: id, account: a ? { ...a } : undefined };
+      }
+    }
+    for (const id of holds) {
+      const a = this.accounts.get(id)!;
+      a.reserved += req.amount;
+      a.liveCalls += 1;
+      a.updatedAt = req.at;
+    }
     const r: Reservation = {
-      id: this.nextId.reservation++, accountId: a.id, callId: req.callId, mode: req.mode, state: 'active',
+      id: this.nextId.reservation++, accountId: req.accountId, extraHolds: holds.slice(1), callId: req.callId, mode: req.mode, state: 'active',
       amount: req.amount, grantedSeconds: req.seconds, answeredAt: null, ownerInstance: req.ownerInstance,
       checkpointSeconds: 0, checkpointAmount: 0n, checkpointAt: null, settledSeconds: null, charged: null,
       recovery: null, createdAt: req.at, updatedAt: req.at,
@@ -132,13 +144,13 @@ export class MemoryPrepaidStore implements PrepaidStore {
       amountDelta: req.amount, grantedSeconds: req.seconds, reservedAfter: req.amount, final: req.final, createdAt: req.at,
     };
     this.steps.set(stepId(r.callId, step.stepKey), step);
-    return { status: 'opened', reservation: { ...r }, step: { ...step } };
+    return { status: 'opened', reservation: copy(r), step: { ...step }, lowBalance: isLow(own!) };
   }
 
   async findReservation(callId: string): Promise<Reservation | undefined> {
     this.up();
     const r = this.reservations.get(callId);
-    return r ? { ...r } : undefined;
+    return r ? copy(r) : undefined;
   }
 
   async findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined> {
@@ -162,11 +174,18 @@ export class MemoryPrepaidStore implements PrepaidStore {
     const existing = this.steps.get(stepId(req.callId, req.stepKey));
     if (existing) return { status: 'exists', step: { ...existing } };
     const r = this.reservations.get(req.callId);
-    if (!r || r.state !== 'active' || r.amount !== req.expectedAmount) return { status: 'stale', reservation: r ? { ...r } : undefined };
-    const a = this.accounts.get(r.accountId)!;
-    if (req.amountDelta > 0n && a.balance + a.creditLimit - a.reserved < req.amountDelta) return { status: 'refused', account: { ...a } };
-    a.reserved += req.amountDelta;
-    a.updatedAt = req.at;
+    if (!r || r.state !== 'active' || r.amount !== req.expectedAmount || r.grantedSeconds !== req.expectedSeconds) {
+      return { status: 'stale', reservation: r ? copy(r) : undefined };
+    }
+    for (const id of holdsOf(r)) {
+      const a = this.accounts.get(id)!;
+      if (req.amountDelta > 0n && a.balance + a.creditLimit - a.reserved < req.amountDelta) return { status: 'refused', refusedBy: id, account: { ...a } };
+    }
+    for (const id of holdsOf(r)) {
+      const a = this.accounts.get(id)!;
+      a.reserved += req.amountDelta;
+      a.updatedAt = req.at;
+    }
     r.amount += req.amountDelta;
     r.grantedSeconds += req.addedSeconds;
     if (req.answeredAt && r.answeredAt === null) r.answeredAt = req.answeredAt;
@@ -178,32 +197,35 @@ export class MemoryPrepaidStore implements PrepaidStore {
       reservedAfter: r.amount, final: req.final, createdAt: req.at,
     };
     this.steps.set(stepId(r.callId, step.stepKey), step);
-    return { status: 'applied', reservation: { ...r }, step: { ...step } };
+    return { status: 'applied', step: { ...step }, lowBalance: isLow(this.accounts.get(r.accountId)!) };
   }
 
   async closeReservation(req: CloseReservation): Promise<CloseOutcome> {
     this.up();
     const r = this.reservations.get(req.callId);
     if (!r || r.id !== req.reservationId || r.state !== 'active' || r.amount !== req.expectedAmount) {
-      return { status: 'stale', reservation: r ? { ...r } : undefined };
+      return { status: 'stale', reservation: r ? copy(r) : undefined };
     }
-    if (req.charge !== 0n && this.entryByKey.has(req.ledgerKey)) {
-      throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${req.ledgerKey} already used`, { key: req.ledgerKey });
+    const keyOf = (id: number): string => (id === r.accountId ? req.ledgerKey : holdLedgerKey(req.ledgerKey, id));
+    if (req.charge !== 0n) {
+      for (const id of holdsOf(r)) {
+        if (this.entryByKey.has(keyOf(id))) throw new PrepaidError('IDEMPOTENCY_CONFLICT', `ledger key ${keyOf(id)} already used`, { key: keyOf(id) });
+      }
     }
-    const a = this.accounts.get(r.accountId)!;
-    a.reserved -= r.amount;
-    a.liveCalls -= 1;
-    a.balance -= req.charge;
-    a.updatedAt = req.at;
     r.state = req.state;
     r.settledSeconds = req.seconds;
     r.charged = req.charge;
     r.updatedAt = req.at;
-    let entry: LedgerEntry | undefined;
-    if (req.charge !== 0n) {
-      entry = {
+    for (const id of holdsOf(r)) {
+      const a = this.accounts.get(id)!;
+      a.reserved -= r.amount;
+      a.liveCalls -= 1;
+      a.balance -= req.charge;
+      a.updatedAt = req.at;
+      if (req.charge === 0n) continue;
+      const entry: LedgerEntry = {
         id: this.nextId.entry++, accountId: a.id, kind: 'charge', amount: -req.charge, balanceAfter: a.balance,
-        idempotencyKey: req.ledgerKey, callId: r.callId, note: req.note ?? null, createdAt: req.at,
+        idempotencyKey: keyOf(id), callId: r.callId, note: req.note ?? `${req.seconds} s`, createdAt: req.at,
       };
       this.entries.push(entry);
       this.entryByKey.set(entry.idempotencyKey, entry);
@@ -233,7 +255,7 @@ export class MemoryPrepaidStore implements PrepaidStore {
       if (out.length >= limit) break;
       if (r.state !== 'active' || r.ownerInstance === self || r.id <= afterId) continue;
       const beat = this.heartbeats.get(r.ownerInstance);
-      if (!beat || beat < aliveSince) out.push({ ...r });
+      if (!beat || beat < aliveSince) out.push(copy(r));
     }
     return out;
   }
@@ -242,8 +264,20 @@ export class MemoryPrepaidStore implements PrepaidStore {
     this.up();
     return [...this.reservations.values()]
       .filter((r) => r.state === 'active' && r.ownerInstance === owner && r.id > afterId)
-      .sort((x, y) => x.id - y.id).slice(0, limit).map((r) => ({ ...r }));
+      .sort((x, y) => x.id - y.id).slice(0, limit).map(copy);
   }
+}
+
+function copy(r: Reservation): Reservation {
+  return { ...r, extraHolds: [...r.extraHolds] };
+}
+
+function holdsOf(r: Reservation): number[] {
+  return [r.accountId, ...r.extraHolds];
+}
+
+function isLow(a: Account): boolean {
+  return a.lowBalanceThreshold !== null && a.balance + a.creditLimit - a.reserved < a.lowBalanceThreshold;
 }
 
 function copyRecovery(info: RecoveryInfo): RecoveryInfo {

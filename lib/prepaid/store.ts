@@ -28,20 +28,30 @@ export interface PrepaidStore {
   auditAccounts(): Promise<AccountAudit[]>;
 
   /**
-   * One conditional update: reserve `amount` and count one more live call only if the account is
-   * active, unexpired, under its call limit and balance + creditLimit - reserved >= required.
+   * Reserve `amount` and count one more live call on every balance the call holds money on (its
+   * account, then `extraHolds`), all or none, only if each account is active, unexpired, under its
+   * call limit and balance + creditLimit - reserved >= required; the call's own account must also
+   * be of the mode's kind and in `currency`. Opens the reservation and its 'authorise' step in the
+   * same atomic write; a call id already opened answers `exists`.
    */
   openReservation(req: OpenReservation): Promise<OpenOutcome>;
   findReservation(callId: string): Promise<Reservation | undefined>;
   findStep(callId: string, stepKey: string): Promise<ReservationStep | undefined>;
-  /** Change an active reservation by amountDelta (conditional when positive) and record the step. */
+  /**
+   * Change an active reservation by amountDelta on every balance it holds (conditional on each when
+   * positive), all or none, and record the step.
+   */
   applyStep(req: ApplyStep): Promise<StepOutcome>;
   /**
    * Record the answer time (and the recovery info, when given) of an active reservation whose money
    * does not change, in one statement (idempotent: the first answer wins).
    */
   markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void>;
-  /** Settle, release or recover an active reservation; a charge posts one ledger entry. */
+  /**
+   * Settle, release or recover an active reservation: every balance it holds gives its hold back
+   * and is charged `charge`, one ledger entry per balance (`ledgerKey` on the call's account,
+   * `holdLedgerKey(ledgerKey, id)` on each extra hold).
+   */
   closeReservation(req: CloseReservation): Promise<CloseOutcome>;
   checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean>;
 
@@ -55,9 +65,18 @@ export interface PrepaidStore {
   listReservationsOwnedBy(owner: string, limit: number, afterId?: number): Promise<Reservation[]>;
 }
 
+/**
+ * Money of a call held on one balance: the call's own account, or a further balance above it
+ * (a group pool over a member's cap). Every hold of a reservation holds the same amount.
+ */
 export interface OpenReservation {
+  /** The call's own account: its reservation row, its refusals and its low-balance warning. */
   accountId: number;
+  /** Further accounts that hold the same amount, all or none with accountId (none for a plain call). */
+  extraHolds?: number[];
   callId: string;
+  /** The tariff's currency: the call's account must be in it. */
+  currency: string;
   mode: ReservationMode;
   amount: Micros;
   required: Micros;
@@ -67,10 +86,15 @@ export interface OpenReservation {
   at: Date;
 }
 
+/**
+ * `opened`: `lowBalance` says whether the call's own account is below its low-balance threshold
+ * after the hold. `refused`: `refusedBy` is the account that could not hold the money, `account`
+ * its state as read after the refusal (undefined when it does not exist).
+ */
 export type OpenOutcome =
-  | { status: 'opened'; reservation: Reservation; step: ReservationStep }
+  | { status: 'opened'; reservation: Reservation; step: ReservationStep; lowBalance: boolean }
   | { status: 'exists'; reservation: Reservation; step: ReservationStep | undefined }
-  | { status: 'refused'; account: Account | undefined };
+  | { status: 'refused'; refusedBy: number; account: Account | undefined };
 
 export interface ApplyStep {
   reservationId: number;
@@ -78,8 +102,9 @@ export interface ApplyStep {
   accountId: number;
   stepKey: string;
   requestedSeconds: number;
-  /** Reserved amount the caller last saw: the step applies only if it is still the same. */
+  /** Reserved amount and granted seconds the caller last saw: the step applies only if both are still the same. */
   expectedAmount: Micros;
+  expectedSeconds: number;
   amountDelta: Micros;
   addedSeconds: number;
   final: boolean;
@@ -89,10 +114,14 @@ export interface ApplyStep {
   at: Date;
 }
 
+/**
+ * `applied`: the step holds the reservation's amount (reservedAfter) and grant (grantedSeconds)
+ * after it; `lowBalance` as for OpenOutcome.
+ */
 export type StepOutcome =
-  | { status: 'applied'; reservation: Reservation; step: ReservationStep }
+  | { status: 'applied'; step: ReservationStep; lowBalance: boolean }
   | { status: 'exists'; step: ReservationStep }
-  | { status: 'refused'; account: Account | undefined }
+  | { status: 'refused'; refusedBy: number; account: Account | undefined }
   | { status: 'stale'; reservation: Reservation | undefined };
 
 export interface CloseReservation {
@@ -112,3 +141,8 @@ export interface CloseReservation {
 export type CloseOutcome =
   | { status: 'closed' }
   | { status: 'stale'; reservation: Reservation | undefined };
+
+/** The ledger key of a charge on an extra hold's account, from the call's own key. */
+export function holdLedgerKey(ledgerKey: string, accountId: number): string {
+  return `${ledgerKey}@${accountId}`;
+}

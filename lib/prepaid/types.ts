@@ -92,11 +92,14 @@ export type ReservationMode = 'reserved' | 'postpaid';
 
 export interface Reservation {
   id: number;
+  /** The call's own account. */
   accountId: number;
+  /** Further accounts holding the same money, all or none with accountId (empty for a plain call). */
+  extraHolds: number[];
   callId: string;
   mode: ReservationMode;
   state: ReservationState;
-  /** Money currently set aside for the call. */
+  /** Money currently set aside for the call (on each balance it holds). */
   amount: Micros;
   grantedSeconds: number;
   answeredAt: Date | null;

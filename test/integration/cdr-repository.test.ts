@@ -34,5 +34,45 @@ for (const dialect of ['mariadb', 'sqlite'] as const) {
       assert.equal(await repo.write(cdr('once', 99n)), false);
       assert.equal((await repo.findByCallId('once'))!.cost, 5n);
     });
+
+    it('writes CDRs made while one is in flight together, each once, and tells a replay among them', async () => {
+      const repo = new CdrRepository(db);
+      await repo.write(cdr('batch-seen', 7n));
+      let statements = 0;
+      db.sequelize.addHook('afterQuery', 'count-cdr-statements', () => { statements++; });
+      let results: boolean[];
+      try {
+        results = await Promise.all([
+          ...Array.from({ length: 30 }, (_, i) => repo.write(cdr(`batch-${i}`, BigInt(i + 1)))),
+          repo.write(cdr('batch-seen', 99n)),
+        ]);
+      } finally {
+        db.sequelize.removeHook('afterQuery', 'count-cdr-statements');
+      }
+      assert.deepEqual(results.slice(0, 30), Array.from({ length: 30 }, () => true));
+      assert.equal(results[30], false, 'the replayed call id');
+      for (let i = 0; i < 30; i++) assert.equal((await repo.findByCallId(`batch-${i}`))!.cost, BigInt(i + 1));
+      assert.equal((await repo.findByCallId('batch-seen'))!.cost, 7n);
+      // The first alone, the 30 others as one batch that the replay fails, then each alone: 33.
+      // Without the replay: two statements for 31 CDRs.
+      assert.ok(statements <= 33, `${statements} statements`);
+      statements = 0;
+      db.sequelize.addHook('afterQuery', 'count-cdr-statements', () => { statements++; });
+      try {
+        await Promise.all(Array.from({ length: 30 }, (_, i) => repo.write(cdr(`group-${i}`, 1n))));
+      } finally {
+        db.sequelize.removeHook('afterQuery', 'count-cdr-statements');
+      }
+      assert.equal(statements, 2, 'the first CDR alone, the 29 made meanwhile in one INSERT');
+      assert.equal((await repo.list({ limit: 1000 })).filter((c) => c.callId.startsWith('group-')).length, 30);
+    });
+
+    it('refuses a CDR whose cost the column cannot hold, alone', async () => {
+      const repo = new CdrRepository(db);
+      const results = await Promise.allSettled([repo.write(cdr('fits-1', 1n)), repo.write(cdr('too-dear', 10n ** 30n)), repo.write(cdr('fits-2', 2n))]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+      assert.equal(await repo.findByCallId('too-dear'), undefined);
+      assert.equal((await repo.findByCallId('fits-2'))!.cost, 2n);
+    });
   });
 }

@@ -7,7 +7,7 @@ function recovered(rating: string | null, dialogs: string[] = ['abc@pbx;from-tag
   return {
     answered: true, billableSeconds: 42, charged: 420000n, ledgerKey: 'call:c1:settle', endAt: new Date('2026-12-01T10:00:47Z'),
     reservation: {
-      id: 1, accountId: 7, callId: 'c1', mode: 'reserved', state: 'recovered', amount: 3000000n, grantedSeconds: 300,
+      id: 1, accountId: 7, extraHolds: [], callId: 'c1', mode: 'reserved', state: 'recovered', amount: 3000000n, grantedSeconds: 300,
       answeredAt: new Date('2026-12-01T10:00:05Z'), ownerInstance: 'dead-1', checkpointSeconds: 40, checkpointAmount: 400000n,
       checkpointAt: null, settledSeconds: 42, charged: 420000n, recovery: rating === null ? null : { dialogs, rating },
       createdAt: at, updatedAt: at,

@@ -1,0 +1,134 @@
+import { strict as assert } from 'node:assert';
+import { CdrRepository, type CdrRecord } from '../../lib/db/cdr-repository';
+import { settleKey } from '../../lib/prepaid';
+import { creditControl, fundedAccount, openPrepaidDb, perSecond, type Backend, type PrepaidDb } from '../support/prepaid-fixtures';
+
+/**
+ * SQL statements per call, counted (BEGIN and COMMIT included) at the driver's query hook while
+ * credit control and the CDR write handle one call of each kind. Counting is deterministic, so the
+ * budget is asserted: at most 5 statements for a refused, an unanswered and an answered call, and
+ * one more per extension.
+ */
+const HOT_PATH_BUDGET = 5;
+
+/** What the database was sent, by first keyword (START TRANSACTION and BEGIN both count as BEGIN). */
+class StatementCount {
+  readonly byKind = new Map<string, number>();
+  total = 0;
+
+  add(sql: string): void {
+    const word = /^\s*(?:\/\*.*?\*\/\s*)?(\w+)/s.exec(sql)?.[1]?.toUpperCase() ?? '?';
+    const kind = word === 'START' ? 'BEGIN' : word;
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
+    this.total++;
+  }
+
+  toString(): string {
+    return `${this.total} (${[...this.byKind].sort().map(([k, n]) => `${n} ${k}`).join(', ')})`;
+  }
+}
+
+async function counted(p: PrepaidDb, fn: () => Promise<unknown>): Promise<StatementCount> {
+  const count = new StatementCount();
+  p.db.sequelize.addHook('afterQuery', 'count-statements', (_options, query) => { count.add(String((query as unknown as { sql?: string }).sql ?? '')); });
+  try {
+    await fn();
+  } finally {
+    p.db.sequelize.removeHook('afterQuery', 'count-statements');
+  }
+  return count;
+}
+
+function cdrOf(callId: string, accountId: number, disposition: CdrRecord['disposition'], cost: bigint, billableSeconds: number): CdrRecord {
+  const at = new Date();
+  return {
+    callId, instanceId: 'statements', sipCallId: `${callId}@pbx`, inviteAt: at, answerAt: disposition === 'answered' ? at : null, endAt: at,
+    callerDialled: '201', callerE164: '4930100201', calleeDialled: '202', calleeE164: '4930100202', presentedCaller: '201', scope: 'onnet',
+    service: 'voice.onnet', vpnGroup: 'acme', accountId, ingressTrunk: 'pbx', egressTrunk: 'pbx', billableSeconds, grantedSeconds: 300,
+    disposition, releaseCause: disposition === 'answered' ? 'caller_bye' : 'no_credit', sipStatus: disposition === 'answered' ? 200 : 402,
+    sipReason: null, ruleId: 1, tariffId: 1, currency: 'EUR', cost, ledgerKey: disposition === 'answered' ? settleKey(callId) : null,
+  };
+}
+
+for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
+  describe(`SQL statements per call (${backend})`, function () {
+    this.timeout(60_000);
+    let p: PrepaidDb;
+    let cdrs: CdrRepository;
+    const tariff = perSecond();
+    const dialogs = (callId: string): string[] => [`${callId}-a;from-tag=1`, `${callId}-b;from-tag=2`];
+    const report: string[] = [];
+    before(async () => {
+      p = await openPrepaidDb(backend);
+      cdrs = new CdrRepository(p.db);
+    });
+    after(async () => {
+      // The figures the budget is about, for the record of a run.
+      for (const line of report) console.log(`      ${backend}: ${line}`);
+      await p?.close();
+    });
+
+    it('a refused call (not enough money): authorise and its CDR', async () => {
+      const cc = creditControl(p.repo, `refused-${backend}`);
+      const account = await fundedAccount(cc, '0.10');
+      const callId = `refused-${backend}`;
+      const count = await counted(p, async () => {
+        const auth = await cc.authorise({ callId, accountId: account.id, pricer: tariff });
+        assert.equal(auth.granted, false);
+        await cdrs.write(cdrOf(callId, account.id, 'refused', 0n, 0));
+      });
+      report.push(`refused call: ${count}`);
+      assert.ok(count.total <= HOT_PATH_BUDGET, `a refused call took ${count}`);
+    });
+
+    it('an unanswered call: authorise, release and its CDR', async () => {
+      const cc = creditControl(p.repo, `unanswered-${backend}`);
+      const account = await fundedAccount(cc, '20');
+      const callId = `unanswered-${backend}`;
+      const count = await counted(p, async () => {
+        assert.ok((await cc.authorise({ callId, accountId: account.id, pricer: tariff })).granted);
+        await cc.release(callId);
+        await cdrs.write(cdrOf(callId, account.id, 'no_answer', 0n, 0));
+      });
+      report.push(`unanswered call: ${count}`);
+      assert.ok(count.total <= HOT_PATH_BUDGET, `an unanswered call took ${count}`);
+      for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
+    });
+
+    it('an answered call within its first grant: authorise, answer, settle and its CDR', async () => {
+      const cc = creditControl(p.repo, `answered-${backend}`);
+      const account = await fundedAccount(cc, '20');
+      const callId = `answered-${backend}`;
+      const count = await counted(p, async () => {
+        assert.ok((await cc.authorise({ callId, accountId: account.id, pricer: tariff })).granted);
+        await cc.answer(callId, tariff, { dialogs: dialogs(callId), rating: '{}' });
+        const settled = await cc.settle(callId, 42);
+        await cdrs.write(cdrOf(callId, account.id, 'answered', settled.charged, 42));
+      });
+      report.push(`answered call, one grant: ${count}`);
+      assert.ok(count.total <= HOT_PATH_BUDGET, `an answered call took ${count}`);
+      const after = (await p.repo.getAccount(account.id))!;
+      assert.equal(after.balance, 20_000_000n - tariff.price(42));
+      assert.equal((await cdrs.findByCallId(callId))!.cost, tariff.price(42));
+      for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
+    });
+
+    it('an answered call with two extensions: one more statement for each', async () => {
+      const cc = creditControl(p.repo, `extended-${backend}`, { grantSeconds: 60 });
+      const account = await fundedAccount(cc, '20');
+      const callId = `extended-${backend}`;
+      const count = await counted(p, async () => {
+        assert.ok((await cc.authorise({ callId, accountId: account.id, pricer: tariff })).granted);
+        await cc.answer(callId, tariff, { dialogs: dialogs(callId), rating: '{}' });
+        assert.equal((await cc.extend(callId)).grantedSeconds, 120);
+        assert.equal((await cc.extend(callId)).grantedSeconds, 180);
+        const settled = await cc.settle(callId, 150);
+        await cdrs.write(cdrOf(callId, account.id, 'answered', settled.charged, 150));
+      });
+      report.push(`answered call, two extensions: ${count}`);
+      assert.ok(count.total <= HOT_PATH_BUDGET + 2, `a call with two extensions took ${count}`);
+      assert.equal((await p.repo.getAccount(account.id))!.balance, 20_000_000n - tariff.price(150));
+      for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
+    });
+  });
+}
