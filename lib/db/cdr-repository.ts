@@ -1,6 +1,7 @@
 import { QueryTypes, UniqueConstraintError } from 'sequelize';
 import type { Micros } from '../common/money';
-import type { Database } from './database';
+import { GroupCommit, type Database } from './database';
+import { isUnreachable } from './prepaid-repository';
 import { MoneyColumns } from './money-column';
 
 export type CdrDisposition = 'answered' | 'busy' | 'no_answer' | 'cancelled' | 'failed' | 'refused';
@@ -105,73 +106,42 @@ function toDate(v: unknown): Date | null {
 /** At most this many CDRs go in one INSERT (29 parameters each). */
 const MAX_BATCH = 200;
 
-interface PendingWrite {
-  /** The row's values, in COLUMNS order. */
-  values: unknown[];
-  resolve: (written: boolean) => void;
-  reject: (err: unknown) => void;
-}
-
 /**
  * CDRs: written once per call (a second write of the same call id changes nothing). Writes are
- * group-committed: a write made while another is in flight waits for it and then goes with every
- * other waiting one as one multi-row INSERT, so under load the calls share statements and commits,
- * and alone a CDR is written at once. Each write resolves only once its row is committed.
+ * group-committed: a CDR written while another is in flight waits for it and then goes with the
+ * others waiting as one multi-row INSERT, so under load the calls share statements and commits,
+ * and alone a CDR is written at once. A call id written before (a replay) fails its batch, whose
+ * CDRs are then written each alone, so every write still answers whether it was new.
  */
 export class CdrRepository {
   private readonly money: MoneyColumns;
-  private readonly waiting: PendingWrite[] = [];
-  private writing = false;
+  private readonly writes: GroupCommit<unknown[], boolean>;
 
   constructor(private readonly db: Database) {
     this.money = new MoneyColumns(db.dialect);
+    this.writes = new GroupCommit<unknown[], boolean>(MAX_BATCH, async (values) => {
+      try {
+        await this.insert([values]);
+        return true;
+      } catch (err) {
+        if (err instanceof UniqueConstraintError) return false;
+        throw err;
+      }
+    }, async (rows) => {
+      await this.insert(rows);
+      return rows.map(() => true);
+    }, isUnreachable);
   }
 
   /** Returns false when a CDR for this call id was already written. */
-  write(cdr: CdrRecord): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      // A value the table cannot hold fails this write alone, before it joins a batch.
-      const values = COLUMNS.map(([k]) => {
-        const v = cdr[k];
-        if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
-        return v instanceof Date ? sqlTime(v) : v ?? null;
-      });
-      this.waiting.push({ values, resolve, reject });
-      if (!this.writing) void this.writeWaiting();
+  async write(cdr: CdrRecord): Promise<boolean> {
+    // A value the table cannot hold fails this write alone, before it joins a batch.
+    const values = COLUMNS.map(([k]) => {
+      const v = cdr[k];
+      if (k === 'cost') return this.money.bind(v as Micros, `cost of call ${cdr.callId}`);
+      return v instanceof Date ? sqlTime(v) : v ?? null;
     });
-  }
-
-  private async writeWaiting(): Promise<void> {
-    this.writing = true;
-    try {
-      // Bounded by the writes made meanwhile; each pass takes up to MAX_BATCH of them.
-      while (this.waiting.length > 0) {
-        const batch = this.waiting.splice(0, MAX_BATCH);
-        if (batch.length === 1) {
-          await this.insertOne(batch[0]!);
-          continue;
-        }
-        try {
-          await this.insert(batch.map((w) => w.values));
-          for (const w of batch) w.resolve(true);
-        } catch {
-          // One row fails the whole batch (a call id written before, a replay): each alone tells which.
-          for (const w of batch) await this.insertOne(w);
-        }
-      }
-    } finally {
-      this.writing = false;
-    }
-  }
-
-  private async insertOne(w: PendingWrite): Promise<void> {
-    try {
-      await this.insert([w.values]);
-      w.resolve(true);
-    } catch (err) {
-      if (err instanceof UniqueConstraintError) w.resolve(false);
-      else w.reject(err);
-    }
+    return this.writes.run(values);
   }
 
   private async insert(rows: unknown[][]): Promise<void> {

@@ -190,3 +190,61 @@ export function databaseOptionsFromUrl(url: string): DatabaseOptions {
 export async function openDatabaseUrl(url: string, logger: Logger = silentLogger()): Promise<Database> {
   return openDatabase(databaseOptionsFromUrl(url), logger);
 }
+
+interface Waiting<Req, Res> {
+  req: Req;
+  resolve: (res: Res) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit of one kind of write: a request made while another is being written waits for it,
+ * then goes with every other waiting request (at most `max`) as one statement. Alone, a request is
+ * written at once, with no added wait. Each request resolves only when its own write is committed.
+ * When the statement for several fails, each is written alone, so that each gets its own outcome;
+ * when the database cannot be reached, all fail at once (alone, each would wait for it in turn).
+ */
+export class GroupCommit<Req, Res> {
+  private readonly waiting: Array<Waiting<Req, Res>> = [];
+  private busy = false;
+
+  constructor(
+    private readonly max: number,
+    private readonly one: (req: Req) => Promise<Res>,
+    private readonly many: (reqs: Req[]) => Promise<Res[]>,
+    /** An error that would fail each alone as well (the database unreachable): all fail with it at once. */
+    private readonly failsAll: (err: unknown) => boolean,
+  ) {}
+
+  run(req: Req): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      this.waiting.push({ req, resolve, reject });
+      if (!this.busy) void this.writeWaiting();
+    });
+  }
+
+  private async writeWaiting(): Promise<void> {
+    this.busy = true;
+    try {
+      // Bounded by the requests made meanwhile; each pass takes up to `max` of them.
+      while (this.waiting.length > 0) {
+        const batch = this.waiting.splice(0, this.max);
+        if (batch.length > 1) {
+          let failure: { err: unknown } | undefined;
+          const results = await this.many(batch.map((w) => w.req)).catch((err: unknown) => { failure = { err }; return undefined; });
+          if (results) {
+            batch.forEach((w, i) => w.resolve(results[i]!));
+            continue;
+          }
+          if (failure && this.failsAll(failure.err)) {
+            for (const w of batch) w.reject(failure.err);
+            continue;
+          }
+        }
+        for (const w of batch) await this.one(w.req).then(w.resolve, w.reject);
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+}

@@ -10,7 +10,7 @@ import type {
   Account, AccountAudit, AccountKind, AccountPatch, AccountStatus, LedgerEntry, LedgerKind, NewAccount, NewLedgerEntry,
   RecoveryInfo, Reservation, ReservationMode, ReservationState, ReservationStep,
 } from '../prepaid/types';
-import type { Database } from './database';
+import { GroupCommit, type Database } from './database';
 import { MoneyColumns, type StoredAt } from './money-column';
 
 type Row = Record<string, unknown>;
@@ -22,6 +22,8 @@ class Rollback<T> {
 
 /** Deadlocks (MySQL) are rare and short; SQLite's single writer may be busy with other writers for longer. */
 const ATTEMPTS = { mysql: 6, sqlite: 40 };
+/** Settlements in one statement at most (9 parameters each). */
+const MAX_CLOSES = 100;
 
 /**
  * Prepaid storage on MySQL/MariaDB and SQLite. Every step of a call is one SQL statement whose
@@ -42,10 +44,12 @@ export class PrepaidRepository implements PrepaidStore {
   private readonly mysql: boolean;
   private readonly money: MoneyColumns;
   private writeQueue: Promise<unknown> = Promise.resolve();
+  private readonly closes: GroupCommit<CloseReservation, CloseOutcome>;
 
   constructor(private readonly db: Database, private readonly logger: Logger = db.logger) {
     this.mysql = db.dialect === 'mysql';
     this.money = new MoneyColumns(db.dialect);
+    this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs), isUnreachable);
   }
 
   private rows(): RowReader {
@@ -466,7 +470,15 @@ export class PrepaidRepository implements PrepaidStore {
     return { status: 'stale', reservation: await this.findReservation(req.callId) };
   }
 
-  async closeReservation(req: CloseReservation): Promise<CloseOutcome> {
+  /**
+   * Settlements are group-committed: those made while one is being written go together as one
+   * UPDATE, whose triggers close each reservation as they would alone.
+   */
+  closeReservation(req: CloseReservation): Promise<CloseOutcome> {
+    return this.closes.run(req);
+  }
+
+  private async closeOne(req: CloseReservation): Promise<CloseOutcome> {
     const at = sqlDate(req.at);
     const charge = this.b(req.charge, 'charge');
     const expected = this.b(req.expectedAmount, 'reserved amount');
@@ -493,6 +505,41 @@ export class PrepaidRepository implements PrepaidStore {
     }
     if (out === 'stale') return { status: 'stale', reservation: await this.findReservation(req.callId) };
     return { status: 'closed' };
+  }
+
+  /**
+   * Several settlements in one UPDATE. Each row changes only from the amount its settlement saw, so
+   * a row that did not change is told apart by reading it back: closed as asked (by this statement
+   * or an identical earlier one), or stale. Any error makes the caller write each alone.
+   */
+  private async closeMany(reqs: CloseReservation[]): Promise<CloseOutcome[]> {
+    const bind: unknown[] = [];
+    const p = (v: unknown): string => { bind.push(v); return `$${bind.length}`; };
+    const pm = (v: Micros, what: string): string => { bind.push(this.b(v, what)); return this.m(bind.length); };
+    for (const req of reqs) this.b(-req.charge, 'charge');
+    const byId = (value: (req: CloseReservation) => string): string => `CASE id ${reqs.map((r) => `WHEN ${p(r.reservationId)} THEN ${value(r)}`).join(' ')} END`;
+    const sets = [
+      `state = ${byId((r) => p(r.state))}`, `settled_seconds = ${byId((r) => p(r.seconds))}`, `charged = ${byId((r) => pm(r.charge, 'charge'))}`,
+      `ledger_key = ${byId((r) => p(r.ledgerKey))}`, `settle_note = ${byId((r) => p(r.note ?? null))}`, 'version = version + 1',
+      `updated_at = ${byId((r) => p(sqlDate(r.at)))}`,
+    ];
+    const where = `id IN (${reqs.map((r) => p(r.reservationId)).join(', ')}) AND state = 'active'
+      AND account_id = ${byId((r) => p(r.accountId))} AND amount = ${byId((r) => pm(r.expectedAmount, 'reserved amount'))}`;
+    // Balances are locked in account order, so that two batches on shared accounts do not deadlock.
+    const order = this.mysql ? ' ORDER BY account_id' : '';
+    const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
+      .catch((err: unknown) => { throw storeError(err); });
+    if (changed === reqs.length) return reqs.map(() => ({ status: 'closed' }));
+    const rows = await this.read(() => this.select(
+      `SELECT ${this.cols('reservations')}, ledger_key AS closed_key FROM reservations WHERE id IN (${reqs.map((_, i) => `$${i + 1}`).join(', ')})`,
+      reqs.map((r) => r.reservationId),
+    ));
+    const found = new Map(rows.map((row) => [Number(row.id), { r: this.toReservation(row), key: row.closed_key === null ? null : String(row.closed_key) }]));
+    return reqs.map((req): CloseOutcome => {
+      const got = found.get(req.reservationId);
+      const asAsked = got && got.r.state === req.state && got.r.settledSeconds === req.seconds && got.r.charged === req.charge && got.key === req.ledgerKey;
+      return asAsked ? { status: 'closed' } : { status: 'stale', reservation: got?.r };
+    });
   }
 
   async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {
@@ -553,6 +600,12 @@ function parentOf(err: unknown): { code?: string; errno?: number; message?: stri
 function isRetryable(err: unknown): boolean {
   const p = parentOf(err);
   return p?.errno === 1213 || p?.errno === 1205 || p?.code === 'ER_LOCK_DEADLOCK' || p?.code === 'ER_LOCK_WAIT_TIMEOUT' || p?.code === 'SQLITE_BUSY';
+}
+
+/** The database cannot be reached (whatever the statement). */
+export function isUnreachable(err: unknown): boolean {
+  const e = storeError(err);
+  return e instanceof AppError && e.code === 'DB_UNAVAILABLE';
 }
 
 /** A database that cannot be reached becomes AppError DB_UNAVAILABLE; everything else passes as is. */

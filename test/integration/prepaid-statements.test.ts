@@ -130,5 +130,42 @@ for (const backend of ['mariadb', 'sqlite'] as Backend[]) {
       assert.equal((await p.repo.getAccount(account.id))!.balance, 20_000_000n - tariff.price(150));
       for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
     });
+
+    it('settlements made while one is written go together: fewer statements, each settled as alone', async () => {
+      const cc = creditControl(p.repo, `group-${backend}`);
+      const account = await fundedAccount(cc, '100');
+      const calls = Array.from({ length: 20 }, (_, i) => `group-${backend}-${i}`);
+      for (const callId of calls) {
+        assert.ok((await cc.authorise({ callId, accountId: account.id, pricer: tariff })).granted);
+        await cc.answer(callId, tariff);
+      }
+      const stale = (await p.repo.findReservation(calls[0]!))!;
+      let outcomes: unknown[] = [];
+      const count = await counted(p, async () => {
+        outcomes = await Promise.all([
+          ...calls.slice(1).map((callId, i) => cc.settle(callId, 61 + i)),
+          // A settlement from a reservation's old amount, in the middle of a batch: stale, alone.
+          p.repo.closeReservation({
+            reservationId: stale.id, callId: stale.callId, accountId: account.id, state: 'settled', seconds: 61, charge: tariff.price(61),
+            expectedAmount: stale.amount + 1n, ledgerKey: settleKey(stale.callId), at: new Date(),
+          }),
+        ]);
+      });
+      report.push(`19 settlements and a stale one, made together: ${count}`);
+      assert.deepEqual((outcomes[19] as { status: string }).status, 'stale');
+      // The first alone, the other 19 in one UPDATE that changes 18 rows, and one read back of them.
+      assert.equal(count.total, 3, `${count}`);
+      let charged = 0n;
+      for (let i = 1; i < 20; i++) {
+        const entry = (await p.repo.findEntry(settleKey(calls[i]!)))!;
+        assert.equal(entry.amount, -tariff.price(60 + i));
+        charged += tariff.price(60 + i);
+      }
+      assert.equal((await p.repo.findReservation(calls[0]!))!.state, 'active');
+      await cc.settle(calls[0]!, 61);
+      charged += tariff.price(61);
+      assert.equal((await p.repo.getAccount(account.id))!.balance, 100_000_000n - charged);
+      for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
+    });
   });
 }
