@@ -118,9 +118,9 @@ type OrphanVerdict =
 
 /**
  * Real-time credit control for one application instance: authorise → answer → extend* → settle,
- * or release for a call never answered. Money is set aside by one conditional update per step, so
- * concurrent calls on one account can never spend more than it holds; every step is idempotent by
- * the call id (and step), so a replay changes nothing.
+ * or release for a call never answered. Money is set aside by one conditional statement per step
+ * (PrepaidStore), so concurrent calls on one account can never spend more than it holds; every step
+ * is idempotent by the call id (and step), so a replay changes nothing.
  */
 export class CreditControl {
   readonly accounts: AccountService;

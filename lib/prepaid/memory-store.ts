@@ -225,7 +225,7 @@ export class MemoryPrepaidStore implements PrepaidStore {
       if (req.charge === 0n) continue;
       const entry: LedgerEntry = {
         id: this.nextId.entry++, accountId: a.id, kind: 'charge', amount: -req.charge, balanceAfter: a.balance,
-        idempotencyKey: keyOf(id), callId: r.callId, note: req.note ?? `${req.seconds} s`, createdAt: req.at,
+        idempotencyKey: keyOf(id), callId: r.callId, note: req.note ?? `${req.seconds} s${req.state === 'recovered' ? ' (recovered)' : ''}`, createdAt: req.at,
       };
       this.entries.push(entry);
       this.entryByKey.set(entry.idempotencyKey, entry);
