@@ -14,7 +14,7 @@ import { admissionSteps } from './admission';
 import type { ReloadReport } from './admin/reload';
 import { ReloadControl } from './admin/reload';
 import { startAdminServer, type AdminServer } from './admin/server';
-import { combineObservers, edgeCountersFetcher, LowBalanceWarnings, TollgateMetrics } from './metrics';
+import { combineObservers, edgeCountersFetcher, LowBalanceWarnings, TollgateMetrics, type PoolHookTarget } from './metrics';
 import { TrunkCallCounter } from './calls/trunk-calls';
 import { CdrSpool } from './calls/cdr-spool';
 import { recoveredCdr } from './calls/recovered-cdr';
@@ -86,11 +86,30 @@ export function instanceIdOf(config: TollgateConfig): string {
   return `${os.hostname()}-${folder}`;
 }
 
+/**
+ * Application process `number` of several run by `tollgate start` (supervisor.applications > 1):
+ * its own prepaid instance (id, settlement journal and CDR spool), so each replays only its own
+ * after a restart and the books stay exact; and its own admin port (admin.port + number - 1, when
+ * admin.port is not 0). The first keeps the id it would have alone.
+ */
+export function applicationProcessConfig(config: TollgateConfig, number: number): TollgateConfig {
+  if (number <= 1) return config;
+  const base = instanceIdOf(config);
+  const p = config.prepaid;
+  return {
+    ...config,
+    instanceId: `${base}-app${number}`,
+    prepaid: { ...p, journalDir: p.journalDir === null ? null : path.join(p.journalDir, `app${number}`) },
+    admin: { ...config.admin, port: config.admin.port === 0 ? 0 : config.admin.port + number - 1 },
+  };
+}
+
 export async function startApplication(config: TollgateConfig, logger: Logger): Promise<RunningApplication> {
   const instanceId = instanceIdOf(config);
   const db = await prepareDatabase(config, logger);
   const metrics = new TollgateMetrics();
   metrics.observeDatabase(db.sequelize);
+  metrics.observePoolWaits(db.sequelize as unknown as PoolHookTarget);
   const cleanups: Array<() => Promise<void> | void> = [() => db.close()];
   const unwind = async () => { for (const fn of cleanups.reverse()) await fn(); };
   try {

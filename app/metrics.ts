@@ -32,6 +32,12 @@ export interface QueryHookTarget {
   addHook(name: 'beforeQuery' | 'afterQuery', fn: (options: unknown, query: object) => void): unknown;
 }
 
+/** Sequelize's pool hooks; the options object is the same at both ends of one acquire. */
+export interface PoolHookTarget {
+  addHook(name: 'beforePoolAcquire', fn: (options?: object) => void): unknown;
+  addHook(name: 'afterPoolAcquire', fn: (connection: unknown, options?: object) => void): unknown;
+}
+
 export type ReloadArea = 'rating' | 'vpn';
 
 /** The credit-control operations that are timed; authorise, answer and extend are the grants. */
@@ -77,6 +83,7 @@ export class TollgateMetrics {
   private readonly lowBalance: Counter;
   private readonly billedSeconds: Counter;
   private readonly dbQuery: Histogram;
+  private readonly dbPoolWait: Histogram;
   private readonly reloads: Counter<'area' | 'outcome'>;
   private readonly cutoffsByCause: Counter<'cause'>;
   private readonly setup: Histogram<'outcome'>;
@@ -106,6 +113,10 @@ export class TollgateMetrics {
     this.billedSeconds = new Counter({ name: 'tollgate_billable_seconds_total', help: 'Billable seconds of ended calls', registers });
     this.dbQuery = new Histogram({
       name: 'tollgate_db_query_seconds', help: 'Database query latency (from sending the query to its result)',
+      buckets: LATENCY_BUCKETS, registers,
+    });
+    this.dbPoolWait = new Histogram({
+      name: 'tollgate_db_pool_wait_seconds', help: 'Time a query or transaction waited for a database connection from the pool',
       buckets: LATENCY_BUCKETS, registers,
     });
     this.cutoffsByCause = new Counter({ name: 'tollgate_call_cutoffs_total', help: 'Answered calls that Tollgate ended itself, by release cause (credit_exhausted, database_unavailable, session_expired, shutdown, admin, ...)', labelNames: ['cause'], registers });
@@ -196,6 +207,18 @@ export class TollgateMetrics {
       if (t0 === undefined) return;
       started.delete(query);
       this.dbQuery.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+    });
+  }
+
+  /** Times the waits for a pooled connection (Sequelize's pool hooks): where calls queue when the pool is short. */
+  observePoolWaits(target: PoolHookTarget): void {
+    const started = new WeakMap<object, bigint>();
+    target.addHook('beforePoolAcquire', (options) => { if (options) started.set(options, process.hrtime.bigint()); });
+    target.addHook('afterPoolAcquire', (_connection, options) => {
+      const t0 = options ? started.get(options) : undefined;
+      if (t0 === undefined) return;
+      started.delete(options!);
+      this.dbPoolWait.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     });
   }
 

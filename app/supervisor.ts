@@ -16,9 +16,25 @@ import type { TollgateConfig } from './config/schema';
  * through the edge, then the edge. Signals that arrive while stopping change nothing, so a second
  * Ctrl-C never turns a drain into a kill. SIGHUP goes to the processes that reload on it.
  */
-export interface ChildSpec { name: string; args: string[]; reloadsOnHup?: boolean }
+export interface ChildSpec { name: string; args: string[]; reloadsOnHup?: boolean; env?: NodeJS.ProcessEnv }
 
-export type SupervisorConfig = TollgateConfig['supervisor'];
+/** Tells an application process started by `tollgate start` which of supervisor.applications it is (1, 2, …). */
+export const APPLICATION_NUMBER_ENV = 'TOLLGATE_APPLICATION_NUMBER';
+
+/**
+ * What `tollgate start` runs in the embedded mode: the edge, then supervisor.applications
+ * application processes. With more than one, each is told its number: it derives its own
+ * instance id, folders and admin port from it (app/main.ts applicationProcessConfig).
+ */
+export function embeddedProcessSpecs(config: TollgateConfig): ChildSpec[] {
+  const n = config.supervisor.applications;
+  const apps: ChildSpec[] = n === 1
+    ? [{ name: 'app', args: ['app'], reloadsOnHup: true }]
+    : Array.from({ length: n }, (_, i) => ({ name: `app-${i + 1}`, args: ['app'], reloadsOnHup: true, env: { [APPLICATION_NUMBER_ENV]: String(i + 1) } }));
+  return [{ name: 'edge', args: ['edge'] }, ...apps];
+}
+
+export type SupervisorConfig = Omit<TollgateConfig['supervisor'], 'applications'>;
 
 enum State { Running, Stopping }
 
@@ -47,7 +63,7 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
     p.restart = undefined;
     const name = p.spec.name;
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [cli, ...p.spec.args], { stdio: 'inherit', env });
+    const child = spawn(process.execPath, [cli, ...p.spec.args], { stdio: 'inherit', env: p.spec.env ? { ...env, ...p.spec.env } : env });
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
       child.once('exit', (code, signal) => resolve([code, signal]));
       child.on('error', (err) => {

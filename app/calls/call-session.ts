@@ -430,6 +430,7 @@ export class CallSession {
     this.answerAt = new Date();
     this.grant = call.grant;
     this.moveTo(CallState.Answered);
+    this.forgetSetup();
     this.wireLegs(uas, uac);
     this.anchored?.answered();
     call.logger.info('call answered', { trunk: this.egress?.name });
@@ -477,6 +478,19 @@ export class CallSession {
       call.logger.warn('re-rating at answer failed; keeping the tariff of the INVITE', { error: String(err) });
       return call.quote;
     }
+  }
+
+  /**
+   * Answered: a CANCEL or an early-dialog UPDATE on the INVITE can no longer come (in-dialog
+   * requests go to the legs). Their listeners on the INVITE (ours and createB2BUA's) are dropped,
+   * as the INVITE lives as long as the call and the listeners would keep the whole set-up (the
+   * outbound INVITE, its responses, createB2BUA's closures) in memory with it.
+   */
+  private forgetSetup(): void {
+    const invite = this.req as unknown as NodeJS.EventEmitter;
+    invite.removeAllListeners('cancel');
+    invite.removeAllListeners('update');
+    this.uacReq = undefined;
   }
 
   private wireLegs(uas: Srf.Dialog, uac: Srf.Dialog): void {

@@ -3,8 +3,8 @@ import path from 'node:path';
 import type { Logger } from '../../lib/common/logger';
 import type { TollgateConfig } from '../config/schema';
 import type { CliContext } from './context';
-import { superviseProcesses } from '../supervisor';
-import { startApplication, type RunningApplication } from '../main';
+import { APPLICATION_NUMBER_ENV, embeddedProcessSpecs, superviseProcesses } from '../supervisor';
+import { applicationProcessConfig, startApplication, type RunningApplication } from '../main';
 import { runEdge } from '../edge-process';
 
 /**
@@ -83,8 +83,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       const cli = path.resolve(__dirname, '../cli.js');
       const passOn = program.opts<{ config?: string }>().config;
       const env = passOn ? { ...process.env, TOLLGATE_CONFIG: path.resolve(passOn) } : process.env;
-      const specs = [{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app'], reloadsOnHup: true }];
-      process.exitCode = await superviseProcesses(cli, specs, config.supervisor, ctx.logger, env);
+      process.exitCode = await superviseProcesses(cli, embeddedProcessSpecs(config), config.supervisor, ctx.logger, env);
     });
 
   program.command('edge')
@@ -115,7 +114,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
 }
 
 async function runApplication(ctx: CliContext): Promise<void> {
-  const config = ctx.config();
+  const config = applicationProcessConfig(ctx.config(), Number(process.env[APPLICATION_NUMBER_ENV] ?? 1));
   let app: RunningApplication | undefined;
   let stopping = false;
   // SIGHUP: what can change live (rule tables, VPN directory) is re-read now; not while stopping,

@@ -163,6 +163,8 @@ export const configSchema = z.strictObject({
     stableSeconds: z.number().min(0),
     /** A process that does not exit this long after it was told to stop is killed. */
     killAfterSeconds: z.number().positive(),
+    /** Application processes `tollgate start` runs against the one edge; the edge shares new calls between them. */
+    applications: z.number().int().min(1).max(16),
   }),
   admin: z.strictObject({
     enabled: z.boolean(),

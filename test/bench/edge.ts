@@ -16,8 +16,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import Srf from 'drachtio-srf';
 import { runSipp, startSipp } from '../support/sipp';
+import { connectBareB2bua } from './bare-b2bua';
 
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 30);
 const RATES = (process.env.BENCH_RATES ?? '50,100,200,300,400,500,700').split(',').map(Number);
@@ -101,18 +101,7 @@ async function main(): Promise<void> {
   const sipPort = ready.sip[0].port;
 
   const callee = await startSipp({ scenario: 'uas', transport: 'udp', timeoutMs: 3600_000, extraArgs: ['-max_socket', '1000'] });
-  const srf = new Srf();
-  srf.invite((req, res) => {
-    srf.createB2BUA(req, res, `sip:callee@127.0.0.1:${callee.localPort}`, { localSdpB: req.body })
-      .then(({ uas, uac }) => {
-        (uas as unknown as NodeJS.EventEmitter).on('destroy', () => { void uac.destroy(); });
-        (uac as unknown as NodeJS.EventEmitter).on('destroy', () => { void uas.destroy(); });
-      }, () => undefined);
-  });
-  await new Promise<void>((resolve, reject) => {
-    srf.on('connect', (err) => (err ? reject(err) : resolve()));
-    srf.connect({ host: '127.0.0.1', port: ready.controlPort, secret: 'bench' } as Srf.SrfConfig);
-  });
+  const srf = await connectBareB2bua(ready.controlPort, 'bench', `sip:callee@127.0.0.1:${callee.localPort}`);
 
   const cpus = os.cpus();
   console.log(`machine: ${cpus[0]?.model ?? 'unknown cpu'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, `
