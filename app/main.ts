@@ -22,7 +22,7 @@ import type { TollgateConfig } from './config/schema';
 import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
 import { DatabaseWatch } from './database-watch';
-import { SpendNotifier } from '../lib/notify';
+import { FileNotificationOutbox, SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
 import { CapAccounts } from './admission/group-budget';
 import { SuspensionWatch } from './calls/suspensions';
@@ -122,12 +122,13 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     await cdrSpool.flush();
     cdrSpool.start(p.heartbeatSeconds * 1000);
     cleanups.push(() => cdrSpool.stop());
+    const journalDir = p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder);
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
       orphanEnds: (dialogs) => sip.endOrphanedDialogs(dialogs),
       repricer: (stored, answeredAt) => rating.quote((JSON.parse(stored) as { attributes: ServiceAttributes }).attributes, answeredAt),
-      journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
+      journalDir,
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
       heartbeatSeconds: p.heartbeatSeconds, checkpointSeconds: p.checkpointSeconds, instanceStaleSeconds: p.instanceStaleSeconds,
@@ -151,7 +152,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => clearInterval(capTimer));
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
     const w = config.notify.webhook;
-    const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }));
+    // Kept beside the settlement journal: this instance sends again, after a restart, what it had not delivered.
+    const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }),
+      undefined, undefined, new FileNotificationOutbox(path.join(journalDir, 'notify-outbox')));
+    await notifier.start();
     cleanups.push(() => notifier.stop(2000));
     const spend = new SpendNotifications(notifier);
 
