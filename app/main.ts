@@ -24,11 +24,10 @@ import { SipApplication } from './sip-application';
 import { DatabaseWatch } from './database-watch';
 import { FileNotificationOutbox, SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
-import { CapAccounts } from './admission/group-budget';
+import { CAP_LOOKAHEAD_MS, CapAccounts, openCapsOfMember } from './admission/group-budget';
 import { SuspensionWatch } from './calls/suspensions';
 
 /** Cap accounts are opened ahead every this long, for now and for this long ahead. */
-const CAP_LOOKAHEAD_MS = 10 * 60_000;
 
 /**
  * The application process: the composition root. It builds the database, the domain services and
@@ -220,6 +219,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
         groups: {
           change: (fn) => new VpnRepository(db).changeValidated(config.numbering, fn), read: (fn) => fn(new VpnRepository(db)),
           reload: () => vpnReloader.checkNow(),
+          capsChanged: (memberId) => openCapsOfMember(capAccounts, vpn, rating, memberId, new Date(), budgetLogger),
         },
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;
