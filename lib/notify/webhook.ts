@@ -113,7 +113,15 @@ export class SpendNotifier {
   /** Take back what an earlier run left in the outbox and deliver it, under the same keys. Once, before events come in. */
   async start(): Promise<number> {
     if (!this.options || !this.outbox) return 0;
-    const { entries, unreadable } = await this.outbox.load();
+    let loaded: Awaited<ReturnType<NotificationOutbox['load']>>;
+    try {
+      loaded = await this.outbox.load();
+    } catch (err) {
+      // Not fatal: calls must still start; what is in the outbox waits for a start that can read it.
+      this.logger.error('spend notification outbox not readable; earlier undelivered events are not sent', { error: err instanceof Error ? err.message : String(err) });
+      return 0;
+    }
+    const { entries, unreadable } = loaded;
     if (unreadable.length > 0) this.logger.error('spend notification outbox entries not readable; left in place', { entries: unreadable });
     for (const e of entries) this.queue.push({ key: e.key, body: e.body, attempts: 0, stored: Promise.resolve(e.ref) });
     this.counts.restored += entries.length;
