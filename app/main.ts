@@ -22,13 +22,12 @@ import type { TollgateConfig } from './config/schema';
 import { EMBEDDED_SQLITE_FILE } from './config/load';
 import { SipApplication } from './sip-application';
 import { DatabaseWatch } from './database-watch';
-import { SpendNotifier } from '../lib/notify';
+import { FileNotificationOutbox, SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
-import { CapAccounts } from './admission/group-budget';
+import { CAP_LOOKAHEAD_MS, CapAccounts, openCapsOfMember } from './admission/group-budget';
 import { SuspensionWatch } from './calls/suspensions';
 
 /** Cap accounts are opened ahead every this long, for now and for this long ahead. */
-const CAP_LOOKAHEAD_MS = 10 * 60_000;
 
 /**
  * The application process: the composition root. It builds the database, the domain services and
@@ -141,12 +140,13 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     await cdrSpool.flush();
     cdrSpool.start(p.heartbeatSeconds * 1000);
     cleanups.push(() => cdrSpool.stop());
+    const journalDir = p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder);
     const credit = await openCreditControl({
       store: new PrepaidRepository(db), logger: logger.child({ module: 'prepaid' }),
       onRecovered: (call) => cdrSpool.record(recoveredCdr(call, instanceId)),
       orphanEnds: (dialogs) => sip.endOrphanedDialogs(dialogs),
       repricer: (stored, answeredAt) => rating.quote((JSON.parse(stored) as { attributes: ServiceAttributes }).attributes, answeredAt),
-      journalDir: p.journalDir ?? path.join(config.dataDir, 'journal', ownFolder),
+      journalDir,
     }, {
       instanceId, grantSeconds: p.grantSeconds, reauthLeadSeconds: p.reauthLeadSeconds, failurePolicy: p.failurePolicy,
       heartbeatSeconds: p.heartbeatSeconds, checkpointSeconds: p.checkpointSeconds, instanceStaleSeconds: p.instanceStaleSeconds,
@@ -170,7 +170,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => clearInterval(capTimer));
     const lowBalance = new LowBalanceWarnings(logger.child({ module: 'prepaid' }));
     const w = config.notify.webhook;
-    const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }));
+    // Kept beside the settlement journal: this instance sends again, after a restart, what it had not delivered.
+    const notifier = new SpendNotifier(w.url === null ? null : { ...w, url: w.url, secret: w.secret! }, logger.child({ module: 'notify' }),
+      undefined, undefined, new FileNotificationOutbox(path.join(journalDir, 'notify-outbox')));
+    await notifier.start();
     cleanups.push(() => notifier.stop(2000));
     const spend = new SpendNotifications(notifier);
 
@@ -235,6 +238,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
         groups: {
           change: (fn) => new VpnRepository(db).changeValidated(config.numbering, fn), read: (fn) => fn(new VpnRepository(db)),
           reload: () => vpnReloader.checkNow(),
+          capsChanged: (memberId) => openCapsOfMember(capAccounts, vpn, rating, memberId, new Date(), budgetLogger),
         },
       }, { address: config.admin.address, port: config.admin.port, token: config.admin.token }, logger.child({ module: 'admin' }));
       const server = admin;

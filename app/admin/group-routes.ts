@@ -17,6 +17,8 @@ export interface GroupAdminDeps {
   read<T>(fn: (repo: VpnRepository) => Promise<T>): Promise<T>;
   /** Re-read the directory now. */
   reload(reason: string): Promise<unknown>;
+  /** A member's caps changed (and the directory was reloaded): open its cap accounts for now and ahead, so they hold for its next call. */
+  capsChanged?(memberId: number): Promise<unknown>;
 }
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
@@ -64,6 +66,7 @@ export function groupRoutes(deps: GroupAdminDeps | undefined): Array<RouteDoc & 
         const { group, extension } = p<{ group: string; extension: string }>(req);
         const b = req.body as { perCall?: string | null; perDay?: string | null; perMonth?: string | null };
         const m = await changed((repo) => repo.setCaps(group, extension, { perCall: cap('perCall', b.perCall), perDay: cap('perDay', b.perDay), perMonth: cap('perMonth', b.perMonth) }));
+        await deps.capsChanged?.(m.id);
         return { ...m, caps: { perCall: money(m.caps?.perCall), perDay: money(m.caps?.perDay), perMonth: money(m.caps?.perMonth) } };
       },
     },

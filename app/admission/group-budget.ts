@@ -2,10 +2,19 @@ import type { AccountService } from '../../lib/prepaid';
 import { PrepaidError } from '../../lib/prepaid/errors';
 import type { RatingService } from '../../lib/rating';
 import type { Logger } from '../../lib/common/logger';
-import { capHolds, capOpeningKey, ratingZoneOffset, type CapHold, type VpnService } from '../../lib/vpn';
+import { capHolds, capOpeningKey, ratingZoneOffset, type CapHold, type MemberCaps, type VpnService } from '../../lib/vpn';
 import type { AdmissionStep } from '../calls/types';
 
 const MAX_CACHED = 100_000;
+/** How far ahead cap accounts are opened: the next period's too when it begins within this. */
+export const CAP_LOOKAHEAD_MS = 10 * 60_000;
+
+/** A capped member as the directory gives it: who pays its business calls, and its caps. */
+export interface CappedMember {
+  memberId: number;
+  payerAccountId: number;
+  caps: MemberCaps;
+}
 
 /**
  * A member's cap accounts, one per member and period: found by code, opened with the cap as
@@ -41,16 +50,31 @@ export class CapAccounts {
     let opened = 0;
     for (const m of vpn.directory.cappedMembers()) {
       try {
-        const currency = (await this.accounts.require(m.payerAccountId)).currency;
-        for (const hold of capHolds({ payerAccountId: m.payerAccountId, pool: true, memberId: m.memberId, caps: m.caps }, at, offset)) {
-          await this.open(hold, currency);
-          opened++;
-        }
+        opened += await this.openMember(m, [at], () => offset);
       } catch (err) {
         logger.warn('cap account not opened ahead; the member\'s next call opens it', { memberId: m.memberId, error: err instanceof Error ? err.message : String(err) });
       }
     }
     return opened;
+  }
+
+  /**
+   * Opens one member's cap accounts for the periods of each moment (now and a little ahead, when
+   * its caps are set or changed): its next call finds them open and is capped at once.
+   * `offsetAt` is the rating time zone's offset at a moment. Returns how many it holds.
+   */
+  async openMember(m: CappedMember, moments: Date[], offsetAt: (at: Date) => number): Promise<number> {
+    if (m.caps.perDay === null && m.caps.perMonth === null) return 0;
+    const currency = (await this.accounts.require(m.payerAccountId)).currency;
+    const codes = new Set<string>();
+    for (const at of moments) {
+      for (const hold of capHolds({ payerAccountId: m.payerAccountId, pool: true, memberId: m.memberId, caps: m.caps }, at, offsetAt(at))) {
+        if (codes.has(hold.accountCode)) continue;
+        codes.add(hold.accountCode);
+        await this.open(hold, currency);
+      }
+    }
+    return codes.size;
   }
 
   private async openNow(hold: CapHold, currency: string): Promise<number> {
@@ -91,6 +115,22 @@ export class CapAccounts {
  * bounds the call to the seconds it buys. Comes after rating (the caps are priced by the call's
  * tariff) and before authorisation, which holds the money on all of them at once.
  */
+/**
+ * After a member's caps were set or changed in the directory in force: open its cap accounts for
+ * now and the look-ahead. A failure is logged; the member's next call opens them itself.
+ */
+export async function openCapsOfMember(caps: CapAccounts, vpn: VpnService, rating: RatingService, memberId: number, at: Date, logger: Logger): Promise<number> {
+  const entry = vpn.directory.member(memberId);
+  if (!entry?.member.caps) return 0;
+  const member = { memberId, payerAccountId: entry.group.group.poolAccountId ?? entry.subscriber.accountId, caps: entry.member.caps };
+  try {
+    return await caps.openMember(member, [at, new Date(at.getTime() + CAP_LOOKAHEAD_MS)], (t) => ratingZoneOffset(rating.current().ruleSet, t));
+  } catch (err) {
+    logger.warn('cap accounts not opened on the cap change; the member\'s next call opens them', { memberId, error: err instanceof Error ? err.message : String(err) });
+    return 0;
+  }
+}
+
 export function applyGroupBudget(caps: CapAccounts, rating: RatingService): AdmissionStep {
   return async (call) => {
     const budget = call.resolution!.budget;

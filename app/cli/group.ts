@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { VpnRepository, type CugMemberRow, type ScreeningRow, type ShortCodeRow } from '../../lib/db/vpn-repository';
+import { VpnRepository, type CugMemberRow, type MemberRow, type ScreeningRow, type ShortCodeRow } from '../../lib/db/vpn-repository';
 import { CALL_CLASSES, GROUP_STATUSES, isValidPrivatePrefix, normaliseNumber, parseMinuteOfDay, type CallClass, type GroupStatus } from '../../lib/vpn';
 import { AppError } from '../../lib/common/errors';
 import { formatMoney, parseMoney, type Micros } from '../../lib/common/money';
@@ -7,6 +7,7 @@ import { PrepaidRepository } from '../../lib/db/prepaid-repository';
 import { AccountService } from '../../lib/prepaid';
 import { TimeZone } from '../../lib/rating/time-zone';
 import { capHolds, localPeriods, type MemberCaps } from '../../lib/vpn';
+import { CAP_LOOKAHEAD_MS, CapAccounts } from '../admission/group-budget';
 import type { CliContext } from './context';
 
 /**
@@ -73,6 +74,24 @@ function e164(ctx: CliContext, typed: string): string {
 }
 
 const json = (v: unknown): string => JSON.stringify(v, null, 2);
+
+/**
+ * Opens the member's cap accounts for now and the next periods within the look-ahead, as the
+ * application does: its next call is capped at once, however long until the application's next
+ * pass. Idempotent with the application's own opening (same codes, same opening key).
+ */
+async function openCapAccounts(ctx: CliContext, m: MemberRow): Promise<number> {
+  const caps = m.caps!;
+  return ctx.withDatabase(async (db) => {
+    const repo = new VpnRepository(db);
+    const group = await repo.findGroup(m.groupCode);
+    const payerAccountId = group.poolAccountId ?? (await repo.findSubscriber(m.e164)).accountId;
+    const zone = new TimeZone(ctx.config().rating.timeZone);
+    const now = new Date();
+    return new CapAccounts(new AccountService(new PrepaidRepository(db))).openMember(
+      { memberId: m.id, payerAccountId, caps }, [now, new Date(now.getTime() + CAP_LOOKAHEAD_MS)], (at) => zone.offsetAt(at.getTime()));
+  });
+}
 
 function capsJson(caps: MemberCaps | undefined): Record<'perCall' | 'perDay' | 'perMonth', string | null> {
   const f = (v: Micros | null | undefined) => (v === null || v === undefined ? null : formatMoney(v));
@@ -210,7 +229,8 @@ export function registerEnterpriseGroupCommands(program: Command, ctx: CliContex
     .option('--per-month <amount>', 'the most a month\'s calls may cost ("none" to clear)', capAmount)
     .action(async (groupCode: string, extension: string, o: { perCall?: Micros | null; perDay?: Micros | null; perMonth?: Micros | null }) => {
       const m = await changeValidated(ctx, (repo) => repo.setCaps(groupCode, extension, o));
-      ctx.print(`member ${m.groupCode} ${m.extension}: ${describeCaps(m.caps)}`);
+      const opened = m.caps ? await openCapAccounts(ctx, m) : 0;
+      ctx.print(`member ${m.groupCode} ${m.extension}: ${describeCaps(m.caps)}${opened > 0 ? `; ${opened} cap account(s) open` : ''}`);
     });
   group.command('budget <group>').description('the group\'s pool and, per member, its caps and what is left of them now')
     .option('--json', 'machine-readable output')

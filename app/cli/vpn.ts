@@ -1,11 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { AppError } from '../../lib/common/errors';
 import { VpnRepository, type MemberRow, type RouteRow } from '../../lib/db/vpn-repository';
-import { CALL_CLASSES, Directory, normaliseNumber, resolveCall, type CallClass, type CallResolutionResult, type NumberingPlan, type Subscriber, type Transport, type Trunk, type VpnGroup } from '../../lib/vpn';
+import { CALL_CLASSES, Directory, normaliseNumber, resolveCall, type CallBudget, type CallClass, type CallResolutionResult, type NumberingPlan, type Subscriber, type Transport, type Trunk, type VpnGroup } from '../../lib/vpn';
 import { PrepaidRepository } from '../../lib/db/prepaid-repository';
 import { AccountService } from '../../lib/prepaid';
 import { checkInput } from '../admin/input';
 import { vpnDryRunBody } from '../admin/schemas';
+import { formatMoney, type Micros } from '../../lib/common/money';
 import type { CliContext } from './context';
 import { formatTable } from './output';
 
@@ -144,7 +145,21 @@ export function describeResolution(result: CallResolutionResult): string {
     'barring   allowed',
     'routes    ' + r.routes.map((t, i) => `${i + 1}. ${t.name} ${t.transport}:${t.host}:${t.port}`).join('\n          '),
     `rating    service=${r.attributes.service} callerPlan=${r.attributes.callerPlan ?? '-'} vpnGroup=${r.attributes.vpnGroup ?? '-'} destination=${r.attributes.destination}`,
+    `charging  ${r.charging ?? '-'}${r.charging === 'private' ? ' (the member\'s personal account pays, personal tariff)' : r.charging === 'business' ? ' (the enterprise pays)' : ''}${r.virtualOnnet ? ', virtual on-net (a group short code)' : ''}`,
+    `budget    ${describeBudget(r.budget)}`,
   ].join('\n');
+}
+
+/** Who pays a business call under a group budget, and the member's caps on top (money as decimals). */
+function describeBudget(b: CallBudget | undefined): string {
+  if (!b) return 'none';
+  const cap = (v: Micros | null) => (v === null ? '-' : formatMoney(v));
+  return `${b.pool ? 'group pool' : 'member\'s own account'} (account ${b.payerAccountId}) pays; member #${b.memberId} caps per call ${cap(b.caps.perCall)}, per day ${cap(b.caps.perDay)}, per month ${cap(b.caps.perMonth)}`;
+}
+
+/** JSON of a resolution: money (the caps, micro-units in code) as decimal strings, as everywhere the CLI prints money. */
+function resolutionJson(result: CallResolutionResult): string {
+  return JSON.stringify(result, (_k, v: unknown) => (typeof v === 'bigint' ? formatMoney(v) : v), 2);
 }
 
 function registerGroupCommands(vpn: Command, ctx: CliContext): void {
@@ -394,7 +409,7 @@ export function registerVpnCommands(program: Command, ctx: CliContext): void {
       checkInput(vpnDryRunBody, { caller, dialled }, { caller: '<caller>', dialled: '<dialled>' });
       const data = await withRepo(ctx, (repo) => repo.load());
       const result = resolveCall(Directory.build(data, numberingPlan(ctx)), { caller, dialled });
-      ctx.print(o.json ? json(result) : describeResolution(result));
+      ctx.print(o.json ? resolutionJson(result) : describeResolution(result));
       // A refusal is the answer, not a failure of the command; scripts still see it in the exit code.
       if (!result.ok) ctx.setExitCode?.(EXIT_REFUSED);
     });

@@ -2,13 +2,16 @@ import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from '../common/logger';
+import type { NotificationOutbox } from './outbox';
 
 /**
  * Spend notifications: a low-balance crossing of an account or a group pool, and every cut-off
  * (a call ended because the money ran out). Each is logged and POSTed as JSON to a configured
  * webhook, signed with HMAC-SHA256, retried with exponential back-off, at least once, under an
- * idempotency key the receiver deduplicates by. Enqueueing never waits and never throws: nothing a
- * receiver does (slow, down, refusing) reaches a call.
+ * idempotency key the receiver deduplicates by. With an outbox, each queued event is also stored
+ * (in the background) until it is delivered or given up, and one left at a stop is sent again after
+ * the next start under the same key. Enqueueing never waits and never throws: nothing a receiver or
+ * the outbox does (slow, down, refusing, a full disk) reaches a call.
  */
 
 export type SpendEventKind = 'low_balance' | 'cut_off';
@@ -49,12 +52,18 @@ export interface NotifierStats {
   failed: number;
   /** Not queued: the queue was full. */
   dropped: number;
+  /** Queued but not stored in the outbox (a write failed): delivered while the process lives only. */
+  unwritten: number;
+  /** Taken back from the outbox at start (left by an earlier run). */
+  restored: number;
 }
 
 interface Delivery {
   key: string;
   body: string;
   attempts: number;
+  /** Its outbox entry's ref, once written (undefined: not stored). */
+  stored?: Promise<string | undefined>;
 }
 
 export const SIGNATURE_HEADER = 'X-Tollgate-Signature';
@@ -84,7 +93,10 @@ function retryable(status: number): boolean {
 
 export class SpendNotifier {
   private readonly queue: Delivery[] = [];
-  private readonly counts: NotifierStats = { queued: 0, delivered: 0, failed: 0, dropped: 0 };
+  private readonly counts: NotifierStats = { queued: 0, delivered: 0, failed: 0, dropped: 0, unwritten: 0, restored: 0 };
+  /** Outbox writes and removals under way: a stop waits for them (bounded) so none is cut in half. */
+  private readonly outboxWork = new Set<Promise<unknown>>();
+  private sequence = 0;
   private worker: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
@@ -95,7 +107,30 @@ export class SpendNotifier {
     private readonly logger: Logger,
     private readonly post: WebhookPost = httpPost,
     private readonly clock: () => Date = () => new Date(),
+    private readonly outbox: NotificationOutbox | null = null,
   ) {}
+
+  /** Take back what an earlier run left in the outbox and deliver it, under the same keys. Once, before events come in. */
+  async start(): Promise<number> {
+    if (!this.options || !this.outbox) return 0;
+    let loaded: Awaited<ReturnType<NotificationOutbox['load']>>;
+    try {
+      loaded = await this.outbox.load();
+    } catch (err) {
+      // Not fatal: calls must still start; what is in the outbox waits for a start that can read it.
+      this.logger.error('spend notification outbox not readable; earlier undelivered events are not sent', { error: err instanceof Error ? err.message : String(err) });
+      return 0;
+    }
+    const { entries, unreadable } = loaded;
+    if (unreadable.length > 0) this.logger.error('spend notification outbox entries not readable; left in place', { entries: unreadable });
+    for (const e of entries) this.queue.push({ key: e.key, body: e.body, attempts: 0, stored: Promise.resolve(e.ref) });
+    this.counts.restored += entries.length;
+    if (entries.length > 0) {
+      this.logger.info('spend notifications taken back from the outbox', { count: entries.length });
+      this.kick();
+    }
+    return entries.length;
+  }
 
   /** Log the event and queue its delivery; returns false when it could not be queued (no webhook, full, stopping). */
   notify(event: SpendEvent): boolean {
@@ -107,7 +142,9 @@ export class SpendNotifier {
       this.logger.error('spend notification dropped: webhook queue full', { key, queueSize: this.options.queueSize });
       return false;
     }
-    this.queue.push({ key, body: JSON.stringify({ id: key, ...event }), attempts: 0 });
+    const delivery: Delivery = { key, body: JSON.stringify({ id: key, ...event }), attempts: 0 };
+    if (this.outbox) delivery.stored = this.track(this.store(delivery));
+    this.queue.push(delivery);
     this.counts.queued++;
     this.kick();
     return true;
@@ -117,16 +154,54 @@ export class SpendNotifier {
     return { ...this.counts, queued: this.queue.length };
   }
 
-  /** Stop taking events; deliver what is queued for at most `drainMs`, then give up on the rest (logged). */
+  /**
+   * Stop taking events; deliver what is queued for at most `drainMs`. What is left stays in the
+   * outbox for the next start; without one (or where its write failed) it is given up (logged).
+   */
   async stop(drainMs: number): Promise<void> {
     this.stopping = true;
-    const drained = this.worker ?? Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([drained, new Promise<void>((r) => { timer = setTimeout(r, drainMs); timer.unref(); })]);
-    if (timer) clearTimeout(timer);
-    if (this.queue.length > 0) this.logger.error('spend notifications not delivered at shutdown', { keys: this.queue.map((d) => d.key) });
-    this.queue.length = 0;
+    await within(this.worker ?? Promise.resolve(), drainMs);
+    const left = this.queue.splice(0);
     this.wake?.();
+    await within(Promise.all(this.outboxWork), drainMs);
+    if (left.length === 0) return;
+    const kept: string[] = [];
+    const lost: string[] = [];
+    for (const d of left) ((await settledRef(d)) !== undefined ? kept : lost).push(d.key);
+    if (kept.length > 0) this.logger.info('spend notifications kept in the outbox for the next start', { count: kept.length });
+    if (lost.length > 0) this.logger.error('spend notifications not delivered at shutdown', { keys: lost });
+  }
+
+  private async store(d: Delivery): Promise<string | undefined> {
+    try {
+      return await this.outbox!.add({ key: d.key, body: d.body }, this.sequence++);
+    } catch (err) {
+      this.counts.unwritten++;
+      this.logger.error('spend notification not stored in the outbox; delivered while the process lives only', { key: d.key, error: err instanceof Error ? err.message : String(err) });
+      return undefined;
+    }
+  }
+
+  /** Done with a delivery (delivered or given up): its outbox entry goes, once it has been written. */
+  private forget(d: Delivery): void {
+    if (!d.stored) return;
+    const stored = d.stored;
+    void this.track((async () => {
+      const ref = await stored;
+      if (ref === undefined) return;
+      try {
+        await this.outbox!.remove(ref);
+      } catch (err) {
+        // Left behind, it is sent once more after a restart: a duplicate the key makes harmless.
+        this.logger.warn('spend notification outbox entry not removed', { key: d.key, error: err instanceof Error ? err.message : String(err) });
+      }
+    })());
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.outboxWork.add(work);
+    void work.finally(() => this.outboxWork.delete(work));
+    return work;
   }
 
   private kick(): void {
@@ -141,8 +216,11 @@ export class SpendNotifier {
       const d = this.queue[0]!;
       d.attempts++;
       const outcome = await this.attempt(d, o);
+      // Stopped meanwhile: the rest stays in the outbox (a delivery that has just gone through is then sent again; the key makes it harmless).
+      if (this.queue[0] !== d) return;
       if (outcome === 'delivered' || outcome === 'permanent' || d.attempts >= o.maxAttempts) {
         this.queue.shift();
+        this.forget(d);
         if (outcome === 'delivered') this.counts.delivered++;
         else {
           this.counts.failed++;
@@ -180,6 +258,19 @@ export class SpendNotifier {
       this.waitTimer.unref();
     });
   }
+}
+
+/** Wait for `work`, at most `ms`. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((r) => { timer = setTimeout(r, ms); timer.unref(); })]);
+  if (timer) clearTimeout(timer);
+}
+
+/** A delivery's outbox ref if its write has finished (a write still hanging counts as not stored). */
+function settledRef(d: Delivery): Promise<string | undefined> {
+  if (!d.stored) return Promise.resolve(undefined);
+  return Promise.race([d.stored, Promise.resolve(undefined)]);
 }
 
 /** POST with node's http(s); the whole exchange is bounded by timeoutMs. */

@@ -83,6 +83,18 @@ describe('enterprise VPN features from the CLI and the admin API (SQLite)', func
     assert.deepEqual(report.members.map((m) => [m.extension, m.left.day]), [['1001', '5.000000']]);
   });
 
+  it('`vpn resolve` says in text who pays (business or private) and the budget, as --json does', async () => {
+    const business = await cli('vpn', 'resolve', '4930100001', '7001');
+    assert.match(business, /^charging {2}business \(the enterprise pays\), virtual on-net/m);
+    assert.match(business, /^budget {4}group pool \(account 3\) pays; member #\d+ caps per call 1\.500000, per day 5\.000000, per month -$/m);
+    const priv = await cli('vpn', 'resolve', '4930100001', '*79089123456');
+    assert.match(priv, /^charging {2}private \(the member's personal account pays, personal tariff\)$/m);
+    assert.match(priv, /^budget {4}none$/m);
+    const asJson = JSON.parse(await cli('vpn', 'resolve', '4930100001', '7001', '--json')) as { resolution: { charging: string; budget: { pool: boolean; payerAccountId: number; caps: Record<string, string | null> } } };
+    assert.deepEqual([asJson.resolution.charging, asJson.resolution.budget.pool, asJson.resolution.budget.payerAccountId], ['business', true, 3]);
+    assert.deepEqual(asJson.resolution.budget.caps, { perCall: '1.500000', perDay: '5.000000', perMonth: null }, 'money as decimal strings');
+  });
+
   it('refuses an edit that would break the plan and keeps the data as it was', async () => {
     await assert.rejects(cli('group', 'short-code', 'add', 'acme', '1001', '+49 40 777001'), /is an extension of group acme/);
     await assert.rejects(cli('group', 'set', 'acme', '--private-prefix', '9'), /overlap/);

@@ -117,6 +117,6 @@ describe('spend notifications by webhook', () => {
   it('without a webhook configured it only logs', () => {
     const notifier = new SpendNotifier(null, silentLogger());
     assert.equal(notifier.notify(event(9)), false);
-    assert.deepEqual(notifier.stats, { queued: 0, delivered: 0, failed: 0, dropped: 0 });
+    assert.deepEqual(notifier.stats, { queued: 0, delivered: 0, failed: 0, dropped: 0, unwritten: 0, restored: 0 });
   });
 });
