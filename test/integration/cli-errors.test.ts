@@ -3,26 +3,17 @@
  * and nothing is written. Run as a user runs it (`node dist/app/cli.js`) against MariaDB.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
-import os from 'node:os';
-import path from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
+import { cliRunner } from '../support/cli';
 import { testDatabaseUrl } from '../support/mariadb';
-
-const CLI = path.resolve(__dirname, '../../app/cli.js');
 
 describe('CLI errors are printed and exit non-zero', function () {
   this.timeout(60_000);
   let url: string;
   let db: Database;
 
-  const tollgate = (...args: string[]) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: '', TOLLGATE_DATABASE__URL: url, TOLLGATE_LOG__LEVEL: 'warn' };
-    delete env.TOLLGATE_TEST_MYSQL_URL;
-    const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 30_000, cwd: os.tmpdir() });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const tollgate = cliRunner(() => url);
   const count = async (table: string): Promise<number> => {
     const [row] = await db.sequelize.query<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${table}`, { type: QueryTypes.SELECT });
     return Number(row!.n);

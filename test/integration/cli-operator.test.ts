@@ -4,18 +4,16 @@
  * `--json` on every read command, exit codes, and replays that say nothing changed.
  */
 import { strict as assert } from 'node:assert';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { QueryTypes } from 'sequelize';
 import { buildProgram } from '../../app/cli';
 import { commandPath, EXAMPLES, leafCommands } from '../../app/cli/examples';
 import { EXIT_REFUSED } from '../../app/cli/vpn';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
+import { cliRunner } from '../support/cli';
 import { testDatabaseUrl } from '../support/mariadb';
 
-const CLI = path.resolve(__dirname, '../../app/cli.js');
 const ROOT = path.resolve(__dirname, '../../..');
 
 /** The commands that only read: each must answer `--json`. */
@@ -27,12 +25,7 @@ describe('the command line for an operator', function () {
   let url: string;
   let db: Database;
 
-  const tollgate = (...args: string[]) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: '', TOLLGATE_DATABASE__URL: url, TOLLGATE_LOG__LEVEL: 'warn' };
-    delete env.TOLLGATE_TEST_MYSQL_URL;
-    const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 30_000, cwd: os.tmpdir() });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  };
+  const tollgate = cliRunner(() => url);
   const ok = (...args: string[]): string => {
     const r = tollgate(...args);
     assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);

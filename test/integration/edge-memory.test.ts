@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import Srf from 'drachtio-srf';
-import { silentLogger } from '../../lib/common/logger';
-import { startEdge, type EdgeServer } from '../../lib/edge';
+import type Srf from 'drachtio-srf';
+import type { EdgeServer } from '../../lib/edge';
 import type { SipMessage } from '../../lib/edge/message/message';
 import { parseMessage } from '../../lib/edge/message/parser';
-import { connectApp } from '../support/srf';
+import { withEdgeAndApp } from '../support/srf';
 
 /** A raw UDP far end keeping what the edge sends, with the bytes as they came. */
 class RawPeer {
@@ -52,19 +51,8 @@ describe('SIP edge memory: finished transactions kept as bounded records', funct
   before(async () => { peer = await RawPeer.open(); });
   after(() => peer.close());
 
-  async function withEdge(finished: { maxEntries?: number; maxBytes?: number } | undefined, fn: (edge: EdgeServer, srf: Srf, port: number) => Promise<void>): Promise<void> {
-    const edge = await startEdge({
-      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
-      control: { address: '127.0.0.1', port: 0, secret: 'memory' },
-      timers: { t1: 50, t2: 400, t4: 500 },
-      finishedTransactions: finished,
-    }, silentLogger());
-    const srf = new Srf();
-    try {
-      await connectApp(srf, edge.controlPort, 'memory');
-      await fn(edge, srf, edge.sipAddresses[0].port);
-    } finally { srf.disconnect(); await edge.close(); }
-  }
+  const withEdge = (finished: { maxEntries?: number; maxBytes?: number } | undefined, fn: (edge: EdgeServer, srf: Srf, port: number) => Promise<void>) =>
+    withEdgeAndApp({ finishedTransactions: finished }, 'memory', fn);
 
   it('an answered and ended call leaves no live transaction; retransmissions get the same answers from the records, and expire after 64*T1', async () => {
     await withEdge(undefined, async (edge, srf, port) => {

@@ -5,7 +5,7 @@ import { silentLogger } from '../../lib/common/logger';
 import { startEdge, type EdgeServer } from '../../lib/edge';
 import { parseMessage } from '../../lib/edge/message/parser';
 import type { SipMessage } from '../../lib/edge/message/message';
-import { connectApp } from '../support/srf';
+import { connectApp, withEdgeAndApp } from '../support/srf';
 
 /** A raw UDP far end: collects what the edge sends and answers with what the test says. */
 class RawPeer {
@@ -224,19 +224,8 @@ describe('SIP edge bounds what applications and forks leave open', function () {
   before(async () => { peer = await RawPeer.open(); });
   after(() => peer.close());
 
-  async function withEdge(unanswered: { timeoutMs: number; status: number | null }, fn: (edge: EdgeServer, srf: Srf) => Promise<void>): Promise<void> {
-    const edge = await startEdge({
-      sip: [{ transport: 'udp', address: '127.0.0.1', port: 0 }],
-      control: { address: '127.0.0.1', port: 0, secret: 'bounds' },
-      timers: { t1: 50, t2: 400, t4: 500 },
-      unansweredRequests: unanswered,
-    }, silentLogger());
-    const srf = new Srf();
-    try {
-      await connectApp(srf, edge.controlPort, 'bounds');
-      await fn(edge, srf);
-    } finally { srf.disconnect(); await edge.close(); }
-  }
+  const withEdge = (unanswered: { timeoutMs: number; status: number | null }, fn: (edge: EdgeServer, srf: Srf) => Promise<void>) =>
+    withEdgeAndApp({ unansweredRequests: unanswered }, 'bounds', (edge, srf) => fn(edge, srf));
   const until = async (cond: () => boolean, ms = 5000) => {
     const end = Date.now() + ms;
     while (!cond()) { if (Date.now() > end) throw new Error('condition not reached in time'); await new Promise((r) => setTimeout(r, 10)); }
