@@ -7,7 +7,7 @@ import { openDatabase, type Database } from '../lib/db/database';
 import { PrepaidRepository } from '../lib/db/prepaid-repository';
 import { RatingRepository } from '../lib/db/rating-repository';
 import { VpnRepository } from '../lib/db/vpn-repository';
-import { openCreditControl, type CreditControl } from '../lib/prepaid';
+import { openCreditControl, unlessUnknownAccount, type CreditControl } from '../lib/prepaid';
 import { RatingReloader, type RatingService, type ServiceAttributes } from '../lib/rating';
 import { DirectoryReloader, VpnService } from '../lib/vpn';
 import { admissionSteps } from './admission';
@@ -203,7 +203,8 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       accountStatuses: async (ids) => {
         const out = new Map<number, string>();
         for (const id of ids) {
-          const a = await credit.accounts.resolve(String(id)).catch(() => undefined);
+          // A deleted account has no status to act on; any other error fails the sweep (logged, retried).
+          const a = await credit.accounts.resolve(String(id)).catch(unlessUnknownAccount);
           if (a) out.set(id, a.status);
         }
         return out;

@@ -4,7 +4,7 @@ import { CALL_CLASSES, GROUP_STATUSES, isValidPrivatePrefix, normaliseNumber, pa
 import { AppError } from '../../lib/common/errors';
 import { formatMoney, parseMoney, type Micros } from '../../lib/common/money';
 import { PrepaidRepository } from '../../lib/db/prepaid-repository';
-import { AccountService } from '../../lib/prepaid';
+import { AccountService, unlessUnknownAccount } from '../../lib/prepaid';
 import { TimeZone } from '../../lib/rating/time-zone';
 import { capHolds, localPeriods, type MemberCaps } from '../../lib/vpn';
 import { CAP_LOOKAHEAD_MS, CapAccounts } from '../admission/group-budget';
@@ -248,7 +248,7 @@ export function registerEnterpriseGroupCommands(program: Command, ctx: CliContex
           if (!m.caps) continue;
           const left: Record<string, string | null> = {};
           for (const h of capHolds({ payerAccountId: 0, pool: true, memberId: m.id, caps: m.caps }, now, offset)) {
-            const a = await accounts.resolve(h.accountCode).catch(() => undefined);
+            const a = await accounts.resolve(h.accountCode).catch(unlessUnknownAccount);
             left[h.period] = formatMoney(a ? a.balance - a.reserved : h.cap);
           }
           members.push({ extension: m.extension, caps: capsJson(m.caps), left });

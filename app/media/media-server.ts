@@ -124,10 +124,10 @@ export class FreeswitchMediaServer extends EventEmitter {
     const server = new MediaServer(conn, this.mrf, s.listenAddress, s.listenPort, s.advertisedAddress ?? undefined, undefined, s.profile);
     // After 'ready' the library reports nothing useful as 'error'; an unheard 'error' would throw.
     server.on('error', (err: Error) => { this.lastError = errorMessage(err); });
-    await new Promise<void>((resolve, reject) => {
+    await withTimeout(new Promise<void>((resolve, reject) => {
       server.once('ready', resolve);
       server.once('error', reject);
-    });
+    }), 10_000, 'media server not ready').catch((err: unknown) => { server.disconnect(); throw err; });
     if (conn !== this.conn) { server.disconnect(); return; }
     if (s.sipAddress) server.sip.ipv4.udp.address = s.sipAddress;
     this.server = server;

@@ -31,3 +31,9 @@ export function isUnavailable(err: unknown): boolean {
 export function isDecision(err: unknown): boolean {
   return err instanceof AppError && err.code !== 'DB_UNAVAILABLE';
 }
+
+/** For a `.catch`: an account that does not exist reads as undefined; every other error is rethrown. */
+export function unlessUnknownAccount(err: unknown): undefined {
+  if (err instanceof PrepaidError && err.code === 'UNKNOWN_ACCOUNT') return undefined;
+  throw err;
+}
