@@ -1,5 +1,6 @@
 import type Srf from 'drachtio-srf';
 import type { Socket } from 'node:net';
+import { batchSocketWrites, WriteBatcher } from '../../lib/common/write-batch';
 
 /**
  * What the application asks of the SIP server beyond drachtio-srf's own API, over the same
@@ -28,6 +29,8 @@ export type InDialogOutcome = 'sent' | 'no-dialog' | 'failed';
 
 export class ControlLink {
   private serverVersion: string | null = null;
+  /** drachtio-srf writes each control message on its own; those of one loop turn go out in one write. */
+  private readonly batcher = new WriteBatcher();
 
   constructor(private readonly srf: Srf, private readonly timeoutMs = 3000) {}
 
@@ -36,7 +39,11 @@ export class ControlLink {
   }
 
   /** Called with the version the server gave at authentication (drachtio-srf's 'connect'). */
-  connected(serverVersion: string | undefined | null): void { this.serverVersion = serverVersion ?? null; }
+  connected(serverVersion: string | undefined | null): void {
+    this.serverVersion = serverVersion ?? null;
+    const socket = this.socket();
+    if (socket) batchSocketWrites(socket, this.batcher);
+  }
   disconnected(): void { this.serverVersion = null; }
 
   /** The edge keeps and answers orphan records; a drachtio-server would drop the connection on the command. */

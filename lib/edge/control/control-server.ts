@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../common/logger';
+import { WriteBatcher } from '../../common/write-batch';
 import { ControlFramer, frameControlMessage } from './framing';
 
 /** One connected application (a drachtio-srf instance in inbound mode). */
@@ -11,12 +12,12 @@ export class AppConnection {
   readonly tags: string[] = [];
   closed = false;
 
-  constructor(readonly socket: net.Socket, private readonly onSend: (n: number) => void) {}
+  constructor(readonly socket: net.Socket, private readonly onSend: (n: number) => void, private readonly batcher: WriteBatcher) {}
 
   send(body: string): void {
     if (this.closed || this.socket.destroyed) return;
     this.onSend(1);
-    this.socket.write(frameControlMessage(body));
+    this.batcher.write(this.socket, frameControlMessage(body));
   }
 
   /** `uuid|response|<msgId>|<parts…>` */
@@ -57,6 +58,8 @@ export class ControlServer {
   private server: net.Server | null = null;
   messagesIn = 0;
   messagesOut = 0;
+  /** Messages to the applications written in one turn of the event loop go out in one write. */
+  readonly batcher = new WriteBatcher();
 
   constructor(private readonly hooks: ControlServerHooks, private readonly logger: Logger) {}
 
@@ -75,7 +78,7 @@ export class ControlServer {
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
-    const conn = new AppConnection(socket, (n) => { this.messagesOut += n; });
+    const conn = new AppConnection(socket, (n) => { this.messagesOut += n; }, this.batcher);
     const framer = new ControlFramer();
     this.connections.add(conn);
     this.logger.info('application connected', { conn: conn.id, remote: `${socket.remoteAddress}:${socket.remotePort}` });

@@ -58,7 +58,7 @@ export class NetworkResponses {
       dialog.outgoingInvite = null;
     }
     if (dialog && tx.request.method === 'BYE' && res.status >= 200) dialogs.drop(dialog);
-    if (retransmission) return;
+    if (retransmission || res.status === 100) return;
     apps.send(tx.owner as AppConnection | null, apps.leader('network', bytes, source, tx.id, dialog?.id ?? ''), res.toString());
   }
 
@@ -85,6 +85,9 @@ export class NetworkResponses {
       this.ctx.uacPending.delete(tx.id);
       apps.cdr('stop', 'network', res, res.status === 487 ? 'call-canceled' : 'call-rejected');
     }
+    // As drachtio-server (sofia-sip without NTATAG_PASS_100): the transaction layer takes 100 Trying
+    // and the application never sees it.
+    if (res.status === 100) return;
     apps.send(p.owner, apps.leader('network', bytes, source, tx.id, p.dialogId), res.toString());
   }
 

@@ -4,6 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../../common/logger';
+import { WriteBatcher } from '../../common/write-batch';
 import { StreamFramer } from '../message/framer';
 import { ParseError, parseMessage, type ParseLimits } from '../message/parser';
 import type { SipMessage } from '../message/message';
@@ -63,6 +64,8 @@ export class TransportLayer extends EventEmitter {
   private tlsServers: Array<{ server: tls.Server; local: Endpoint; client: tls.ConnectionOptions }> = [];
   private conns = new Map<string, TcpConn>();
   private closed = false;
+  /** Messages to one TCP or TLS peer written in one turn of the event loop go out in one write. */
+  private readonly batcher = new WriteBatcher();
 
   /** The receive buffer the kernel granted each UDP socket (the smallest), bytes as it reports them. */
   udpReceiveBufferBytes = 0;
@@ -287,7 +290,7 @@ export class TransportLayer extends EventEmitter {
       socket.once('error', failed);
       socket.once(ready, () => socket.off('error', failed));
     }
-    conn.socket.write(data);
+    this.batcher.write(conn.socket, data);
   }
 
   private connect(target: Endpoint): net.Socket {
