@@ -411,4 +411,21 @@ describe('SIP edge 100rel (RFC 3262): reliable provisionals and PRACK', function
     await bye;
     assert.equal(edge.counters().pracksSent, 1);
   });
+
+  it('the application sees the 180 and the 200 of its INVITE, never the 100 Trying, as with drachtio-server', async () => {
+    const provisional: number[] = [];
+    const call = srf.createUAC(`sip:callee@127.0.0.1:${peer.port}`, { localSdp: 'v=0\r\n', headers: { Subject: 'no-100' } }, {
+      cbProvisional: (res: { status: number }) => { provisional.push(res.status); },
+    });
+    const invite = await peer.next((m) => m.isRequest && m.method === 'INVITE' && m.get('subject') === 'no-100');
+    peer.send(answerWith(invite, 100, 'trying1', peer.port).replace(/\r\nTo: ([^\r]*);tag=trying1/, '\r\nTo: $1'), edgePort());
+    peer.send(answerWith(invite, 180, 'trying1', peer.port), edgePort());
+    peer.send(answerWith(invite, 200, 'trying1', peer.port), edgePort());
+    const dlg = await call;
+    assert.deepEqual(provisional, [180]);
+    const bye = dlg.destroy();
+    const byeReq = await peer.next((m) => m.isRequest && m.method === 'BYE' && m.get('call-id') === invite.get('call-id'));
+    peer.send(answerWith(byeReq, 200, 'trying1', peer.port).replace(/;tag=trying1;tag=trying1/, ';tag=trying1'), edgePort());
+    await bye;
+  });
 });
