@@ -20,6 +20,11 @@ export interface DatabaseOptions {
   user: string;
   password: string;
   database: string;
+  /**
+   * A MySQL/MariaDB server on the same host through its Unix socket (the url's `?socket=` parameter)
+   * instead of TCP: each statement then costs both sides less than a loopback TCP round trip.
+   */
+  socketPath?: string;
   pool: { max: number; min: number; acquireMs: number; idleMs: number };
   logQueries: boolean;
 }
@@ -142,7 +147,8 @@ function sequelizeOptions(opts: DatabaseOptions, logger: Logger): Options {
         await (connection as { promise(): { query(sql: string): Promise<unknown> } }).promise().query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
       },
     };
-    return { ...common, hooks, dialect: 'mysql', timezone: '+00:00', dialectOptions: { decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false } };
+    const dialectOptions = { decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false, ...(opts.socketPath ? { socketPath: opts.socketPath } : {}) };
+    return { ...common, hooks, dialect: 'mysql', timezone: '+00:00', dialectOptions };
   }
   return { ...common, dialect: 'sqlite', storage: opts.storage, pool: { ...pool, max: 1 } };
 }
@@ -161,6 +167,14 @@ function fromUrl(url: string, base: DatabaseOptions): DatabaseOptions {
   if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
     throw new AppError('DB_URL_INVALID', `database url scheme must be mysql: or sqlite:, got ${u.protocol}`);
   }
+  const unknown = [...u.searchParams.keys()].filter((k) => k !== 'socket');
+  if (unknown.length > 0) {
+    throw new AppError('DB_URL_INVALID', `database url parameter ${unknown.map((k) => `'${k}'`).join(', ')} is not known; the one parameter is socket=<path of the server's Unix socket>`);
+  }
+  const socket = u.searchParams.get('socket');
+  if (socket !== null && !path.isAbsolute(socket)) {
+    throw new AppError('DB_URL_INVALID', `database url parameter socket must be an absolute path, got '${socket}'`);
+  }
   return {
     ...base,
     dialect: 'mysql',
@@ -169,6 +183,7 @@ function fromUrl(url: string, base: DatabaseOptions): DatabaseOptions {
     user: decodeURIComponent(u.username),
     password: decodeURIComponent(u.password),
     database: decodeURIComponent(u.pathname.replace(/^\//, '')) || base.database,
+    ...(socket ? { socketPath: socket } : {}),
   };
 }
 
@@ -197,7 +212,7 @@ export async function openDatabase(options: DatabaseOptions, logger: Logger): Pr
     }
   } catch (err) {
     await sequelize.close().catch((closeErr: unknown) => logger.debug('close after failed connect', { error: String(closeErr) }));
-    const where = opts.dialect === 'sqlite' ? opts.storage : `${opts.host}:${opts.port}/${opts.database}`;
+    const where = opts.dialect === 'sqlite' ? opts.storage : opts.socketPath ? `${opts.socketPath} (${opts.database})` : `${opts.host}:${opts.port}/${opts.database}`;
     throw new AppError('DB_UNAVAILABLE', `cannot connect to ${opts.dialect} database at ${where}: ${(err as Error).message}`, {}, { cause: err });
   }
   return new Database(sequelize, opts.dialect, logger, server);

@@ -36,6 +36,8 @@ export interface MariaDbServer {
   readonly host: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The server's Unix socket (for a url's `?socket=`). */
+  readonly socketPath: string;
   /** mysql://root@127.0.0.1:port/<database> */
   url(database?: string): string;
   /** Creates an empty database with a unique name and returns its URL. */
@@ -119,7 +121,7 @@ export async function startMariaDb(opts: { port?: number; startTimeoutMs?: numbe
 
   await start();
   const server: MariaDbServer = {
-    host, port, dataDir,
+    host, port, dataDir, socketPath: path.join(base, 'mysqld.sock'),
     get running() { return proc !== undefined && proc.exitCode === null; },
     url: (database = '') => `mysql://root@${host}:${port}/${database}`,
     createDatabase: async (prefix = 'tg') => createDatabaseAt(`mysql://root@${host}:${port}/`, prefix),
