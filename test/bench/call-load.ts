@@ -15,8 +15,11 @@
  * setup latency (INVITE → 200 at the caller) p50/p99, failures, and where calls queue (the
  * applications' event-loop lag p99, database pool waits, InnoDB row-lock waits).
  * Then the bare B2BUA of bench:edge (test/bench/bare-b2bua.ts, on an edge of its own) at the
- * highest zero-failure rate, for the product / bare B2BUA CPU ratio; then a soak at a constant
- * rate with the RSS slope of each process (KB/min, least squares). Last the books: every balance
+ * highest zero-failure rate, for the product / bare B2BUA CPU ratio; then the memory step (calls
+ * held long, so that --memory-live calls are up at once: memory per live call where the calls
+ * themselves, not a high rate's garbage, fill the memory); then a soak at a constant rate with the
+ * RSS slope of each process (KB/min, least squares) and the slope of the applications' lowest V8
+ * heap in use of each minute (what survives collection). Last the books: every balance
  * equals its ledger, no open reservation, every CDR's cost equals its ledger charge, CDRs = calls
  * placed (per application instance).
  *
@@ -24,7 +27,11 @@
  * --rates 50,100 (BENCH_RATES; default 50,100,200,300,400,500), --step-seconds N
  * (BENCH_STEP_SECONDS, default 60), --soak-minutes N (BENCH_SOAK_MINUTES, default 10; 0: none),
  * --soak-rate N (default: two thirds of the highest zero-failure rate), --applications N
- * (application processes, supervisor.applications; default 1), --no-bare. Env: BENCH_HOLD_MS
+ * (application processes, supervisor.applications; default 1), --no-bare, --memory-live N
+ * (BENCH_MEMORY_LIVE, default 12000, quick 2000; 0: no memory step), --memory-rate N (default 200,
+ * quick 100; each call is then held memory-live / memory-rate seconds), --db-transport socket|tcp
+ * (BENCH_DB_TRANSPORT; how the product reaches the benchmark's MariaDB, default its Unix socket,
+ * as a database on the same host is reached). Env: BENCH_HOLD_MS
  * (default 1500), BENCH_DB_POOL (default 40), BENCH_PROFILE=<dir> (V8 CPU profiles of the
  * product's processes; the top frames are printed), TOLLGATE_TEST_MYSQL_URL (use that MariaDB
  * server instead of starting a throwaway one).
@@ -57,6 +64,11 @@ const SOAK_MINUTES = Number(option('soak-minutes') ?? process.env.BENCH_SOAK_MIN
 const SOAK_RATE = option('soak-rate') ? Number(option('soak-rate')) : undefined;
 const APPLICATIONS = Math.max(1, Number(option('applications') ?? 1));
 const BARE = !flag('no-bare');
+/** How the product reaches the benchmark's own MariaDB: its Unix socket (as on one host) or TCP on loopback. */
+const DB_TRANSPORT = (option('db-transport') ?? process.env.BENCH_DB_TRANSPORT ?? 'socket') === 'tcp' ? 'tcp' : 'socket';
+/** The memory step: this many live calls at once (long holds at a modest rate), for memory per live call where calls, not garbage, dominate. */
+const MEMORY_LIVE = Number(option('memory-live') ?? process.env.BENCH_MEMORY_LIVE ?? (QUICK ? 2000 : 12000));
+const MEMORY_RATE = Number(option('memory-rate') ?? process.env.BENCH_MEMORY_RATE ?? (QUICK ? 100 : 200));
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 1500);
 const DB_POOL = Number(process.env.BENCH_DB_POOL ?? 40);
 const CLK_TCK = 100;
@@ -115,10 +127,10 @@ function mariadbPid(port: number): number | undefined {
 // ---- the applications' own figures (admin API /metrics) ----------------------------------------
 
 /** The figures read from one application's /metrics, each summed over its label sets. */
-interface AppFigures { offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number }
+interface AppFigures { offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number; heapUsed: number }
 
 function parseMetrics(text: string): AppFigures {
-  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0 };
+  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0 };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([\w:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
@@ -136,6 +148,7 @@ function parseMetrics(text: string): AppFigures {
       case 'tollgate_db_pool_wait_seconds_count': f.poolWaitCount += v; break;
       case 'tollgate_process_nodejs_eventloop_lag_p99_seconds': f.lagP99 = v; break;
       case 'tollgate_process_nodejs_eventloop_lag_max_seconds': f.lagMax = v; break;
+      case 'tollgate_process_nodejs_heap_size_used_bytes': f.heapUsed = v; break;
       default: break;
     }
   }
@@ -171,6 +184,8 @@ interface Window {
   lagMaxMs: Map<string, number>;
   /** RSS over time, for the soak's slope: [minutes since the start, KB]. */
   rssSeries: Map<string, Array<[number, number]>>;
+  /** Each application's V8 heap in use (live objects and garbage not yet collected), with the live calls then. */
+  heapSeries: Map<string, Array<[number, number, number]>>;
 }
 
 class Meter {
@@ -195,7 +210,7 @@ class Meter {
   async start(progress?: (line: string) => void): Promise<void> {
     this.window = {
       startedAt: Date.now(), stoppedAt: 0, firstTicks: new Map(), lastTicks: new Map(), peakRssKb: new Map(), peakLive: new Map(),
-      firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(),
+      firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(), heapSeries: new Map(),
     };
     await this.tick();
     this.timer = setInterval(() => { this.ticking ??= this.tick().finally(() => { this.ticking = undefined; }); }, 1000);
@@ -238,6 +253,9 @@ class Meter {
       w.peakLive.set(p.name, Math.max(w.peakLive.get(p.name) ?? 0, f.live));
       w.lagP99Ms.set(p.name, Math.max(w.lagP99Ms.get(p.name) ?? 0, f.lagP99 * 1000));
       w.lagMaxMs.set(p.name, Math.max(w.lagMaxMs.get(p.name) ?? 0, f.lagMax * 1000));
+      const heap = w.heapSeries.get(p.name) ?? [];
+      heap.push([minutes, f.heapUsed / 1024, f.live]);
+      w.heapSeries.set(p.name, heap);
     });
     w.peakLive.set('all', Math.max(w.peakLive.get('all') ?? 0, live));
     w.peakLive.set('now', live);
@@ -470,7 +488,7 @@ async function dbStatus(db: Database): Promise<Record<string, number>> {
 interface CallerCtx { sipPort: number; csv: string; csvTcp: string; meter: Meter }
 
 /** Both SIPp callers (UDP and TCP, half the rate each) for `seconds`, metered, with progress lines. */
-async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: string): Promise<{ caller: CallerResult; window: Window }> {
+async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: string, holdMs = HOLD_MS): Promise<{ caller: CallerResult; window: Window }> {
   const udpRate = Math.ceil(rate / 2);
   const legs = [{ transport: 'udp' as const, rate: udpRate }, { transport: 'tcp' as const, rate: rate - udpRate }].filter((l) => l.rate > 0);
   const t0 = Date.now();
@@ -479,8 +497,8 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
   for (const leg of legs) {
     const sipp = await startSipp({
       scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, transport: leg.transport, target: `127.0.0.1:${ctx.sipPort}`,
-      rate: leg.rate, calls: Math.round(leg.rate * seconds), durationMs: HOLD_MS, injection: leg.transport === 'tcp' ? ctx.csvTcp : ctx.csv, rtt: true,
-      timeoutMs: seconds * 1000 + HOLD_MS + 120_000,
+      rate: leg.rate, calls: Math.round(leg.rate * seconds), durationMs: holdMs, injection: leg.transport === 'tcp' ? ctx.csvTcp : ctx.csv, rtt: true,
+      timeoutMs: seconds * 1000 + holdMs + 120_000,
       extraArgs: ['-recv_timeout', '32000', '-max_socket', '2000'],
     });
     callers.push({ transport: leg.transport, sipp });
@@ -494,7 +512,7 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
   const target = sum(legs.map((l) => Math.round(l.rate * seconds)));
   const rtt = results.flatMap((r) => r.rtt).sort((a, b) => a - b);
   // Calls are created over (elapsed − hold − setup); this is the rate SIPp actually reached.
-  const achievedRate = placed / Math.max(1, elapsed - HOLD_MS / 1000 - (rtt[rtt.length - 1] ?? 0) / 1000);
+  const achievedRate = placed / Math.max(1, elapsed - holdMs / 1000 - (rtt[rtt.length - 1] ?? 0) / 1000);
   const why: string[] = [];
   results.forEach((r, i) => { if (r.exitCode !== 0) why.push(`SIPp ${callers[i]!.transport} exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}`); });
   if (failed > 0) why.push(`${failed} failed calls`);
@@ -517,10 +535,10 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
 interface ProductCtx extends CallerCtx { db: Database }
 
 /** One product step (or the soak): callers, then every CDR, MariaDB's counters and the applications' figures. */
-async function runProductWindow(rate: number, seconds: number, ctx: ProductCtx, label: string): Promise<StepResult> {
+async function runProductWindow(rate: number, seconds: number, ctx: ProductCtx, label: string, holdMs = HOLD_MS): Promise<StepResult> {
   const cdrsBefore = await countCdrs(ctx.db);
   const statusBefore = await dbStatus(ctx.db);
-  const { caller, window } = await runCallers(rate, seconds, ctx, label);
+  const { caller, window } = await runCallers(rate, seconds, ctx, label, holdMs);
   const statusAfter = await dbStatus(ctx.db);
   const delta = (k: string) => (statusAfter[k] ?? 0) - (statusBefore[k] ?? 0);
   const placed = caller.placed;
@@ -617,7 +635,11 @@ async function main(): Promise<void> {
     console.log(`world: ${world.members} VPN members (${world.postpaidAccounts} postpaid), ${world.publicCallers} public callers, ${world.prepaidAccounts} prepaid accounts; seeded in ${Date.now() - seedT0} ms`);
     console.log(`mix (${DEFAULT_LOAD_SIZE.rows} CSV rows, SEQUENTIAL): on-net ${share('onnet')}, off-net ${share('offnet')}, public ${share('public')}, postpaid callers ${Math.round((rows.filter((r) => r.postpaid).length / rows.length) * 100)} %; caller split UDP/TCP, on-net far end UDP, carrier far end TCP`);
 
-    product = await startQuietProduct(url, csv, tmp);
+    // The product's url: the throwaway server's Unix socket unless TCP is asked for; a server of
+    // TOLLGATE_TEST_MYSQL_URL is reached as that url says.
+    const productUrl = mariadb && DB_TRANSPORT === 'socket' ? `${url}?socket=${encodeURIComponent(mariadb.socketPath)}` : url;
+    console.log(`database: MariaDB ${mariadb ? 'throwaway' : 'from ' + TEST_MYSQL_ENV}, the product connects over ${productUrl.includes('?socket=') ? 'its Unix socket' : 'TCP'}`);
+    product = await startQuietProduct(productUrl, csv, tmp);
     const pids = product.pids;
     const meter = new Meter();
     meter.watch('edge', pids.edge);
@@ -671,6 +693,34 @@ async function main(): Promise<void> {
       console.log(`  ${bareLine}`);
     }
 
+    // The memory step: calls held long enough that MEMORY_LIVE are up at once, as on a real trunk
+    // (calls last minutes); then memory per live call is the calls' own, not the garbage of a high rate.
+    let memoryLine = 'memory step: not run';
+    if (MEMORY_LIVE > 0 && MEMORY_RATE > 0) {
+      const holdMs = Math.round((MEMORY_LIVE / MEMORY_RATE) * 1000);
+      const seconds = Math.round(holdMs / 1000 + (QUICK ? 10 : 20));
+      console.log(`memory step: ${MEMORY_RATE} calls/s for ${seconds} s, each held ${fmt(holdMs / 1000, 0)} s (${MEMORY_LIVE} live calls at the peak):`);
+      const m = await runProductWindow(MEMORY_RATE, seconds, ctx, 'memory step', holdMs);
+      placedTotal += m.placed;
+      console.log(`memory step: placed ${m.placed}, ok ${m.successful}, failed ${m.failed}, setup p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms, CDRs ${m.cdrs} — ${m.ok ? 'PASS' : 'FAIL: ' + m.why.join('; ')}`);
+      printWindow(m, meter);
+      const w = m.window;
+      const perProc = meter.names().filter((n) => !n.startsWith('sipp')).map((n) => {
+        const live = meter.apps().includes(n) ? w.peakLive.get(n) ?? 0 : w.peakLive.get('all') ?? 0;
+        const kb = live > 0 ? Math.max(0, (w.peakRssKb.get(n) ?? 0) - (meter.idleKb(n) ?? 0)) / live : NaN;
+        return `${n} ${fmt(kb, 1)} KB`;
+      }).join(', ');
+      const heaps = meter.apps().map((a) => {
+        const series = w.heapSeries.get(a) ?? [];
+        const before = series[0];
+        const peak = series.reduce<[number, number, number] | undefined>((best, x) => (!best || x[2] > best[2] ? x : best), undefined);
+        if (!before || !peak || peak[2] <= 0) return `${a}: -`;
+        return `${a} ${fmt(peak[1] / 1024, 0)} MB with ${peak[2]} live, ${fmt((peak[1] - before[1]) / Math.max(1, peak[2] - before[2]), 1)} KB per live call above the step's start`;
+      }).join('; ');
+      memoryLine = `memory step (${m.ok ? 'PASS' : 'FAIL'}) at ${w.peakLive.get('all') ?? 0} live calls: peak RSS minus idle per live call: ${perProc}; V8 heap in use at the peak (live objects and garbage not yet collected): ${heaps}`;
+      console.log(`  ${memoryLine}`);
+    }
+
     // The soak: a constant rate, RSS sampled every second; the slope leaves out the first fifth (warm-up).
     let soak: StepResult | undefined;
     const soakRate = SOAK_RATE ?? (best ? Math.max(10, Math.round((best.rate * 2) / 3 / 10) * 10) : undefined);
@@ -685,6 +735,13 @@ async function main(): Promise<void> {
       const series = soak!.window.rssSeries.get(n) ?? [];
       const end = series[series.length - 1]?.[0] ?? 0;
       return `${n} ${fmt(slope(series.filter(([m]) => m >= end / 5)), 0)} KB/min`;
+    }).join(', ') + '; V8 heap in use, lowest of each minute (what survives collection): ' + meter.apps().map((a) => {
+      const series = soak!.window.heapSeries.get(a) ?? [];
+      const end = series[series.length - 1]?.[0] ?? 0;
+      const lows = new Map<number, number>();
+      for (const [m, kb] of series) if (m >= end / 5 && kb > 0) lows.set(Math.floor(m), Math.min(lows.get(Math.floor(m)) ?? Infinity, kb));
+      const points = [...lows.entries()].map(([m, kb]) => [m, kb] as [number, number]);
+      return points.length >= 3 ? `${a} ${fmt(slope(points), 0)} KB/min (${points.length} minutes, ${fmt(points[0]![1] / 1024, 0)} → ${fmt(points[points.length - 1]![1] / 1024, 0)} MB)` : `${a} - (soak too short)`;
     }).join(', ') : undefined;
 
     // Let the last settlements land, then audit.
@@ -718,6 +775,7 @@ async function main(): Promise<void> {
     if (failedStep) console.log(`first failing step: ${failedStep.rate} calls/s: ${failedStep.why.join('; ')}`);
     else console.log('no step failed (raise --rates to find the limit)');
     console.log(bareLine);
+    console.log(memoryLine);
     console.log(soak ? `soak ${SOAK_MINUTES} min at ${soak.rate} calls/s (${soak.ok ? 'PASS' : 'FAIL'}): RSS slope ${soakSlopes}` : 'soak: not run');
     console.log(`calls placed in the steps and the soak ${placedTotal}, CDRs written for them ${cdrTotal} (${cdrTotal === placedTotal ? 'equal' : 'NOT EQUAL'}); dispositions: ${byDisposition.map((d) => `${d.disposition} ${d.n}`).join(', ')}; scopes: ${byScope.map((d) => `${d.scope ?? 'none'} ${d.n}`).join(', ')}; `
       + `CDRs by instance: ${byInstance.map((d) => `${d.instance_id ?? 'none'} ${d.n}`).join(', ')}`);
