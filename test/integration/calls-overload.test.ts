@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
 import type { CdrRecord } from '../../lib/db/cdr-repository';
-import { openDatabaseUrl, type Database } from '../../lib/db/database';
+import { silentLogger } from '../../lib/common/logger';
+import { databaseOptionsFromUrl, openDatabase, openDatabaseUrl, type Database } from '../../lib/db/database';
+import { poolWaitersOf } from '../../app/admission/overload';
 import { allFarEndsAt, PEOPLE, PREFIX_OF, seedCallWorld } from '../support/call-fixture';
 import { cdrOf, checkBooks, placeCall, startFarEnd, type CallerRun, type FarEndProcess } from '../support/calls';
 import { testDatabaseUrl } from '../support/mariadb';
@@ -151,5 +153,35 @@ describe('overload: while calls in set-up are at their bound, new calls get 503 
     assert.deepEqual(books.problems, []);
     assert.equal(books.openReservations, 0);
     assert.equal(books.cdrsChecked, 6);
+  });
+});
+
+describe('the database pool waiters signal reads a real Sequelize pool (MariaDB)', function () {
+  this.timeout(60_000);
+
+  it('counts a query waiting for the one pooled connection a transaction holds, and none once it is released', async () => {
+    const url = await testDatabaseUrl('overload_pool');
+    const db = await openDatabase({ ...databaseOptionsFromUrl(url), pool: { max: 1, min: 0, acquireMs: 20_000, idleMs: 10_000 } }, silentLogger());
+    try {
+      const waiters = poolWaitersOf(db.sequelize);
+      assert.equal(waiters(), 0);
+      let release!: () => void;
+      const held = new Promise<void>((r) => { release = r; });
+      let holding!: () => void;
+      const inTransaction = new Promise<void>((r) => { holding = r; });
+      const transaction = db.sequelize.transaction(async (t) => {
+        await db.sequelize.query('SELECT 1', { transaction: t });
+        holding();
+        await held;
+      });
+      await inTransaction;
+      const waiting = db.sequelize.query('SELECT 2');
+      await eventually('one query waiting for the pool', async () => waiters() === 1, 10_000, 20);
+      release();
+      await Promise.all([transaction, waiting]);
+      assert.equal(waiters(), 0);
+    } finally {
+      await db.close();
+    }
   });
 });
