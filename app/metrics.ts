@@ -166,7 +166,7 @@ export class TollgateMetrics {
     new Gauge({ name: 'tollgate_overloaded', help: '1 while new calls are refused for overload', registers, collect() { this.set(overload()?.overloaded ? 1 : 0); } });
     new Gauge({ name: 'tollgate_calls_in_setup', help: 'Calls in set-up: INVITE received, not yet answered or ended (an overload signal)', registers, collect() { this.set(overload()?.signals.callsInSetup ?? 0); } });
     new Gauge({ name: 'tollgate_overload_event_loop_lag_seconds', help: 'Event-loop lag p99 over the last second, as the overload control sees it', registers, collect() { this.set((overload()?.signals.eventLoopLagMs ?? 0) / 1000); } });
-    new Gauge({ name: 'tollgate_db_pool_waiters', help: 'Queries waiting for a pooled database connection now (an overload signal)', registers, collect() { this.set(overload()?.signals.poolWaiters ?? 0); } });
+    new Gauge({ name: 'tollgate_db_pool_waiters', help: 'Queries waiting for a pooled database connection, mean over the last quarter second (an overload signal)', registers, collect() { this.set(overload()?.signals.poolWaiters ?? 0); } });
 
     // One fetch of the edge's counters serves every edge metric of a scrape.
     const fetchEdge = sharedRead(() => self.sources?.edgeCounters?.() ?? Promise.resolve(undefined));

@@ -11,8 +11,8 @@ import type { CallObserver } from '../calls/call-session';
  * short set-up.
  *
  * Signals, all cheap: calls in set-up (counted exactly as calls are admitted, answered and end),
- * the event-loop lag over the last window (sampled by a timer, not per INVITE) and the database
- * pool's waiters (a length read). The decision per INVITE is O(1). Hysteresis: overload starts
+ * the event-loop lag over the last second and the database pool's waiters averaged over the last
+ * quarter second (both sampled by timers, not per INVITE). The decision per INVITE is O(1). Hysteresis: overload starts
  * when one signal reaches its bound and ends only when every signal is back at or below
  * `clearRatio` of its bound, and not before it lasted `minOverloadSeconds`, so it does not flap.
  */
@@ -23,7 +23,7 @@ export interface OverloadSettings {
   maxCallsInSetup: number;
   /** … or while the event loop's p99 lag over the last window is above this. */
   maxEventLoopLagMs: number;
-  /** … or while more than this many queries wait for a pooled database connection. */
+  /** … or while more than this many queries wait for a pooled database connection (mean over the last quarter second). */
   maxPoolWaiters: number;
   /** Overload ends when every signal is at or below this share of its bound. */
   clearRatio: number;
@@ -203,6 +203,43 @@ export class EventLoopLag {
   /** p99 lag of the last complete window, ms. */
   recentMs(): number {
     return this.recent;
+  }
+}
+
+/**
+ * The mean of a level sampled every tickMs over the last `ticks` samples, read in O(1). For the
+ * pool's waiters: a burst of statements queues for a few milliseconds and is gone (one sample at
+ * most), a pool that cannot keep up keeps its queue through the whole window.
+ */
+export class MeanOverWindow {
+  private readonly samples: number[];
+  private next = 0;
+  private sum = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly read: () => number, ticks: number) {
+    this.samples = new Array<number>(Math.max(1, ticks)).fill(0);
+  }
+
+  /** Takes one sample; the timer calls it, tests too. */
+  sample(): void {
+    const v = this.read();
+    this.sum += v - this.samples[this.next]!;
+    this.samples[this.next] = v;
+    this.next = (this.next + 1) % this.samples.length;
+  }
+
+  start(tickMs: number): void {
+    this.timer = setInterval(() => this.sample(), tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  value(): number {
+    return this.sum / this.samples.length;
   }
 }
 

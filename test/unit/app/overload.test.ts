@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import type { CdrRecord } from '../../../lib/db/cdr-repository';
-import { EventLoopLag, nextOverloadState, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
+import { EventLoopLag, MeanOverWindow, nextOverloadState, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
 import { captureLogs } from '../../support/log-capture';
 
 const SETTINGS: OverloadSettings = {
@@ -117,6 +117,23 @@ describe('overload control', () => {
     for (const id of ['a', 'b', 'c']) assert.equal(r.control.admit(id), undefined);
     assert.equal(r.control.status().signals.callsInSetup, 3);
     assert.deepEqual(r.logs.lines, []);
+  });
+});
+
+describe('mean of a level over a window', () => {
+  it('a burst seen by one sample moves the mean by its share; a level kept through the window is the mean', () => {
+    let level = 0;
+    const mean = new MeanOverWindow(() => level, 10);
+    for (let i = 0; i < 9; i++) mean.sample();
+    level = 300;
+    mean.sample();
+    assert.equal(mean.value(), 30);
+    level = 150;
+    for (let i = 0; i < 10; i++) mean.sample();
+    assert.equal(mean.value(), 150);
+    level = 0;
+    for (let i = 0; i < 10; i++) mean.sample();
+    assert.equal(mean.value(), 0);
   });
 });
 
