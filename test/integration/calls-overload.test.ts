@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import mysql from 'mysql2/promise';
 import type { CdrRecord } from '../../lib/db/cdr-repository';
 import { silentLogger } from '../../lib/common/logger';
 import { databaseOptionsFromUrl, openDatabase, openDatabaseUrl, type Database } from '../../lib/db/database';
@@ -183,5 +184,91 @@ describe('the database pool waiters signal reads a real Sequelize pool (MariaDB)
     } finally {
       await db.close();
     }
+  });
+});
+
+/**
+ * The database blocked: a table lock holds the authorisations of a few calls, so they hold the
+ * pool's two connections and the rest wait for one; the pool waiters' bound trips.
+ */
+describe('overload: while queries queue for the database pool, new calls get 503 at once; when the database answers again, calls are admitted (MariaDB, SIPp)', function () {
+  this.timeout(180_000);
+  const BLOCKED = 6;
+  let db: Database;
+  let product: Product;
+  let answerFar: FarEndProcess;
+  let lock: mysql.Connection | undefined;
+  let refusedRun: CallerRun;
+  let refusedCdr: CdrRecord;
+  let afterRun: CallerRun;
+  let afterCdr: CdrRecord;
+  const blockedRuns: CallerRun[] = [];
+  const blockedCdrs: CdrRecord[] = [];
+
+  const call = (scenario: string, holdMs = 1000) => placeCall({ scenario, caller: PEOPLE.alice.e164, dialled: PEOPLE.bob.ext, transport: 'udp', sipPort: product.sipPort, holdMs, timeoutMs: 90_000 });
+
+  before(async () => {
+    const url = await testDatabaseUrl('calls_overload_pool');
+    db = await openDatabaseUrl(url);
+    await db.migrate();
+    answerFar = await startFarEnd('uas-answer.xml', 'udp');
+    await seedCallWorld(db, allFarEndsAt(answerFar.port), 'udp');
+    product = await startProduct({
+      databaseUrl: url,
+      config: {
+        // Two connections; a query waits for one as long as the table is locked.
+        database: { pool: { max: 2, min: 0, acquireMs: 90_000, idleMs: 10_000 } },
+        calls: { overload: { enabled: true, maxCallsInSetup: 5000, maxEventLoopLagMs: 600_000, maxPoolWaiters: 2, clearRatio: 0.5, minOverloadSeconds: 0, retryAfterSeconds: RETRY_AFTER } },
+      },
+    });
+    const u = new URL(url);
+    lock = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: 'root', database: u.pathname.slice(1) });
+    try {
+      await lock.query('LOCK TABLES reservations WRITE');
+      const blocked = Array.from({ length: BLOCKED }, () => call('uac-call-caller-hangs-up.xml'));
+      await product.waitForLog((l) => l.message.startsWith('overload started'), 30_000);
+      refusedRun = await call('uac-expect-503.xml');
+      await lock.query('UNLOCK TABLES');
+      await product.waitForLog((l) => l.message.startsWith('overload ended'), 30_000);
+      blockedRuns.push(...await Promise.all(blocked));
+    } finally {
+      await lock.end();
+    }
+    refusedCdr = await cdrOf(db, refusedRun.sipCallId, 30_000);
+    for (const r of blockedRuns) blockedCdrs.push(await cdrOf(db, r.sipCallId, 30_000));
+    afterRun = await call('uac-call-caller-hangs-up.xml');
+    afterCdr = await cdrOf(db, afterRun.sipCallId, 30_000);
+  });
+
+  after(async () => {
+    await product?.stop();
+    await answerFar?.stop();
+    await db?.close();
+  });
+
+  it('starts the overload on the pool waiters and refuses a new call with 503, Retry-After and Reason Overloaded, in well under a second', () => {
+    const started = product.logs.filter((l) => l.message.startsWith('overload started'));
+    assert.equal(started[0]?.cause, 'poolWaiters');
+    assert.equal(refusedRun.result.exitCode, 0, `SIPp exit ${refusedRun.result.exitCode}\n${refusedRun.result.stdout.slice(-800)}`);
+    assert.equal(refusedRun.reason?.trim(), 'SIP;cause=503;text="Overloaded"');
+    assert.equal(refusedRun.log.map((l) => /^RETRYAFTER \S+ (.*)$/.exec(l)?.[1]?.trim()).find(Boolean), String(RETRY_AFTER));
+    assert.deepEqual([refusedCdr.disposition, refusedCdr.sipStatus, refusedCdr.sipReason, refusedCdr.cost, refusedCdr.ledgerKey], ['refused', 503, 'OVERLOADED', 0n, null]);
+    assert.ok(refusedCdr.endAt.getTime() - refusedCdr.inviteAt.getTime() < 1000, `refused ${refusedCdr.endAt.getTime() - refusedCdr.inviteAt.getTime()} ms after its INVITE`);
+  });
+
+  it('the calls that waited for the database are connected once it answers, and new calls are admitted again', () => {
+    for (const [i, r] of blockedRuns.entries()) {
+      assert.equal(r.result.exitCode, 0, `blocked ${i}: SIPp exit ${r.result.exitCode}\n${r.result.stdout.slice(-800)}`);
+      assert.deepEqual([blockedCdrs[i]!.disposition, blockedCdrs[i]!.releaseCause], ['answered', 'caller_bye'], `blocked ${i}`);
+    }
+    assert.equal(afterRun.result.exitCode, 0, `after: SIPp exit ${afterRun.result.exitCode}\n${afterRun.result.stdout.slice(-800)}`);
+    assert.deepEqual([afterCdr.disposition, afterCdr.releaseCause], ['answered', 'caller_bye']);
+  });
+
+  it('leaves the books exact', async () => {
+    const books = await checkBooks(db);
+    assert.deepEqual(books.problems, []);
+    assert.equal(books.openReservations, 0);
+    assert.equal(books.cdrsChecked, BLOCKED + 2);
   });
 });
