@@ -151,10 +151,10 @@ export class OverloadControl implements NewCallGate {
     }
     if (next.overloaded === this.state.overloaded) { this.state = next; return; }
     if (next.overloaded) {
-      this.logger.warn('overload started: new calls are refused with 503', { cause: next.cause, ...signals, ...this.bounds() });
+      this.logger.warn('overload started: new calls are refused with 503', { cause: next.cause, ...rounded(signals), ...this.bounds() });
     } else {
-      this.logger.warn('overload ended: new calls are admitted again', {
-        cause: this.state.cause, durationMs: Math.round(now - this.state.since), refused: this.episode.refused, peak: this.episode.peak, ...signals,
+      this.logger.info('overload ended: new calls are admitted again', {
+        cause: this.state.cause, durationMs: Math.round(now - this.state.since), refused: this.episode.refused, peak: rounded(this.episode.peak), ...rounded(signals),
       });
       this.episode = { refused: 0, peak: { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0 } };
     }
@@ -169,6 +169,11 @@ export class OverloadControl implements NewCallGate {
     const s = this.settings;
     return { maxCallsInSetup: s.maxCallsInSetup, maxEventLoopLagMs: s.maxEventLoopLagMs, maxPoolWaiters: s.maxPoolWaiters };
   }
+}
+
+/** Signals as logged: the lag and the mean waiters to a tenth. */
+function rounded(s: OverloadSignals): OverloadSignals {
+  return { callsInSetup: s.callsInSetup, eventLoopLagMs: Math.round(s.eventLoopLagMs * 10) / 10, poolWaiters: Math.round(s.poolWaiters * 10) / 10 };
 }
 
 /** The histogram's own sampling interval, which every sample includes. */
