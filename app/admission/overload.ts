@@ -176,6 +176,12 @@ function rounded(s: OverloadSignals): OverloadSignals {
   return { callsInSetup: s.callsInSetup, eventLoopLagMs: Math.round(s.eventLoopLagMs * 10) / 10, poolWaiters: Math.round(s.poolWaiters * 10) / 10 };
 }
 
+/** The event-loop lag is the p99 of this window; the control is also evaluated at its end. */
+export const LAG_WINDOW_MS = 1000;
+/** The pool's waiters are sampled this often and averaged over this many samples (a quarter second). */
+export const POOL_SAMPLE_MS = 50;
+export const POOL_SAMPLES = 5;
+
 /** The histogram's own sampling interval, which every sample includes. */
 const LAG_RESOLUTION_MS = 10;
 
