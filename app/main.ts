@@ -26,6 +26,7 @@ import { FileNotificationOutbox, SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
 import { CAP_LOOKAHEAD_MS, CapAccounts, openCapsOfMember } from './admission/group-budget';
 import { SuspensionWatch } from './calls/suspensions';
+import { EventLoopLag, LAG_WINDOW_MS, MeanOverWindow, OverloadControl, POOL_SAMPLE_MS, POOL_SAMPLES, poolWaitersOf } from './admission/overload';
 
 /** Cap accounts are opened ahead every this long, for now and for this long ahead. */
 
@@ -129,9 +130,16 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     const databaseWatch = new DatabaseWatch(() => db.ping(), logger.child({ module: 'db' }), { intervalMs: p.heartbeatSeconds * 1000 });
     databaseWatch.start();
     cleanups.push(() => databaseWatch.stop());
+    const eventLoopLag = new EventLoopLag();
+    const poolWaiters = new MeanOverWindow(poolWaitersOf(db.sequelize), POOL_SAMPLES);
+    const overload = new OverloadControl(config.calls.overload, { eventLoopLagMs: () => eventLoopLag.recentMs(), poolWaiters: () => poolWaiters.value() },
+      logger.child({ module: 'overload' }), undefined, (cause) => metrics.refusedForOverload(cause));
+    poolWaiters.start(POOL_SAMPLE_MS);
+    eventLoopLag.start(LAG_WINDOW_MS, () => overload.evaluate());
+    cleanups.push(() => { eventLoopLag.stop(); poolWaiters.stop(); });
     // Made before credit control, which asks it when the calls of a lost instance really ended.
     const sip = new SipApplication(logger.child({ module: 'calls' }), {
-      lostServerWaitMs: config.calls.sipServerLostSeconds * 1000, settleBoundMs: 15_000,
+      lostServerWaitMs: config.calls.sipServerLostSeconds * 1000, settleBoundMs: 15_000, overload,
     });
     const cdrs = new CdrRepository(db);
     // This instance's own folders: its journal and CDR spool are replayed by it after a restart.
@@ -190,7 +198,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       steps: admissionSteps({ vpn, rating, credit, trunkCalls, noCreditStatus: config.calls.noCreditStatus, capAccounts }),
       credit, rating, trunkCalls,
       writeCdr: (cdr) => cdrSpool.record(cdr),
-      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer(), spend.observer()),
+      observer: combineObservers(logger, metrics.callObserver(), lowBalance.observer(), spend.observer(), overload.observer()),
       media: media?.service,
       config: {
         instanceId, onnetCallerDisplay: config.calls.onnetCallerDisplay, noAnswerSeconds: config.calls.noAnswerSeconds,
@@ -220,6 +228,7 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
       reservationsOutstanding: () => credit.liveCallCount(),
       journalDepth: () => credit.journalPending(),
       ratingVersion: () => { reloads.countVpnPolls(); return rating.version; },
+      overload: () => overload.status(),
       edgeCounters: config.drachtio.mode === 'embedded' && e.enabled
         ? edgeCountersFetcher(`http://${e.address === '0.0.0.0' ? '127.0.0.1' : e.address}:${e.port}/counters`)
         : undefined,

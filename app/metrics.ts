@@ -7,6 +7,7 @@ import type { CallObserver, ReleaseCause } from './calls/call-session';
 import type { CdrRecord } from '../lib/db/cdr-repository';
 import { packageVersion } from './version';
 import { registerEdgeMetrics, sharedRead } from './edge-metrics';
+import type { OverloadSignal, OverloadStatus } from './admission/overload';
 
 /**
  * Prometheus metrics of the application process (prom-client). Calls are counted through the
@@ -25,6 +26,8 @@ export interface MetricSources {
   ratingVersion(): number;
   /** The edge's counters, or undefined when it cannot be reached (or is not configured). */
   edgeCounters?(): Promise<Record<string, number> | undefined>;
+  /** The overload control's state and signals. */
+  overload?(): OverloadStatus;
 }
 
 /** Anything that runs query hooks the way Sequelize does (`beforeQuery`/`afterQuery`). */
@@ -51,6 +54,8 @@ const CUTOFF_CAUSES: ReadonlySet<string> = new Set(['credit_exhausted', 'databas
 export const MAX_TRUNK_LABELS = 64;
 /** Calls whose admission is being timed; more than this in flight is a leak, not traffic. */
 const MAX_PENDING_SETUPS = 100_000;
+
+const OVERLOAD_CAUSE_LABELS: Record<OverloadSignal, string> = { callsInSetup: 'calls_in_setup', eventLoopLagMs: 'event_loop_lag', poolWaiters: 'pool_waiters' };
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const DURATION_BUCKETS = [5, 15, 30, 60, 120, 300, 600, 1200, 3600];
@@ -91,6 +96,7 @@ export class TollgateMetrics {
   private readonly duration: Histogram<'trunk'>;
   private readonly trunkCalls: Counter<'side' | 'trunk' | 'disposition'>;
   private readonly creditLatency: Histogram<'operation' | 'outcome'>;
+  private readonly overloadRefused: Counter<'cause'>;
   private readonly trunkLabel = new BoundedLabel(MAX_TRUNK_LABELS);
   /** When each call being admitted was offered (ms, monotonic). */
   private readonly setupStarted = new Map<string, number>();
@@ -140,6 +146,10 @@ export class TollgateMetrics {
       name: 'tollgate_credit_control_seconds', help: 'Latency of credit-control operations: authorise, answer and extend are the grants; settle, release',
       labelNames: ['operation', 'outcome'], buckets: LATENCY_BUCKETS, registers,
     });
+    this.overloadRefused = new Counter({
+      name: 'tollgate_overload_refused_total', help: 'New calls refused with 503 because the application was overloaded, by the signal that started the overload',
+      labelNames: ['cause'], registers,
+    });
     this.reloads = new Counter({ name: 'tollgate_reloads_total', help: 'Reloads of the rating rule tables and the VPN directory, by outcome', labelNames: ['area', 'outcome'], registers });
 
     const self = this;
@@ -151,6 +161,12 @@ export class TollgateMetrics {
     });
     new Gauge({ name: 'tollgate_settlement_journal_depth', help: 'Settlements waiting in the local journal for the database', registers, collect() { this.set(self.sources?.journalDepth() ?? 0); } });
     new Gauge({ name: 'tollgate_rating_rule_set_version', help: 'Rule sets in force since start (1 at start; grows with every reload that swapped)', registers, collect() { this.set(self.sources?.ratingVersion() ?? 0); } });
+
+    const overload = () => self.sources?.overload?.();
+    new Gauge({ name: 'tollgate_overloaded', help: '1 while new calls are refused for overload', registers, collect() { this.set(overload()?.overloaded ? 1 : 0); } });
+    new Gauge({ name: 'tollgate_calls_in_setup', help: 'Calls in set-up: INVITE received, not yet answered or ended (an overload signal)', registers, collect() { this.set(overload()?.signals.callsInSetup ?? 0); } });
+    new Gauge({ name: 'tollgate_overload_event_loop_lag_seconds', help: 'Event-loop lag p99 over the last second, as the overload control sees it', registers, collect() { this.set((overload()?.signals.eventLoopLagMs ?? 0) / 1000); } });
+    new Gauge({ name: 'tollgate_db_pool_waiters', help: 'Queries waiting for a pooled database connection, mean over the last quarter second (an overload signal)', registers, collect() { this.set(overload()?.signals.poolWaiters ?? 0); } });
 
     // One fetch of the edge's counters serves every edge metric of a scrape.
     const fetchEdge = sharedRead(() => self.sources?.edgeCounters?.() ?? Promise.resolve(undefined));
@@ -220,6 +236,11 @@ export class TollgateMetrics {
       started.delete(options!);
       this.dbPoolWait.observe(Number(process.hrtime.bigint() - t0) / 1e9);
     });
+  }
+
+  /** A new call refused for overload. */
+  refusedForOverload(cause: OverloadSignal): void {
+    this.overloadRefused.inc({ cause: OVERLOAD_CAUSE_LABELS[cause] });
   }
 
   /** A reload of the rule tables or the directory and its outcome ('swapped', 'unchanged', 'rejected', 'failed', …). */

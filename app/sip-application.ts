@@ -4,6 +4,7 @@ import type { Logger } from '../lib/common/logger';
 import { CallSession, CallState, type CallSessionDeps, type LiveCallView, type ReleaseCause } from './calls/call-session';
 import { ControlLink, type DialogEnds } from './calls/control-link';
 import { CallRejection } from './calls/types';
+import type { NewCallGate } from './admission/overload';
 
 export interface SipConnection { host: string; port: number; secret: string }
 
@@ -12,6 +13,8 @@ export interface SipApplicationOptions {
   lostServerWaitMs: number;
   /** Upper bound on ending and settling the calls left at the end of a drain. */
   settleBoundMs?: number;
+  /** Overload control: asked at each new INVITE, before any database work. */
+  overload?: NewCallGate;
 }
 
 /** How often the calls of a lost connection ask again while their dialogs are still up on the server. */
@@ -82,6 +85,11 @@ export class SipApplication {
     session.onEnded(() => this.sessions.delete(session.callId));
     if (!this.accepting) {
       void session.refuseNow(new CallRejection(503, 'SHUTTING_DOWN', 'the service is shutting down'), { 'Retry-After': '30' });
+      return;
+    }
+    const overloaded = this.options.overload?.admit(session.callId);
+    if (overloaded) {
+      void session.refuseNow(new CallRejection(503, 'OVERLOADED', 'Overloaded'), { 'Retry-After': String(overloaded.retryAfterSeconds) });
       return;
     }
     void session.run();

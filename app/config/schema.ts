@@ -154,6 +154,16 @@ export const configSchema = z.strictObject({
     /** A suspended or closed account or VPN group: its live calls end now, or at the end of their current grant. */
     onSuspend: z.enum(['now', 'end_of_grant']),
     suspendCheckSeconds: z.number().positive(),
+    /** Overload control: while overloaded, new calls get 503 with Retry-After at once, before any database work. */
+    overload: z.strictObject({
+      enabled: z.boolean(),
+      maxCallsInSetup: z.number().int().min(1),
+      maxEventLoopLagMs: z.number().positive(),
+      maxPoolWaiters: z.number().int().min(0),
+      clearRatio: z.number().min(0).max(1),
+      minOverloadSeconds: z.number().min(0),
+      retryAfterSeconds: z.number().int().min(1),
+    }),
   }),
   supervisor: z.strictObject({
     /** First delay before a crashed process is started again; doubles on each crash in a row. */

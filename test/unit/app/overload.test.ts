@@ -1,0 +1,164 @@
+import { strict as assert } from 'node:assert';
+import type { CdrRecord } from '../../../lib/db/cdr-repository';
+import { EventLoopLag, MeanOverWindow, nextOverloadState, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
+import { captureLogs } from '../../support/log-capture';
+
+const SETTINGS: OverloadSettings = {
+  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
+};
+const CALM: OverloadSignals = { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0 };
+const IDLE: OverloadState = { overloaded: false, since: 0, cause: undefined };
+const OVER_SINCE_1000: OverloadState = { overloaded: true, since: 1000, cause: 'eventLoopLagMs' };
+
+describe('overload decision', () => {
+  const table: Array<{ name: string; from: OverloadState; signals: Partial<OverloadSignals>; now: number; settings?: Partial<OverloadSettings>; overloaded: boolean; cause?: string }> = [
+    { name: 'calm stays admitting', from: IDLE, signals: {}, now: 1000, overloaded: false },
+    { name: 'calls in set-up one below the bound admit', from: IDLE, signals: { callsInSetup: 9 }, now: 1000, overloaded: false },
+    { name: 'calls in set-up at the bound start an overload', from: IDLE, signals: { callsInSetup: 10 }, now: 1000, overloaded: true, cause: 'callsInSetup' },
+    { name: 'lag at the bound admits', from: IDLE, signals: { eventLoopLagMs: 200 }, now: 1000, overloaded: false },
+    { name: 'lag above the bound starts an overload', from: IDLE, signals: { eventLoopLagMs: 201 }, now: 1000, overloaded: true, cause: 'eventLoopLagMs' },
+    { name: 'pool waiters above the bound start an overload', from: IDLE, signals: { poolWaiters: 51 }, now: 1000, overloaded: true, cause: 'poolWaiters' },
+    { name: 'disabled never overloads', from: IDLE, signals: { callsInSetup: 1e6, eventLoopLagMs: 1e6, poolWaiters: 1e6 }, now: 1000, settings: { enabled: false }, overloaded: false },
+    { name: 'disabled while overloaded ends it', from: OVER_SINCE_1000, signals: { eventLoopLagMs: 1e6 }, now: 1001, settings: { enabled: false }, overloaded: false },
+    { name: 'calm before the minimum time stays overloaded', from: OVER_SINCE_1000, signals: {}, now: 2999, overloaded: true, cause: 'eventLoopLagMs' },
+    { name: 'calm after the minimum time ends it', from: OVER_SINCE_1000, signals: {}, now: 3000, overloaded: false },
+    { name: 'lag below the bound but above the clearing level stays overloaded', from: OVER_SINCE_1000, signals: { eventLoopLagMs: 150 }, now: 60_000, overloaded: true, cause: 'eventLoopLagMs' },
+    { name: 'lag at the clearing level ends it', from: OVER_SINCE_1000, signals: { eventLoopLagMs: 100 }, now: 60_000, overloaded: false },
+    { name: 'another signal above its clearing level keeps it', from: OVER_SINCE_1000, signals: { poolWaiters: 26 }, now: 60_000, overloaded: true, cause: 'eventLoopLagMs' },
+    { name: 'calls in set-up at the clearing level end it', from: { overloaded: true, since: 0, cause: 'callsInSetup' }, signals: { callsInSetup: 5 }, now: 60_000, overloaded: false },
+    { name: 'calls in set-up above the clearing level keep it', from: { overloaded: true, since: 0, cause: 'callsInSetup' }, signals: { callsInSetup: 6 }, now: 60_000, overloaded: true, cause: 'callsInSetup' },
+    { name: 'no minimum time: calm ends it at once', from: OVER_SINCE_1000, signals: {}, now: 1000, settings: { minOverloadSeconds: 0 }, overloaded: false },
+  ];
+  for (const t of table) {
+    it(t.name, () => {
+      const next = nextOverloadState(t.from, { ...CALM, ...t.signals }, { ...SETTINGS, ...t.settings }, t.now);
+      assert.equal(next.overloaded, t.overloaded);
+      assert.equal(next.cause, t.cause);
+    });
+  }
+
+  it('an overload that goes on keeps the time it started (the minimum time counts from its start)', () => {
+    const next = nextOverloadState(OVER_SINCE_1000, { ...CALM, eventLoopLagMs: 500 }, SETTINGS, 50_000);
+    assert.equal(next.since, 1000);
+  });
+});
+
+describe('overload control', () => {
+  function rig(settings: Partial<OverloadSettings> = {}) {
+    const clock = { now: 0 };
+    const lag = { ms: 0 };
+    const waiters = { n: 0 };
+    const logs = captureLogs('info');
+    const refusedFor: string[] = [];
+    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n }, logs.logger,
+      () => clock.now, (cause) => refusedFor.push(cause));
+    const observer = control.observer();
+    const ended = (callId: string) => observer.ended!({ callId } as CdrRecord, 'caller_bye');
+    return { clock, lag, waiters, logs, control, observer, ended, refusedFor };
+  }
+
+  it('admits up to the bound of calls in set-up, refuses the next with its Retry-After, and admits again once calls are answered or end', () => {
+    const r = rig({ maxCallsInSetup: 3, minOverloadSeconds: 0 });
+    for (const id of ['a', 'b', 'c']) assert.equal(r.control.admit(id), undefined, id);
+    assert.deepEqual(r.control.admit('d'), { retryAfterSeconds: 7, cause: 'callsInSetup' });
+    assert.equal(r.control.status().signals.callsInSetup, 3, 'the refused call is not in set-up');
+    r.observer.answered!('a');
+    assert.ok(r.control.admit('e'), 'hysteresis: 2 in set-up is above the clearing level 1.5');
+    r.ended('b');
+    assert.equal(r.control.admit('f'), undefined, 'one in set-up: overload over');
+    assert.deepEqual(r.control.status(), { overloaded: false, signals: { callsInSetup: 2, eventLoopLagMs: 0, poolWaiters: 0 }, refused: 2 });
+    assert.deepEqual(r.refusedFor, ['callsInSetup', 'callsInSetup']);
+  });
+
+  it('a call ended twice (answered, then its CDR) leaves the count exact', () => {
+    const r = rig();
+    r.control.admit('a');
+    r.observer.answered!('a');
+    r.ended('a');
+    r.ended('never-admitted');
+    assert.equal(r.control.status().signals.callsInSetup, 0);
+  });
+
+  it('logs one line when an overload starts and one when it ends, with the refusals counted, not one per call', () => {
+    const r = rig();
+    r.lag.ms = 300;
+    for (let i = 0; i < 50; i++) assert.ok(r.control.admit(`x${i}`));
+    r.clock.now = 1000;
+    r.lag.ms = 0;
+    r.control.evaluate();
+    assert.equal(r.control.status().overloaded, true, 'held for the minimum time');
+    r.clock.now = 2500;
+    r.control.evaluate();
+    r.control.evaluate();
+    assert.equal(r.control.status().overloaded, false);
+    const lines = r.logs.lines.map((l) => l.message);
+    assert.deepEqual(lines, ['overload started: new calls are refused with 503', 'overload ended: new calls are admitted again']);
+    const end = r.logs.lines[1]!;
+    assert.equal(end.refused, 50);
+    assert.equal(end.durationMs, 2500);
+    assert.equal(end.cause, 'eventLoopLagMs');
+    assert.deepEqual(end.peak, { callsInSetup: 0, eventLoopLagMs: 300, poolWaiters: 0 });
+  });
+
+  it('pool waiters start an overload; it ends without any new call, at the sampler\'s evaluation', () => {
+    const r = rig();
+    r.waiters.n = 80;
+    assert.deepEqual(r.control.admit('a'), { retryAfterSeconds: 7, cause: 'poolWaiters' });
+    r.waiters.n = 10;
+    r.clock.now = 2000;
+    r.control.evaluate();
+    assert.equal(r.control.status().overloaded, false);
+    assert.equal(r.control.admit('b'), undefined);
+  });
+
+  it('disabled, it never refuses but still counts calls in set-up for the metrics', () => {
+    const r = rig({ enabled: false, maxCallsInSetup: 1 });
+    r.lag.ms = 10_000;
+    for (const id of ['a', 'b', 'c']) assert.equal(r.control.admit(id), undefined);
+    assert.equal(r.control.status().signals.callsInSetup, 3);
+    assert.deepEqual(r.logs.lines, []);
+  });
+});
+
+describe('mean of a level over a window', () => {
+  it('a burst seen by one sample moves the mean by its share; a level kept through the window is the mean', () => {
+    let level = 0;
+    const mean = new MeanOverWindow(() => level, 10);
+    for (let i = 0; i < 9; i++) mean.sample();
+    level = 300;
+    mean.sample();
+    assert.equal(mean.value(), 30);
+    level = 150;
+    for (let i = 0; i < 10; i++) mean.sample();
+    assert.equal(mean.value(), 150);
+    level = 0;
+    for (let i = 0; i < 10; i++) mean.sample();
+    assert.equal(mean.value(), 0);
+  });
+});
+
+describe('pool waiters of Sequelize', () => {
+  it('reads the pool\'s pending acquires, both pools with read replication, and 0 without a pool (SQLite)', () => {
+    assert.equal(poolWaitersOf({ connectionManager: { pool: { waiting: 4 } } })(), 4);
+    assert.equal(poolWaitersOf({ connectionManager: { pool: { read: { waiting: 2 }, write: { waiting: 3 } } } })(), 5);
+    assert.equal(poolWaitersOf({ connectionManager: {} })(), 0);
+  });
+});
+
+describe('event-loop lag of the last window', () => {
+  it('a loop blocked for 300 ms reads a lag of 250 ms or more in a window that follows', async () => {
+    const lag = new EventLoopLag();
+    const seen: number[] = [];
+    lag.start(100, () => seen.push(lag.recentMs()));
+    try {
+      await new Promise((r) => setTimeout(r, 30));
+      const t0 = Date.now();
+      while (Date.now() - t0 < 300) { /* the event loop is busy */ }
+      const until = Date.now() + 5000;
+      while (!seen.some((ms) => ms >= 250) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(seen.some((ms) => ms >= 250), `windows read ${seen.join(', ')} ms`);
+    } finally {
+      lag.stop();
+    }
+  });
+});
