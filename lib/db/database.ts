@@ -5,6 +5,7 @@ import { Umzug, SequelizeStorage } from 'umzug';
 import { silentLogger, type Logger } from '../common/logger';
 import { AppError } from '../common/errors';
 import { stepsDone, type MigrationStep } from './migrations/steps';
+import { FastStatements } from './fast-statements';
 
 export type Dialect = 'mysql' | 'sqlite';
 
@@ -60,8 +61,16 @@ const SQLITE_SERVER: DatabaseServer = { product: 'sqlite', version: 'sqlite', re
 
 /** The database: one Sequelize instance and its migrations. The only owner of the connection. */
 export class Database {
+  /**
+   * MySQL/MariaDB: statements sent with the driver on a connection of the same pool, for the hot
+   * path of a call (undefined on SQLite, whose statements all go through Sequelize).
+   */
+  readonly direct: FastStatements | undefined;
+
   constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, readonly logger: Logger,
-    readonly server: DatabaseServer = dialect === 'sqlite' ? SQLITE_SERVER : serverOf('')) {}
+    readonly server: DatabaseServer = dialect === 'sqlite' ? SQLITE_SERVER : serverOf('')) {
+    this.direct = dialect === 'mysql' ? new FastStatements(sequelize) : undefined;
+  }
 
   private migrator(): Umzug<QueryInterface> {
     return new Umzug({

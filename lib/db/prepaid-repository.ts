@@ -14,6 +14,8 @@ import { GroupCommit, type Database } from './database';
 import { MoneyColumns, type StoredAt } from './money-column';
 
 type Row = Record<string, unknown>;
+/** What the driver answers to a statement that returns no rows. */
+type ResultHeader = { affectedRows: number; insertId: number };
 
 export interface PrepaidRepositoryOptions {
   /**
@@ -108,22 +110,31 @@ export class PrepaidRepository implements PrepaidStore {
     return this.mysql ? ' FOR UPDATE' : '';
   }
 
+  // A statement outside a transaction goes straight to the driver on MySQL/MariaDB (db.direct):
+  // every step of a call is one such statement. Transactions and SQLite go through Sequelize.
+
   private async select(sql: string, bind: unknown[], transaction?: Transaction): Promise<Row[]> {
+    const direct = transaction ? undefined : this.db.direct;
+    if (direct) return await direct.execute(sql, bind) as Row[];
     return this.db.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT, transaction });
   }
 
   /** A stored procedure's CALL and the rows of its (one) result set. */
   private async call(sql: string, bind: unknown[]): Promise<Row[]> {
-    const result = await this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    const result = this.db.direct ? await this.db.direct.execute(sql, bind) : await this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW });
     return callRows(result);
   }
 
   private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+    const direct = transaction ? undefined : this.db.direct;
+    if (direct) return Number((await direct.execute(sql, bind) as ResultHeader).affectedRows);
     const changed = await this.db.sequelize.query(sql, { bind, type: QueryTypes.BULKUPDATE, transaction });
     return Number(changed);
   }
 
   private async insert(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+    const direct = transaction ? undefined : this.db.direct;
+    if (direct) return Number((await direct.execute(sql, bind) as ResultHeader).insertId);
     const [id] = await this.db.sequelize.query(sql, { bind, type: QueryTypes.INSERT, transaction });
     return Number(id);
   }
@@ -588,7 +599,8 @@ export class PrepaidRepository implements PrepaidStore {
     const sql = this.mysql
       ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = $2'
       : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at';
-    await this.write(() => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW }))
+    const bind = [instanceId, sqlDate(at)];
+    await this.write(() => (this.db.direct ? this.db.direct.execute(sql, bind) : this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW })))
       .catch((err: unknown) => { throw storeError(err); });
   }
 
