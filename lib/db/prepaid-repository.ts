@@ -638,7 +638,8 @@ function parentOf(err: unknown): { code?: string; errno?: number; message?: stri
   return err as { code?: string; errno?: number };
 }
 
-function isRetryable(err: unknown): boolean {
+/** A deadlock or lock-wait timeout (MySQL), or a busy database (SQLite): the statement may be tried again. */
+export function isRetryable(err: unknown): boolean {
   const p = parentOf(err);
   return p?.errno === 1213 || p?.errno === 1205 || p?.code === 'ER_LOCK_DEADLOCK' || p?.code === 'ER_LOCK_WAIT_TIMEOUT' || p?.code === 'SQLITE_BUSY';
 }
