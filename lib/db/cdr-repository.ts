@@ -170,8 +170,9 @@ export class CdrRepository {
     const row = `(${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
     const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES ${rows.map(() => row).join(', ')}`;
     const values = rows.flatMap((row) => [...row, now]);
-    // Formatted into the text by the driver: a prepared statement per batch size would be prepared again on every connection.
-    if (this.db.direct) await this.db.direct.query(sql, values);
+    // One CDR is a statement sent again and again; a batch's text changes with its size, and a
+    // prepared statement per size would be prepared again on every connection.
+    if (this.db.direct) await this.db.direct.query(sql, values, rows.length === 1 ? 'prepared' : 'formatted');
     else await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
   }
 

@@ -89,11 +89,12 @@ export class FastStatements {
   }
 
   /**
-   * A statement with `?` parameters, formatted into its text by mysql2 (`query`): for statements
-   * whose text changes with every batch size, which would each be prepared on every connection.
+   * A statement with `?` parameters: prepared (`execute`, the cheaper for a text sent again and
+   * again), or formatted into its text by mysql2 (`query`), for statements whose text changes
+   * with every batch size and would each be prepared on every connection.
    */
-  query(sql: string, values: readonly unknown[]): Promise<unknown> {
-    return this.send(sql, values, false);
+  query(sql: string, values: readonly unknown[], how: 'prepared' | 'formatted' = 'formatted'): Promise<unknown> {
+    return this.send(sql, values, how === 'prepared');
   }
 
   /** The SQL text with `?` for `$n`; the mapping is cached per text. */

@@ -119,10 +119,14 @@ describe('direct statements on a connection of the pool', () => {
     assert.deepEqual(connection.sent, [{ how: 'execute', sql: 'UPDATE t SET a = ?, b = CAST(? AS DECIMAL(20,6)), c = ? WHERE id = ? AND v = ?', values: ['two', 'one', 'two', 'ten', 'nine'] }]);
   });
 
-  it('formats ? statements with the driver (query), values as given', async () => {
+  it('sends ? statements formatted by the driver (query) or prepared, values as given', async () => {
     const { fast, connection } = fakeSequelize(() => ({ result: { affectedRows: 2 } }));
     assert.deepEqual(await fast.query('INSERT INTO t (a) VALUES (?), (?)', ['x', null]), { affectedRows: 2 });
-    assert.deepEqual(connection.sent, [{ how: 'query', sql: 'INSERT INTO t (a) VALUES (?), (?)', values: ['x', null] }]);
+    await fast.query('INSERT INTO t (a) VALUES (?)', ['y'], 'prepared');
+    assert.deepEqual(connection.sent, [
+      { how: 'query', sql: 'INSERT INTO t (a) VALUES (?), (?)', values: ['x', null] },
+      { how: 'execute', sql: 'INSERT INTO t (a) VALUES (?)', values: ['y'] },
+    ]);
   });
 
   it('holds the connection for the statement only, and runs the query hooks once around it with its SQL', async () => {
