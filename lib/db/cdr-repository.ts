@@ -169,7 +169,11 @@ export class CdrRepository {
     const now = sqlTime(new Date());
     const row = `(${cols.map((c) => (c === 'cost' ? this.money.param('?') : '?')).join(', ')})`;
     const sql = `INSERT INTO cdrs (${cols.join(', ')}) VALUES ${rows.map(() => row).join(', ')}`;
-    await this.db.sequelize.query(sql, { replacements: rows.flatMap((values) => [...values, now]), type: QueryTypes.INSERT });
+    const values = rows.flatMap((row) => [...row, now]);
+    // One CDR is a statement sent again and again; a batch's text changes with its size, and a
+    // prepared statement per size would be prepared again on every connection.
+    if (this.db.direct) await this.db.direct.query(sql, values, rows.length === 1 ? 'prepared' : 'formatted');
+    else await this.db.sequelize.query(sql, { replacements: values, type: QueryTypes.INSERT });
   }
 
   async findByCallId(callId: string): Promise<CdrRecord | undefined> {

@@ -14,6 +14,8 @@ import { GroupCommit, type Database } from './database';
 import { MoneyColumns, type StoredAt } from './money-column';
 
 type Row = Record<string, unknown>;
+/** What the driver answers to a statement that returns no rows. */
+type ResultHeader = { affectedRows: number; insertId: number };
 
 export interface PrepaidRepositoryOptions {
   /**
@@ -22,6 +24,17 @@ export interface PrepaidRepositoryOptions {
    * tests set it to run the MySQL path on MariaDB.
    */
   returning?: boolean;
+}
+
+/** The statements of a call's steps (see PrepaidRepository.hotStatements). */
+interface HotStatements {
+  authorise: string;
+  answer: string;
+  answerWithRecovery: string;
+  step: string;
+  settle: string;
+  checkpoint: string;
+  heartbeat: string;
 }
 
 /** Thrown inside a transaction to roll it back and report an outcome instead of an error. */
@@ -56,6 +69,8 @@ export class PrepaidRepository implements PrepaidStore {
   private readonly closes: GroupCommit<CloseReservation, CloseOutcome>;
   /** Whether authorise and steps use INSERT ... RETURNING, or (MySQL) the procedures of migration 0009. */
   readonly returning: boolean;
+  /** The texts of a call's statements, built once: each call sends the same string (cheap to look up as a prepared statement). */
+  private readonly hot: HotStatements;
 
   constructor(private readonly db: Database, private readonly logger: Logger = db.logger, options: PrepaidRepositoryOptions = {}) {
     this.mysql = db.dialect === 'mysql';
@@ -63,6 +78,40 @@ export class PrepaidRepository implements PrepaidStore {
     this.returning = !this.mysql || (options.returning ?? db.server.returning);
     this.money = new MoneyColumns(db.dialect);
     this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs), isUnreachable);
+    this.hot = this.hotStatements();
+  }
+
+  private hotStatements(): HotStatements {
+    // The leading comment keeps the SQLite driver from taking authorise and steps for plain INSERTs, which return no rows.
+    const authoriseLow = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $1) AS low_balance`;
+    const stepLow = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $11) AS low_balance`;
+    const answer = (recovery: boolean): string => `UPDATE reservations SET ${recovery ? 'recovery = COALESCE(recovery, $3), ' : ''}answered_at = COALESCE(answered_at, $1), updated_at = $1
+       WHERE call_id = $2 AND state = 'active'`;
+    return {
+      authorise: this.returning
+        ? `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
+               authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
+             RETURNING id, ${authoriseLow}`
+        : `CALL tollgate_authorise($1, $2, $3, $4, $5, ${this.m(6)}, ${this.m(7)}, $8, $9, $10, $11)`,
+      answer: answer(false),
+      answerWithRecovery: answer(true),
+      step: this.returning
+        ? `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
+             VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
+             RETURNING ${stepLow}`
+        : `CALL tollgate_apply_step($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`,
+      settle: `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, call_record = $10,
+             version = version + 1, updated_at = $6
+           WHERE id = $7 AND account_id = $8 AND state = 'active' AND ${this.eq('amount', 9)}`,
+      checkpoint: `UPDATE reservations SET checkpoint_seconds = $1, checkpoint_amount = ${this.m(2)}, checkpoint_at = $3,
+         answered_at = COALESCE(answered_at, $3), version = version + 1
+       WHERE call_id = $4 AND state = 'active'`,
+      // The parameter again on MySQL: 8.0.20+ deprecates VALUES() there, and MariaDB has no row alias (AS new).
+      heartbeat: this.mysql
+        ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = $2'
+        : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at',
+    };
   }
 
   private rows(): RowReader {
@@ -108,22 +157,31 @@ export class PrepaidRepository implements PrepaidStore {
     return this.mysql ? ' FOR UPDATE' : '';
   }
 
+  // A statement outside a transaction goes straight to the driver on MySQL/MariaDB (db.direct):
+  // every step of a call is one such statement. Transactions and SQLite go through Sequelize.
+
   private async select(sql: string, bind: unknown[], transaction?: Transaction): Promise<Row[]> {
+    const direct = transaction ? undefined : this.db.direct;
+    if (direct) return await direct.execute(sql, bind) as Row[];
     return this.db.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT, transaction });
   }
 
   /** A stored procedure's CALL and the rows of its (one) result set. */
   private async call(sql: string, bind: unknown[]): Promise<Row[]> {
-    const result = await this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW });
+    const result = this.db.direct ? await this.db.direct.execute(sql, bind) : await this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW });
     return callRows(result);
   }
 
   private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+    const direct = transaction ? undefined : this.db.direct;
+    if (direct) return Number((await direct.execute(sql, bind) as ResultHeader).affectedRows);
     const changed = await this.db.sequelize.query(sql, { bind, type: QueryTypes.BULKUPDATE, transaction });
     return Number(changed);
   }
 
   private async insert(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+    const direct = transaction ? undefined : this.db.direct;
+    if (direct) return Number((await direct.execute(sql, bind) as ResultHeader).insertId);
     const [id] = await this.db.sequelize.query(sql, { bind, type: QueryTypes.INSERT, transaction });
     return Number(id);
   }
@@ -360,22 +418,12 @@ export class PrepaidRepository implements PrepaidStore {
     if (new Set(holds).size !== holds.length || !holds.every((id) => Number.isSafeInteger(id))) {
       throw new PrepaidError('ILLEGAL_STATE', `call ${req.callId} must hold money once on each of distinct accounts`, { holds });
     }
-    // The triggers hold the money on every balance and record the 'authorise' step; the leading
-    // comment keeps the SQLite driver from taking this for a plain INSERT, which returns no rows.
-    const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $1) AS low_balance`;
+    // The triggers hold the money on every balance and record the 'authorise' step.
     const outcome = await this.write(async (): Promise<'refused' | 'exists' | { id: number; lowBalance: boolean }> => {
       try {
         const bind = [req.accountId, extra.length > 0 ? JSON.stringify(extra) : null, req.callId, req.currency, req.mode, amount, required, req.seconds,
           req.final, req.ownerInstance, at];
-        const [row] = this.returning
-          ? await this.select(
-            `/* authorise */ INSERT INTO reservations (account_id, extra_holds, call_id, currency, mode, state, amount, required_amount, granted_seconds,
-               authorised_final, owner_instance, checkpoint_seconds, checkpoint_amount, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'active', ${this.m(6)}, ${this.m(7)}, $8, $9, $10, 0, 0, 0, $11, $11)
-             RETURNING id, ${lowBalance}`,
-            bind,
-          )
-          : await this.call(`CALL tollgate_authorise($1, $2, $3, $4, $5, ${this.m(6)}, ${this.m(7)}, $8, $9, $10, $11)`, bind);
+        const [row] = this.returning ? await this.select(this.hot.authorise, bind) : await this.call(this.hot.authorise, bind);
         return { id: Number(row!.id), lowBalance: Boolean(Number(row!.low_balance)) };
       } catch (err) {
         const signal = signalOf(err);
@@ -430,11 +478,7 @@ export class PrepaidRepository implements PrepaidStore {
     const bind: unknown[] = [when, callId];
     if (recovery) bind.push(recoveryText(recovery));
     // The recovery info rides on the answer's own statement: no extra round trip per call.
-    await this.write(() => this.update(
-      `UPDATE reservations SET ${recovery ? 'recovery = COALESCE(recovery, $3), ' : ''}answered_at = COALESCE(answered_at, $1), updated_at = $1
-       WHERE call_id = $2 AND state = 'active'`,
-      bind,
-    )).catch((err: unknown) => { throw storeError(err); });
+    await this.write(() => this.update(recovery ? this.hot.answerWithRecovery : this.hot.answer, bind)).catch((err: unknown) => { throw storeError(err); });
   }
 
   async applyStep(req: ApplyStep): Promise<StepOutcome> {
@@ -444,7 +488,6 @@ export class PrepaidRepository implements PrepaidStore {
     const grantedAfter = req.expectedSeconds + req.addedSeconds;
     // The step's row says where the reservation was (reserved_after - amount_delta, granted_seconds -
     // added_seconds) and where it goes; the triggers apply it only from there, on every balance.
-    const lowBalance = this.mysql ? 'low_balance' : `(SELECT ${LOW_BALANCE} FROM accounts a WHERE a.id = $11) AS low_balance`;
     const bind: unknown[] = [req.reservationId, req.callId, req.stepKey, req.requestedSeconds, req.addedSeconds, delta, grantedAfter, reservedAfter, req.final, at];
     if (!this.mysql) bind.push(req.accountId);
     // A step that also answers (a re-priced answer) records the answer first, with its own
@@ -453,14 +496,7 @@ export class PrepaidRepository implements PrepaidStore {
     if (req.answeredAt) await this.markAnswered(req.callId, req.answeredAt, req.recovery);
     const outcome = await this.write(async (): Promise<'stale' | 'refused' | 'exists' | boolean> => {
       try {
-        const [row] = this.returning
-          ? await this.select(
-            `/* step */ INSERT INTO reservation_steps (reservation_id, call_id, step_key, requested_seconds, added_seconds, amount_delta, granted_seconds, reserved_after, final, created_at)
-             VALUES ($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)
-             RETURNING ${lowBalance}`,
-            bind,
-          )
-          : await this.call(`CALL tollgate_apply_step($1, $2, $3, $4, $5, ${this.m(6)}, $7, ${this.m(8)}, $9, $10)`, bind);
+        const [row] = this.returning ? await this.select(this.hot.step, bind) : await this.call(this.hot.step, bind);
         return Boolean(Number(row!.low_balance));
       } catch (err) {
         const signal = signalOf(err);
@@ -511,9 +547,7 @@ export class PrepaidRepository implements PrepaidStore {
     const out = await this.write(async (): Promise<'closed' | 'stale' | 'range' | 'key-used'> => {
       try {
         const changed = await this.update(
-          `UPDATE reservations SET state = $1, settled_seconds = $2, charged = ${this.m(3)}, ledger_key = $4, settle_note = $5, call_record = $10,
-             version = version + 1, updated_at = $6
-           WHERE id = $7 AND account_id = $8 AND state = 'active' AND ${this.eq('amount', 9)}`,
+          this.hot.settle,
           [req.state, req.seconds, charge, req.ledgerKey, req.note ?? null, at, req.reservationId, req.accountId, expected, req.callRecord ?? null],
         );
         return changed === 0 ? 'stale' : 'closed';
@@ -573,9 +607,7 @@ export class PrepaidRepository implements PrepaidStore {
   async checkpoint(callId: string, seconds: number, amount: Micros, at: Date): Promise<boolean> {
     const checkpointAmount = this.b(amount, 'checkpoint amount');
     const changed = await this.write(() => this.update(
-      `UPDATE reservations SET checkpoint_seconds = $1, checkpoint_amount = ${this.m(2)}, checkpoint_at = $3,
-         answered_at = COALESCE(answered_at, $3), version = version + 1
-       WHERE call_id = $4 AND state = 'active'`,
+      this.hot.checkpoint,
       [seconds, checkpointAmount, sqlDate(at), callId],
     )).catch((err: unknown) => { throw storeError(err); });
     return changed === 1;
@@ -584,11 +616,9 @@ export class PrepaidRepository implements PrepaidStore {
   // ------------------------------------------------------------ instances
 
   async heartbeat(instanceId: string, at: Date): Promise<void> {
-    // The parameter again on MySQL: 8.0.20+ deprecates VALUES() there, and MariaDB has no row alias (AS new).
-    const sql = this.mysql
-      ? 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON DUPLICATE KEY UPDATE heartbeat_at = $2'
-      : 'INSERT INTO app_instances (instance_id, started_at, heartbeat_at) VALUES ($1, $2, $2) ON CONFLICT(instance_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at';
-    await this.write(() => this.db.sequelize.query(sql, { bind: [instanceId, sqlDate(at)], type: QueryTypes.RAW }))
+    const sql = this.hot.heartbeat;
+    const bind = [instanceId, sqlDate(at)];
+    await this.write(() => (this.db.direct ? this.db.direct.execute(sql, bind) : this.db.sequelize.query(sql, { bind, type: QueryTypes.RAW })))
       .catch((err: unknown) => { throw storeError(err); });
   }
 
@@ -626,7 +656,8 @@ function parentOf(err: unknown): { code?: string; errno?: number; message?: stri
   return err as { code?: string; errno?: number };
 }
 
-function isRetryable(err: unknown): boolean {
+/** A deadlock or lock-wait timeout (MySQL), or a busy database (SQLite): the statement may be tried again. */
+export function isRetryable(err: unknown): boolean {
   const p = parentOf(err);
   return p?.errno === 1213 || p?.errno === 1205 || p?.code === 'ER_LOCK_DEADLOCK' || p?.code === 'ER_LOCK_WAIT_TIMEOUT' || p?.code === 'SQLITE_BUSY';
 }
@@ -657,7 +688,9 @@ export function storeError(err: unknown): unknown {
 
 /** 'YYYY-MM-DD HH:MM:SS.mmm' in UTC: the same text sorts and compares on both dialects. */
 export function sqlDate(d: Date): string {
-  return d.toISOString().replace('T', ' ').replace('Z', '');
+  const iso = d.toISOString();
+  // 'YYYY-MM-DDTHH:MM:SS.mmmZ' for years 0-9999; a wider year keeps the general form.
+  return iso.length === 24 ? `${iso.slice(0, 10)} ${iso.slice(11, 23)}` : iso.replace('T', ' ').replace('Z', '');
 }
 
 function date(v: unknown): Date {

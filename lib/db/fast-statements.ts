@@ -1,0 +1,152 @@
+import { ConnectionError, DatabaseError, UniqueConstraintError, type Sequelize } from 'sequelize';
+
+/** What mysql2 reports of a failed statement or connection. */
+export interface DriverError extends Error {
+  code?: string;
+  errno?: number;
+  sqlState?: string;
+  sqlMessage?: string;
+  /** The connection is unusable after this error (lost, reset, protocol broken). */
+  fatal?: boolean;
+  sql?: string;
+}
+
+/** The part of a mysql2 connection (callback API) that statements use. */
+interface DriverConnection {
+  execute(sql: string, values: unknown[], cb: (err: DriverError | null, result: unknown) => void): unknown;
+  query(options: { sql: string; values?: unknown[] }, cb: (err: DriverError | null, result: unknown) => void): unknown;
+  _fatalError?: unknown;
+  _protocolError?: unknown;
+  _closing?: boolean;
+  stream?: { destroyed?: boolean };
+}
+
+/** Sequelize's hook runner and logging option, which its typings keep internal. */
+interface SequelizeInternals {
+  runHooks(name: 'beforeQuery' | 'afterQuery', options: object, query: object): Promise<void>;
+  options: { logging?: unknown };
+}
+
+/** Errors of the socket or the session: the statement's outcome is unknown and the server is not there. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'ENETUNREACH',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_SEQUENCE_TIMEOUT',
+]);
+const ER_DUP_ENTRY = 1062;
+
+/**
+ * A mysql2 error as the Sequelize error its own query path would have raised, so that every
+ * decision made on errors (unique key, deadlock retry, database unavailable) is the same on both
+ * paths: a duplicate key is a UniqueConstraintError, a lost or refused connection (or any error
+ * the driver calls fatal) a ConnectionError, anything else a DatabaseError; each keeps the driver's
+ * error as `parent`, where its code, errno and message are read.
+ */
+export function sequelizeErrorOf(err: unknown, sql?: string): Error {
+  if (!(err instanceof Error)) return new DatabaseError(Object.assign(new Error(String(err)), { sql: sql ?? '' }));
+  const e = err as DriverError;
+  // Sequelize's own errors (pool acquire timeout, refused connect) are already what the callers expect.
+  if ((err as { name?: string }).name?.startsWith('Sequelize')) return err;
+  if (sql !== undefined && e.sql === undefined) e.sql = sql;
+  if (e.errno === ER_DUP_ENTRY || e.code === 'ER_DUP_ENTRY') {
+    return new UniqueConstraintError({ message: 'Validation error', parent: e as Error & { sql: string }, errors: [], fields: {} });
+  }
+  if (e.fatal === true || (e.code !== undefined && CONNECTION_CODES.has(e.code))) return new ConnectionError(e);
+  return new DatabaseError(e as Error & { sql: string });
+}
+
+/** One statement's SQL with `?` for its `$n` parameters, and which parameter goes at each `?`. */
+interface Compiled {
+  sql: string;
+  order: number[];
+}
+
+/** Distinct statement texts kept compiled; batch statements vary with their size, so the cache is bounded. */
+const MAX_COMPILED = 2000;
+
+/**
+ * Statements sent on a connection of Sequelize's own pool with mysql2 directly: the hot path of a
+ * call, where Sequelize's query machinery costs more than the statement. The connection is held for
+ * the statement only; one that broke is destroyed rather than handed back. Sequelize's beforeQuery
+ * and afterQuery hooks run around each statement as they do around its own queries (the statement
+ * metrics and counts are fed there), and its pool hooks around each acquire.
+ */
+export class FastStatements {
+  private readonly compiled = new Map<string, Compiled>();
+
+  private readonly internals: SequelizeInternals;
+
+  constructor(private readonly sequelize: Sequelize) {
+    this.internals = sequelize as unknown as SequelizeInternals;
+  }
+
+  /**
+   * A statement with `$n` parameters (as Sequelize's `bind`), prepared once per connection by
+   * mysql2 (`execute`): rows of a SELECT, INSERT ... RETURNING or CALL, or the result header.
+   */
+  execute(sql: string, bind: readonly unknown[]): Promise<unknown> {
+    const c = this.compile(sql);
+    return this.send(c.sql, c.order.map((i) => bind[i]), true);
+  }
+
+  /**
+   * A statement with `?` parameters: prepared (`execute`, the cheaper for a text sent again and
+   * again), or formatted into its text by mysql2 (`query`), for statements whose text changes
+   * with every batch size and would each be prepared on every connection.
+   */
+  query(sql: string, values: readonly unknown[], how: 'prepared' | 'formatted' = 'formatted'): Promise<unknown> {
+    return this.send(sql, values, how === 'prepared');
+  }
+
+  /** The SQL text with `?` for `$n`; the mapping is cached per text. */
+  private compile(sql: string): Compiled {
+    let c = this.compiled.get(sql);
+    if (c) return c;
+    const order: number[] = [];
+    const text = sql.trim().replace(/\$(\d+)/g, (_m, n: string) => { order.push(Number(n) - 1); return '?'; });
+    c = { sql: text, order };
+    if (this.compiled.size >= MAX_COMPILED) this.compiled.clear();
+    this.compiled.set(sql, c);
+    return c;
+  }
+
+  private async send(sql: string, values: readonly unknown[], prepared: boolean): Promise<unknown> {
+    for (const v of values) {
+      if (v === undefined) throw new DatabaseError(Object.assign(new Error(`a parameter of the statement has no value: ${sql.slice(0, 120)}`), { sql }));
+    }
+    const manager = this.sequelize.connectionManager;
+    // A fresh object per acquire and per statement: the hooks key their timings on them.
+    const options = { type: 'write' as const };
+    const connection = await manager.getConnection(options) as DriverConnection;
+    const query = { sql, parameters: values };
+    let broken = false;
+    try {
+      const logging = this.internals.options.logging;
+      if (typeof logging === 'function') logging(`Executing (direct): ${sql}`);
+      await this.internals.runHooks('beforeQuery', options, query);
+      try {
+        return await new Promise<unknown>((resolve, reject) => {
+          const done = (err: DriverError | null, result: unknown): void => (err ? reject(err) : resolve(result));
+          if (prepared) connection.execute(sql, values as unknown[], done);
+          else connection.query({ sql, values: values as unknown[] }, done);
+        });
+      } catch (err) {
+        broken = (err as DriverError | undefined)?.fatal === true;
+        throw sequelizeErrorOf(err, sql);
+      } finally {
+        await this.internals.runHooks('afterQuery', options, query);
+      }
+    } finally {
+      if (broken || !usable(connection)) {
+        // Out of the pool at once; closing it may wait on a dead socket, which nothing needs to await.
+        manager.destroyConnection(connection).catch(() => undefined);
+      } else {
+        manager.releaseConnection(connection);
+      }
+    }
+  }
+}
+
+/** As Sequelize's mysql connection manager validates a pooled connection. */
+function usable(c: DriverConnection): boolean {
+  return !c._fatalError && !c._protocolError && !c._closing && !c.stream?.destroyed;
+}
