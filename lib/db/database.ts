@@ -21,10 +21,7 @@ export interface DatabaseOptions {
   user: string;
   password: string;
   database: string;
-  /**
-   * A MySQL/MariaDB server on the same host through its Unix socket (the url's `?socket=` parameter)
-   * instead of TCP: each statement then costs both sides less than a loopback TCP round trip.
-   */
+  /** A MySQL/MariaDB server on the same host through its Unix socket (the url's `?socket=` parameter) instead of TCP. */
   socketPath?: string;
   pool: { max: number; min: number; acquireMs: number; idleMs: number };
   logQueries: boolean;

@@ -29,9 +29,9 @@
  * --soak-rate N (default: two thirds of the highest zero-failure rate), --applications N
  * (application processes, supervisor.applications; default 1), --no-bare, --memory-live N
  * (BENCH_MEMORY_LIVE, default 12000, quick 2000; 0: no memory step), --memory-rate N (default 200,
- * quick 100; each call is then held memory-live / memory-rate seconds), --db-transport socket|tcp
- * (BENCH_DB_TRANSPORT; how the product reaches the benchmark's MariaDB, default its Unix socket,
- * as a database on the same host is reached). Env: BENCH_HOLD_MS
+ * quick 100; each call is then held memory-live / memory-rate seconds), --db-transport tcp|socket
+ * (BENCH_DB_TRANSPORT; how the product reaches the benchmark's MariaDB: loopback TCP by default,
+ * or the server's Unix socket through the url's ?socket=). Env: BENCH_HOLD_MS
  * (default 1500), BENCH_DB_POOL (default 40), BENCH_PROFILE=<dir> (V8 CPU profiles of the
  * product's processes; the top frames are printed), TOLLGATE_TEST_MYSQL_URL (use that MariaDB
  * server instead of starting a throwaway one).
@@ -64,8 +64,8 @@ const SOAK_MINUTES = Number(option('soak-minutes') ?? process.env.BENCH_SOAK_MIN
 const SOAK_RATE = option('soak-rate') ? Number(option('soak-rate')) : undefined;
 const APPLICATIONS = Math.max(1, Number(option('applications') ?? 1));
 const BARE = !flag('no-bare');
-/** How the product reaches the benchmark's own MariaDB: its Unix socket (as on one host) or TCP on loopback. */
-const DB_TRANSPORT = (option('db-transport') ?? process.env.BENCH_DB_TRANSPORT ?? 'socket') === 'tcp' ? 'tcp' : 'socket';
+/** How the product reaches the benchmark's own MariaDB: TCP on loopback (as the earlier figures) or its Unix socket. */
+const DB_TRANSPORT = (option('db-transport') ?? process.env.BENCH_DB_TRANSPORT ?? 'tcp') === 'socket' ? 'socket' : 'tcp';
 /** The memory step: this many live calls at once (long holds at a modest rate), for memory per live call where calls, not garbage, dominate. */
 const MEMORY_LIVE = Number(option('memory-live') ?? process.env.BENCH_MEMORY_LIVE ?? (QUICK ? 2000 : 12000));
 const MEMORY_RATE = Number(option('memory-rate') ?? process.env.BENCH_MEMORY_RATE ?? (QUICK ? 100 : 200));
@@ -360,7 +360,7 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
       appDisconnectGraceSeconds: 5,
     },
     drachtio: { mode: 'embedded', host: '127.0.0.1', port: controlPort, secret: 'bench' },
-    database: { dialect: 'mysql', url: databaseUrl, pool: { max: DB_POOL, min: 0, acquireMs: 10_000, idleMs: 30_000 } },
+    database: { dialect: 'mysql', url: databaseUrl, pool: { max: DB_POOL, min: 0, acquireMs: 10_000, idleMs: 60_000 } },
     log: { level: 'warn', format: 'json' },
     rating: { timeZone: 'UTC' },
     calls: { drainSeconds: 5, noAnswerSeconds: 30 },
@@ -635,8 +635,8 @@ async function main(): Promise<void> {
     console.log(`world: ${world.members} VPN members (${world.postpaidAccounts} postpaid), ${world.publicCallers} public callers, ${world.prepaidAccounts} prepaid accounts; seeded in ${Date.now() - seedT0} ms`);
     console.log(`mix (${DEFAULT_LOAD_SIZE.rows} CSV rows, SEQUENTIAL): on-net ${share('onnet')}, off-net ${share('offnet')}, public ${share('public')}, postpaid callers ${Math.round((rows.filter((r) => r.postpaid).length / rows.length) * 100)} %; caller split UDP/TCP, on-net far end UDP, carrier far end TCP`);
 
-    // The product's url: the throwaway server's Unix socket unless TCP is asked for; a server of
-    // TOLLGATE_TEST_MYSQL_URL is reached as that url says.
+    // The product's url: loopback TCP, or the throwaway server's Unix socket when asked for; a
+    // server of TOLLGATE_TEST_MYSQL_URL is reached as that url says.
     const productUrl = mariadb && DB_TRANSPORT === 'socket' ? `${url}?socket=${encodeURIComponent(mariadb.socketPath)}` : url;
     console.log(`database: MariaDB ${mariadb ? 'throwaway' : 'from ' + TEST_MYSQL_ENV}, the product connects over ${productUrl.includes('?socket=') ? 'its Unix socket' : 'TCP'}`);
     product = await startQuietProduct(productUrl, csv, tmp);
