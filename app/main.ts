@@ -7,7 +7,7 @@ import { openDatabase, type Database } from '../lib/db/database';
 import { PrepaidRepository } from '../lib/db/prepaid-repository';
 import { RatingRepository } from '../lib/db/rating-repository';
 import { VpnRepository } from '../lib/db/vpn-repository';
-import { openCreditControl, unlessUnknownAccount, type CreditControl } from '../lib/prepaid';
+import { openCreditControl, type CreditControl } from '../lib/prepaid';
 import { RatingReloader, type RatingService, type ServiceAttributes } from '../lib/rating';
 import { DirectoryReloader, VpnService } from '../lib/vpn';
 import { admissionSteps } from './admission';
@@ -208,15 +208,9 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => sip.disconnect());
     const suspensions = new SuspensionWatch({
       liveCalls: () => sip.liveCalls(), endNow: (id, cause) => sip.endCall(id, cause), endAtGrant: (id, cause) => sip.endCallAtGrant(id, cause),
-      accountStatuses: async (ids) => {
-        const out = new Map<number, string>();
-        for (const id of ids) {
-          // A deleted account has no status to act on; any other error fails the sweep (logged, retried).
-          const a = await credit.accounts.resolve(String(id)).catch(unlessUnknownAccount);
-          if (a) out.set(id, a.status);
-        }
-        return out;
-      },
+      // One read per sweep (per 500 accounts); an account that is gone is left out, and any error
+      // fails the sweep (logged, retried next interval).
+      accountStatuses: (ids) => credit.accounts.statuses(ids),
       groupStatus: (code) => { const g = vpn.directory.group(code); return g ? g.group.status ?? 'active' : undefined; },
     }, config.calls.onSuspend, config.calls.suspendCheckSeconds * 1000, logger.child({ module: 'calls' }));
     suspensions.start();

@@ -46,6 +46,8 @@ class Rollback<T> {
 const ATTEMPTS = { mysql: 6, sqlite: 40 };
 /** Settlements in one statement at most (19 parameters each). */
 const MAX_CLOSES = 100;
+/** Accounts read in one statement by a suspension sweep. */
+const STATUS_CHUNK = 500;
 
 /**
  * Prepaid storage on MySQL/MariaDB and SQLite. Every step of a call is one SQL statement whose
@@ -268,6 +270,19 @@ export class PrepaidRepository implements PrepaidStore {
   async getAccount(id: number): Promise<Account | undefined> {
     const rows = await this.read(() => this.select(`SELECT ${this.cols('accounts')} FROM accounts WHERE id = $1`, [id]));
     return rows[0] ? this.rows().account(rows[0]) : undefined;
+  }
+
+  async accountStatuses(ids: readonly number[]): Promise<Map<number, Account['status']>> {
+    const out = new Map<number, Account['status']>();
+    const distinct = [...new Set(ids)].filter((id) => Number.isSafeInteger(id));
+    // Bounded statements: a sweep over tens of thousands of live calls reads in chunks.
+    for (let i = 0; i < distinct.length; i += STATUS_CHUNK) {
+      const chunk = distinct.slice(i, i + STATUS_CHUNK);
+      const marks = chunk.map((_, k) => `$${k + 1}`).join(', ');
+      const rows = await this.read(() => this.select(`SELECT id, status FROM accounts WHERE id IN (${marks})`, chunk));
+      for (const r of rows) out.set(Number(r.id), String(r.status) as Account['status']);
+    }
+    return out;
   }
 
   async findAccountByCode(code: string): Promise<Account | undefined> {

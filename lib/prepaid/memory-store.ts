@@ -54,6 +54,13 @@ export class MemoryPrepaidStore implements PrepaidStore {
     return undefined;
   }
 
+  async accountStatuses(ids: readonly number[]): Promise<Map<number, Account['status']>> {
+    this.up();
+    const out = new Map<number, Account['status']>();
+    for (const id of ids) { const a = this.accounts.get(id); if (a) out.set(id, a.status); }
+    return out;
+  }
+
   async listAccounts(): Promise<Account[]> {
     this.up();
     return [...this.accounts.values()].map((a) => ({ ...a }));

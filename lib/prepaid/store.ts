@@ -14,6 +14,8 @@ export interface PrepaidStore {
   getAccount(id: number): Promise<Account | undefined>;
   findAccountByCode(code: string): Promise<Account | undefined>;
   listAccounts(): Promise<Account[]>;
+  /** The status of each account asked for, in one read; an id with no account is left out. */
+  accountStatuses(ids: readonly number[]): Promise<Map<number, Account['status']>>;
   updateAccount(id: number, patch: AccountPatch, at: Date): Promise<Account>;
 
   /**
