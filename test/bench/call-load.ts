@@ -18,8 +18,8 @@
  * highest zero-failure rate, for the product / bare B2BUA CPU ratio; then the memory step (calls
  * held long, so that --memory-live calls are up at once: memory per live call where the calls
  * themselves, not a high rate's garbage, fill the memory); then a soak at a constant rate with the
- * RSS slope of each process (KB/min, least squares) and the slope of the applications' lowest V8
- * heap in use of each minute (what survives collection). Last the books: every balance
+ * RSS slope of each process (KB/min, least squares) and the slope of the applications' V8 heap in
+ * use just after each full collection (tollgate_process_heap_used_after_full_gc_bytes: what is alive). Last the books: every balance
  * equals its ledger, no open reservation, every CDR's cost equals its ledger charge, CDRs = calls
  * placed (per application instance).
  *
@@ -29,7 +29,9 @@
  * --soak-rate N (default: two thirds of the highest zero-failure rate), --applications N
  * (application processes, supervisor.applications; default 1), --no-bare, --memory-live N
  * (BENCH_MEMORY_LIVE, default 12000, quick 2000; 0: no memory step), --memory-rate N (default 200,
- * quick 100; each call is then held memory-live / memory-rate seconds), --db-transport tcp|socket
+ * quick 100; each call is then held memory-live / memory-rate seconds), --memory-first (the memory
+ * step right after idle, before the rate steps, so that its peak minus idle owes nothing to the RSS
+ * they grew; the rate steps' memory figures then include its peak), --db-transport tcp|socket
  * (BENCH_DB_TRANSPORT; how the product reaches the benchmark's MariaDB: loopback TCP by default,
  * or the server's Unix socket through the url's ?socket=). Env: BENCH_HOLD_MS
  * (default 1500), BENCH_DB_POOL (default 40), BENCH_PROFILE=<dir> (V8 CPU profiles of the
@@ -69,6 +71,8 @@ const DB_TRANSPORT = (option('db-transport') ?? process.env.BENCH_DB_TRANSPORT ?
 /** The memory step: this many live calls at once (long holds at a modest rate), for memory per live call where calls, not garbage, dominate. */
 const MEMORY_LIVE = Number(option('memory-live') ?? process.env.BENCH_MEMORY_LIVE ?? (QUICK ? 2000 : 12000));
 const MEMORY_RATE = Number(option('memory-rate') ?? process.env.BENCH_MEMORY_RATE ?? (QUICK ? 100 : 200));
+/** The memory step before the rate steps (its figure then owes nothing to RSS the rate steps grew). */
+const MEMORY_FIRST = flag('memory-first');
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 1500);
 const DB_POOL = Number(process.env.BENCH_DB_POOL ?? 40);
 const CLK_TCK = 100;
@@ -127,10 +131,10 @@ function mariadbPid(port: number): number | undefined {
 // ---- the applications' own figures (admin API /metrics) ----------------------------------------
 
 /** The figures read from one application's /metrics, each summed over its label sets. */
-interface AppFigures { offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number; heapUsed: number }
+interface AppFigures { offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number; heapUsed: number; heapAfterFullGc: number }
 
 function parseMetrics(text: string): AppFigures {
-  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0 };
+  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0 };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([\w:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
@@ -149,6 +153,7 @@ function parseMetrics(text: string): AppFigures {
       case 'tollgate_process_nodejs_eventloop_lag_p99_seconds': f.lagP99 = v; break;
       case 'tollgate_process_nodejs_eventloop_lag_max_seconds': f.lagMax = v; break;
       case 'tollgate_process_nodejs_heap_size_used_bytes': f.heapUsed = v; break;
+      case 'tollgate_process_heap_used_after_full_gc_bytes': f.heapAfterFullGc = v; break;
       default: break;
     }
   }
@@ -186,6 +191,8 @@ interface Window {
   rssSeries: Map<string, Array<[number, number]>>;
   /** Each application's V8 heap in use (live objects and garbage not yet collected), with the live calls then. */
   heapSeries: Map<string, Array<[number, number, number]>>;
+  /** Each application's heap in use just after its full collections: [minutes, KB], one point per collection. */
+  fullGcHeapSeries: Map<string, Array<[number, number]>>;
 }
 
 class Meter {
@@ -210,7 +217,7 @@ class Meter {
   async start(progress?: (line: string) => void): Promise<void> {
     this.window = {
       startedAt: Date.now(), stoppedAt: 0, firstTicks: new Map(), lastTicks: new Map(), peakRssKb: new Map(), peakLive: new Map(),
-      firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(), heapSeries: new Map(),
+      firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(), heapSeries: new Map(), fullGcHeapSeries: new Map(),
     };
     await this.tick();
     this.timer = setInterval(() => { this.ticking ??= this.tick().finally(() => { this.ticking = undefined; }); }, 1000);
@@ -256,6 +263,9 @@ class Meter {
       const heap = w.heapSeries.get(p.name) ?? [];
       heap.push([minutes, f.heapUsed / 1024, f.live]);
       w.heapSeries.set(p.name, heap);
+      const afterGc = w.fullGcHeapSeries.get(p.name) ?? [];
+      if (f.heapAfterFullGc > 0 && afterGc[afterGc.length - 1]?.[1] !== f.heapAfterFullGc / 1024) afterGc.push([minutes, f.heapAfterFullGc / 1024]);
+      w.fullGcHeapSeries.set(p.name, afterGc);
     });
     w.peakLive.set('all', Math.max(w.peakLive.get('all') ?? 0, live));
     w.peakLive.set('now', live);
@@ -659,6 +669,39 @@ async function main(): Promise<void> {
     const ctx: ProductCtx = { sipPort: product.sipPort, csv, csvTcp, meter, db };
     const steps: StepResult[] = [];
     let placedTotal = 0;
+    // The memory step: calls held long enough that MEMORY_LIVE are up at once, as on a real trunk
+    // (calls last minutes); then memory per live call is the calls' own, not the garbage of a high rate.
+    const memoryStep = async (): Promise<string> => {
+      if (MEMORY_LIVE <= 0 || MEMORY_RATE <= 0) return 'memory step: not run';
+      const holdMs = Math.round((MEMORY_LIVE / MEMORY_RATE) * 1000);
+      const seconds = Math.round(holdMs / 1000 + (QUICK ? 10 : 20));
+      console.log(`memory step: ${MEMORY_RATE} calls/s for ${seconds} s, each held ${fmt(holdMs / 1000, 0)} s (${MEMORY_LIVE} live calls at the peak):`);
+      const m = await runProductWindow(MEMORY_RATE, seconds, ctx, 'memory step', holdMs);
+      placedTotal += m.placed;
+      console.log(`memory step: placed ${m.placed}, ok ${m.successful}, failed ${m.failed}, setup p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms, CDRs ${m.cdrs} — ${m.ok ? 'PASS' : 'FAIL: ' + m.why.join('; ')}`);
+      printWindow(m, meter);
+      const w = m.window;
+      const perProc = meter.names().filter((n) => !n.startsWith('sipp')).map((n) => {
+        const live = meter.apps().includes(n) ? w.peakLive.get(n) ?? 0 : w.peakLive.get('all') ?? 0;
+        const kb = live > 0 ? Math.max(0, (w.peakRssKb.get(n) ?? 0) - (meter.idleKb(n) ?? 0)) / live : NaN;
+        return `${n} ${fmt(kb, 1)} KB`;
+      }).join(', ');
+      const heaps = meter.apps().map((a) => {
+        const series = w.heapSeries.get(a) ?? [];
+        const before = series[0];
+        const peak = series.reduce<[number, number, number] | undefined>((best, x) => (!best || x[2] > best[2] ? x : best), undefined);
+        if (!before || !peak || peak[2] <= 0) return `${a}: -`;
+        return `${a} ${fmt(peak[1] / 1024, 0)} MB with ${peak[2]} live, ${fmt((peak[1] - before[1]) / Math.max(1, peak[2] - before[2]), 1)} KB per live call above the step's start`;
+      }).join('; ');
+      const line = `memory step (${m.ok ? 'PASS' : 'FAIL'}) at ${w.peakLive.get('all') ?? 0} live calls: peak RSS minus idle per live call: ${perProc}; V8 heap in use at the peak (live objects and garbage not yet collected): ${heaps}`;
+      console.log(`  ${line}`);
+      return line;
+    };
+
+    // First, the memory step's peak minus idle is the calls' own: RSS that a rate step grew (V8 and
+    // InnoDB seldom give memory back) is not counted in it. The rate steps' figures then include it.
+    let memoryLine = 'memory step: not run';
+    if (MEMORY_FIRST) memoryLine = await memoryStep();
     for (const rate of RATES) {
       console.log(`step ${rate} calls/s for ${STEP_SECONDS} s:`);
       const r = await runProductWindow(rate, STEP_SECONDS, ctx, `step ${rate}`);
@@ -693,33 +736,7 @@ async function main(): Promise<void> {
       console.log(`  ${bareLine}`);
     }
 
-    // The memory step: calls held long enough that MEMORY_LIVE are up at once, as on a real trunk
-    // (calls last minutes); then memory per live call is the calls' own, not the garbage of a high rate.
-    let memoryLine = 'memory step: not run';
-    if (MEMORY_LIVE > 0 && MEMORY_RATE > 0) {
-      const holdMs = Math.round((MEMORY_LIVE / MEMORY_RATE) * 1000);
-      const seconds = Math.round(holdMs / 1000 + (QUICK ? 10 : 20));
-      console.log(`memory step: ${MEMORY_RATE} calls/s for ${seconds} s, each held ${fmt(holdMs / 1000, 0)} s (${MEMORY_LIVE} live calls at the peak):`);
-      const m = await runProductWindow(MEMORY_RATE, seconds, ctx, 'memory step', holdMs);
-      placedTotal += m.placed;
-      console.log(`memory step: placed ${m.placed}, ok ${m.successful}, failed ${m.failed}, setup p50 ${fmt(m.p50, 2)} ms p99 ${fmt(m.p99, 2)} ms, CDRs ${m.cdrs} — ${m.ok ? 'PASS' : 'FAIL: ' + m.why.join('; ')}`);
-      printWindow(m, meter);
-      const w = m.window;
-      const perProc = meter.names().filter((n) => !n.startsWith('sipp')).map((n) => {
-        const live = meter.apps().includes(n) ? w.peakLive.get(n) ?? 0 : w.peakLive.get('all') ?? 0;
-        const kb = live > 0 ? Math.max(0, (w.peakRssKb.get(n) ?? 0) - (meter.idleKb(n) ?? 0)) / live : NaN;
-        return `${n} ${fmt(kb, 1)} KB`;
-      }).join(', ');
-      const heaps = meter.apps().map((a) => {
-        const series = w.heapSeries.get(a) ?? [];
-        const before = series[0];
-        const peak = series.reduce<[number, number, number] | undefined>((best, x) => (!best || x[2] > best[2] ? x : best), undefined);
-        if (!before || !peak || peak[2] <= 0) return `${a}: -`;
-        return `${a} ${fmt(peak[1] / 1024, 0)} MB with ${peak[2]} live, ${fmt((peak[1] - before[1]) / Math.max(1, peak[2] - before[2]), 1)} KB per live call above the step's start`;
-      }).join('; ');
-      memoryLine = `memory step (${m.ok ? 'PASS' : 'FAIL'}) at ${w.peakLive.get('all') ?? 0} live calls: peak RSS minus idle per live call: ${perProc}; V8 heap in use at the peak (live objects and garbage not yet collected): ${heaps}`;
-      console.log(`  ${memoryLine}`);
-    }
+    if (!MEMORY_FIRST) memoryLine = await memoryStep();
 
     // The soak: a constant rate, RSS sampled every second; the slope leaves out the first fifth (warm-up).
     let soak: StepResult | undefined;
@@ -735,13 +752,11 @@ async function main(): Promise<void> {
       const series = soak!.window.rssSeries.get(n) ?? [];
       const end = series[series.length - 1]?.[0] ?? 0;
       return `${n} ${fmt(slope(series.filter(([m]) => m >= end / 5)), 0)} KB/min`;
-    }).join(', ') + '; V8 heap in use, lowest of each minute (what survives collection): ' + meter.apps().map((a) => {
-      const series = soak!.window.heapSeries.get(a) ?? [];
-      const end = series[series.length - 1]?.[0] ?? 0;
-      const lows = new Map<number, number>();
-      for (const [m, kb] of series) if (m >= end / 5 && kb > 0) lows.set(Math.floor(m), Math.min(lows.get(Math.floor(m)) ?? Infinity, kb));
-      const points = [...lows.entries()].map(([m, kb]) => [m, kb] as [number, number]);
-      return points.length >= 3 ? `${a} ${fmt(slope(points), 0)} KB/min (${points.length} minutes, ${fmt(points[0]![1] / 1024, 0)} → ${fmt(points[points.length - 1]![1] / 1024, 0)} MB)` : `${a} - (soak too short)`;
+    }).join(', ') + '; V8 heap in use after each full collection (what is alive): ' + meter.apps().map((a) => {
+      const series = soak!.window.fullGcHeapSeries.get(a) ?? [];
+      const end = soak!.window.heapSeries.get(a)?.at(-1)?.[0] ?? 0;
+      const points = series.filter(([m]) => m >= end / 5);
+      return points.length >= 3 ? `${a} ${fmt(slope(points), 0)} KB/min (${points.length} full collections, ${fmt(points[0]![1] / 1024, 0)} → ${fmt(points[points.length - 1]![1] / 1024, 0)} MB)` : `${a} - (${points.length} full collections after the warm-up)`;
     }).join(', ') : undefined;
 
     // Let the last settlements land, then audit.
