@@ -82,10 +82,12 @@ export class FastStatements {
   /**
    * A statement with `$n` parameters (as Sequelize's `bind`), prepared once per connection by
    * mysql2 (`execute`): rows of a SELECT, INSERT ... RETURNING or CALL, or the result header.
+   * 'formatted' for a text that varies with a batch's size: each size prepared would stay in
+   * mysql2's cache and the server's (max_prepared_stmt_count) for the connection's life.
    */
-  execute(sql: string, bind: readonly unknown[]): Promise<unknown> {
+  execute(sql: string, bind: readonly unknown[], how: 'prepared' | 'formatted' = 'prepared'): Promise<unknown> {
     const c = this.compile(sql);
-    return this.send(c.sql, c.order.map((i) => bind[i]), true);
+    return this.send(c.sql, c.order.map((i) => bind[i]), how === 'prepared');
   }
 
   /**

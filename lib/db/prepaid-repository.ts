@@ -174,6 +174,22 @@ export class PrepaidRepository implements PrepaidStore {
     return callRows(result);
   }
 
+  /**
+   * Statements whose text varies with a batch's size (closeMany, accountStatuses) are sent
+   * formatted, not prepared: every size prepared would stay cached, on each connection and on the
+   * server, for the connection's life (a steady growth of memory, and the server's
+   * max_prepared_stmt_count reached in the end).
+   */
+  private async selectBatch(sql: string, bind: unknown[]): Promise<Row[]> {
+    if (this.db.direct) return await this.db.direct.execute(sql, bind, 'formatted') as Row[];
+    return this.select(sql, bind);
+  }
+
+  private async updateBatch(sql: string, bind: unknown[]): Promise<number> {
+    if (this.db.direct) return Number((await this.db.direct.execute(sql, bind, 'formatted') as ResultHeader).affectedRows);
+    return this.update(sql, bind);
+  }
+
   private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
     const direct = transaction ? undefined : this.db.direct;
     if (direct) return Number((await direct.execute(sql, bind) as ResultHeader).affectedRows);
@@ -279,7 +295,7 @@ export class PrepaidRepository implements PrepaidStore {
     for (let i = 0; i < distinct.length; i += STATUS_CHUNK) {
       const chunk = distinct.slice(i, i + STATUS_CHUNK);
       const marks = chunk.map((_, k) => `$${k + 1}`).join(', ');
-      const rows = await this.read(() => this.select(`SELECT id, status FROM accounts WHERE id IN (${marks})`, chunk));
+      const rows = await this.read(() => this.selectBatch(`SELECT id, status FROM accounts WHERE id IN (${marks})`, chunk));
       for (const r of rows) out.set(Number(r.id), String(r.status) as Account['status']);
     }
     return out;
@@ -603,10 +619,10 @@ export class PrepaidRepository implements PrepaidStore {
       AND account_id = ${byId((r) => p(r.accountId))} AND amount = ${byId((r) => pm(r.expectedAmount, 'reserved amount'))}`;
     // Balances are locked in account order, so that two batches on shared accounts do not deadlock.
     const order = this.mysql ? ' ORDER BY account_id' : '';
-    const changed = await this.write(() => this.update(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
+    const changed = await this.write(() => this.updateBatch(`UPDATE reservations SET ${sets.join(', ')} WHERE ${where}${order}`, bind))
       .catch((err: unknown) => { throw storeError(err); });
     if (changed === reqs.length) return reqs.map((r): CloseOutcome => (r.callRecord !== undefined ? { status: 'closed', recorded: true } : { status: 'closed' }));
-    const rows = await this.read(() => this.select(
+    const rows = await this.read(() => this.selectBatch(
       `SELECT ${this.cols('reservations')}, ledger_key AS closed_key FROM reservations WHERE id IN (${reqs.map((_, i) => `$${i + 1}`).join(', ')})`,
       reqs.map((r) => r.reservationId),
     ));
