@@ -174,6 +174,8 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
+    // What was written in this turn goes out before the connections are destroyed.
+    this.batcher.flush();
     for (const c of this.connections) { c.closed = true; c.socket.destroy(); }
     this.connections.clear();
     const s = this.server;

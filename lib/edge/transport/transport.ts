@@ -307,6 +307,8 @@ export class TransportLayer extends EventEmitter {
 
   async close(): Promise<void> {
     this.closed = true;
+    // What was written in this turn goes out before the connections are destroyed.
+    this.batcher.flush();
     for (const c of this.conns.values()) c.socket.destroy();
     this.conns.clear();
     await Promise.all(this.udp.map((u) => new Promise<void>((r) => u.socket.close(() => r()))));

@@ -77,6 +77,19 @@ describe('WriteBatcher', () => {
     } finally { a.close(); b.close(); }
   });
 
+  it('flush() sends what is held at once, so a socket destroyed right after loses nothing', async () => {
+    const p = await pair();
+    try {
+      const batcher = new WriteBatcher();
+      batcher.write(p.client, 'last words;');
+      batcher.flush();
+      p.client.destroy();
+      await p.waitFor(11);
+      assert.equal(p.received(), 'last words;');
+      await turn();   // the scheduled flush finds nothing left and does no harm
+    } finally { p.close(); }
+  });
+
   it('batchSocketWrites routes a socket\'s own write() through the batcher, with its callback, once', async () => {
     const p = await pair();
     try {
