@@ -74,6 +74,9 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
       const ranSeconds = (Date.now() - startedAt) / 1000;
       p.running = undefined;
       if (state === State.Stopping) {
+        // Logged whether the supervisor stopped it or it ended its own stop first (under a signal
+        // to the whole group), so every exit of the stop shows its code and signal.
+        logger.info('process stopped', { process: name, code, signal });
         // Ended by the stop signal itself (it came while the process was already exiting, its
         // handler gone) is a clean stop, as systemd counts it; a kill or an exit code is not.
         const byStopSignal = code === null && (signal === 'SIGTERM' || signal === 'SIGINT');
@@ -100,7 +103,6 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
     }, config.killAfterSeconds * 1000);
     await exited;
     clearTimeout(killer);
-    logger.info('process stopped', { process: p.spec.name, code: child.exitCode, signal: child.signalCode });
   };
 
   const onStopSignal = (signal: NodeJS.Signals): void => {
@@ -129,9 +131,10 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
   for (const p of processes) clearTimeout(p.restart);
   for (const p of [...processes].reverse()) await stopOne(p);
 
-  process.off('SIGINT', onStopSignal);
-  process.off('SIGTERM', onStopSignal);
-  process.off('SIGHUP', onHangup);
+  // The signal handlers stay to the process's end: a stop signal now is logged and ignored, a
+  // SIGHUP finds nothing to reload. Without a handler a signal's default action would kill the
+  // supervisor on its way out (exit status "killed by SIGTERM" for a clean stop); the caller exits
+  // explicitly for the same reason (app/cli/run.ts exitStopped).
   logger.info('stopped', { clean });
   return clean ? 0 : 1;
 }

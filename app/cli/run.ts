@@ -63,6 +63,22 @@ function boundStop(config: TollgateConfig, logger: Logger): void {
   }, seconds * 1000).unref();
 }
 
+/**
+ * Ends a process whose stop has finished. Left to end by itself, Node lets its signal handlers go
+ * while it tears down, and a SIGTERM in that moment kills it: under a signal to the whole process
+ * group, the edge finishes as the application exits, which is when the supervisor SIGTERMs it, so
+ * a clean stop showed as "killed by SIGTERM". process.exit keeps the handlers to the end (a signal
+ * then is ignored). Log lines still in the pipe's buffer go out first, for a bounded while.
+ */
+async function exitStopped(): Promise<never> {
+  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  await Promise.race([
+    Promise.all(pending.map((s) => new Promise((r) => s.once('drain', r)))),
+    new Promise((r) => setTimeout(r, 2000).unref()),
+  ]);
+  process.exit(process.exitCode ?? 0);
+}
+
 /** How long a stopping edge waits for its applications to disconnect before it closes. */
 const APPLICATIONS_GONE_MS = 2000;
 
@@ -84,6 +100,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       const passOn = program.opts<{ config?: string }>().config;
       const env = passOn ? { ...process.env, TOLLGATE_CONFIG: path.resolve(passOn) } : process.env;
       process.exitCode = await superviseProcesses(cli, embeddedProcessSpecs(config), config.supervisor, ctx.logger, env);
+      await exitStopped();
     });
 
   program.command('edge')
@@ -105,7 +122,7 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
       // get a short, bounded while to disconnect first, so none sees its SIP server vanish.
       await untilApplicationsGone(edge, APPLICATIONS_GONE_MS);
       await edge.close();
-      process.off('SIGHUP', onHangup);
+      await exitStopped();
     });
 
   program.command('app')
@@ -131,5 +148,5 @@ async function runApplication(ctx: CliContext): Promise<void> {
   stopping = true;
   boundStop(config, ctx.logger);
   await app.stop(signal);
-  process.off('SIGHUP', onHangup);
+  await exitStopped();
 }

@@ -215,6 +215,17 @@ describe('supervisor of `tollgate start`', function () {
     assert.throws(() => process.kill(-r.pid, 0), /ESRCH/, 'the process group is empty');
   });
 
+  it('a process that ends its own stop before the supervisor comes to it is still logged as stopped, with its code', async () => {
+    const r = startSupervisor([{ name: 'edge', args: ['edge', '--drain-ms=50'] }, { name: 'app', args: ['app', '--drain-ms=600'] }]);
+    await started(r, 'edge');
+    await started(r, 'app');
+    process.kill(-r.pid, 'SIGTERM');
+    assert.equal(await r.exit, 0, 'a clean stop');
+    assert.ok(r.events('edge').some((e) => e.event === 'stopped'), 'the edge stopped by itself');
+    assert.deepEqual(r.logsOf('stopping process', 'edge'), [], 'the supervisor had nothing left to stop');
+    assert.deepEqual(r.logsOf('process stopped').map((l) => [l.process, l.code, l.signal]), [['edge', 0, null], ['app', 0, null]]);
+  });
+
   it('passes SIGHUP to the application, which reloads on it, and not to the edge', async () => {
     const r = startSupervisor([{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app'], reloadsOnHup: true }]);
     await started(r, 'edge');
