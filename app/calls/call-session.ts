@@ -9,6 +9,7 @@ import type { CallQuote, RatingService } from '../../lib/rating';
 import type { TrunkTarget } from '../../lib/vpn';
 import { admit } from '../admission';
 import type { AnchoredMedia, CallMedia } from '../media/call-media';
+import { compactDialog, own } from './dialog-memory';
 import type { TrunkCallCounter } from './trunk-calls';
 import { CallRejection, type AdmissionContext, type AdmissionStep, type AdmittedCall, type StoredCallRecord } from './types';
 
@@ -144,23 +145,44 @@ export class CallSession {
   /** Both legs on media-server endpoints (a warning, or remaining time at answer); null: media end to end. */
   private anchored: AnchoredMedia | null = null;
 
+  /**
+   * The INVITE and its response, until the call is answered. An answered call keeps only its
+   * dialogs, and those compacted (app/calls/dialog-memory.ts): the set-up is most of what a live
+   * call would otherwise hold in memory.
+   */
+  private setup: { req: Srf.SrfRequest; res: Srf.SrfResponse } | undefined;
+
   constructor(
     private readonly deps: CallSessionDeps,
-    private readonly req: Srf.SrfRequest,
-    private readonly res: Srf.SrfResponse,
+    req: Srf.SrfRequest,
+    res: Srf.SrfResponse,
     callId: string,
     logger: Logger,
   ) {
-    this.ctx = {
-      callId, sipCallId: req.get('Call-ID'), inviteAt: new Date(), req, logger: logger.child({ callId, sipCallId: req.get('Call-ID') }),
-      callerDialled: userPart(req.get('From')), calleeDialled: userPart(req.uri),
+    this.setup = { req, res };
+    const sipCallId = own(req.get('Call-ID'));
+    const ctx = {
+      callId, sipCallId, inviteAt: new Date(), logger: logger.child({ callId, sipCallId }),
+      callerDialled: own(userPart(req.get('From'))), calleeDialled: own(userPart(req.uri)),
     };
+    // The admission steps read the INVITE through the context, for as long as it is kept.
+    this.ctx = Object.defineProperty(ctx, 'req', { get: () => this.req, enumerable: true }) as typeof ctx & { readonly req: Srf.SrfRequest };
     req.on('cancel', () => {
       this.callerCancelled = true;
       // drachtio-srf has answered 487 and cancels the outbound leg; the call ends now, whatever
       // the callee does with that CANCEL.
       if (this.state === CallState.Dialling) void this.finish('caller_cancel', 'cancelled', { status: 487, reason: 'Request Terminated' });
     });
+  }
+
+  private get req(): Srf.SrfRequest {
+    if (!this.setup) throw new Error(`call ${this.ctx.callId}: the INVITE is not kept once the call is answered`);
+    return this.setup.req;
+  }
+
+  private get res(): Srf.SrfResponse {
+    if (!this.setup) throw new Error(`call ${this.ctx.callId}: the INVITE's response is not kept once the call is answered`);
+    return this.setup.res;
   }
 
   get callId(): string { return this.ctx.callId; }
@@ -262,7 +284,7 @@ export class CallSession {
 
   /** A final response to the caller, unless one went already; a dead control link is only logged. */
   private respond(status: number, reason?: string, headers: Record<string, string> = {}): void {
-    if (this.res.finalResponseSent) return;
+    if (!this.setup || this.res.finalResponseSent) return;
     try {
       if (reason) this.res.send(status, reason, { headers });
       else this.res.send(status, { headers });
@@ -430,7 +452,7 @@ export class CallSession {
     this.answerAt = new Date();
     this.grant = call.grant;
     this.moveTo(CallState.Answered);
-    this.forgetSetup();
+    this.forgetSetup(uas, uac);
     this.wireLegs(uas, uac);
     this.anchored?.answered();
     call.logger.info('call answered', { trunk: this.egress?.name });
@@ -486,11 +508,15 @@ export class CallSession {
    * as the INVITE lives as long as the call and the listeners would keep the whole set-up (the
    * outbound INVITE, its responses, createB2BUA's closures) in memory with it.
    */
-  private forgetSetup(): void {
+  private forgetSetup(uas: Srf.Dialog, uac: Srf.Dialog): void {
     const invite = this.req as unknown as NodeJS.EventEmitter;
     invite.removeAllListeners('cancel');
     invite.removeAllListeners('update');
     this.uacReq = undefined;
+    this.setup = undefined;
+    if (this.ctx.callerUri !== undefined) this.ctx.callerUri = own(this.ctx.callerUri);
+    compactDialog(uas);
+    compactDialog(uac);
   }
 
   private wireLegs(uas: Srf.Dialog, uac: Srf.Dialog): void {

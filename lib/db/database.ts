@@ -50,6 +50,9 @@ type MigrationModule = {
  */
 export const DEFAULT_POOL = { max: 10, min: 0, acquireMs: 10_000, idleMs: 60_000 };
 
+/** Prepared statements kept per MySQL/MariaDB connection (mysql2's cache; see toSequelizeOptions). */
+export const PREPARED_STATEMENTS_PER_CONNECTION = 256;
+
 /** What answers on the connection: MySQL and MariaDB share the dialect but not every statement. */
 export interface DatabaseServer {
   readonly product: 'mysql' | 'mariadb' | 'sqlite';
@@ -159,7 +162,13 @@ function sequelizeOptions(opts: DatabaseOptions, logger: Logger): Options {
         await (connection as { promise(): { query(sql: string): Promise<unknown> } }).promise().query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
       },
     };
-    const dialectOptions = { decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false, ...(opts.socketPath ? { socketPath: opts.socketPath } : {}) };
+    // maxPreparedStatements: each connection's cache of prepared statements, which mysql2 sizes
+    // up front (16,000 entries by default: half a megabyte per connection, before any statement).
+    // The product prepares a few dozen texts; a statement pushed out is closed on the server.
+    const dialectOptions = {
+      decimalNumbers: false, supportBigNumbers: true, bigNumberStrings: true, dateStrings: false, maxPreparedStatements: PREPARED_STATEMENTS_PER_CONNECTION,
+      ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
+    };
     return { ...common, hooks, dialect: 'mysql', timezone: '+00:00', dialectOptions };
   }
   return { ...common, dialect: 'sqlite', storage: opts.storage, pool: { ...pool, max: 1 } };
