@@ -10,8 +10,9 @@ import type Srf from 'drachtio-srf';
  * Once the call is answered, a Dialog reads only this of its Request and Response (drachtio-srf
  * lib/dialog.js): `req.method` (dialogType), `req.socket` (every in-dialog request goes out on
  * it), `req.get('Event')` (SUBSCRIBE dialogs only) and `res.stackDialogId` (its id). `agent` is
- * copied at construction. compactDialog swaps both for stand-ins with just that, and copies the
- * strings of `sip`, `local` and `remote` out of the messages they were cut from.
+ * copied at construction. compactDialog swaps both for stand-ins with just that, copies the
+ * strings of `sip`, `local` and `remote` out of the messages they were cut from, and keys the
+ * dialog in Srf's map of dialogs by its copied id.
  */
 export function compactDialog(dialog: Srf.Dialog): void {
   const d = dialog as unknown as DialogInternals;
@@ -26,7 +27,14 @@ export function compactDialog(dialog: Srf.Dialog): void {
     socket: req.socket,
     get: (name: string) => (name.toLowerCase() === 'event' ? event : undefined),
   };
-  d.res = { [COMPACT]: true, stackDialogId: own(res.stackDialogId)!, agent: res.agent };
+  const id = own(res.stackDialogId);
+  d.res = { [COMPACT]: true, stackDialogId: id, agent: res.agent };
+  // Srf finds a dialog by its id in a Map whose key is the original slice: keyed again by the copy.
+  const dialogs = d.srf?._dialogs;
+  if (dialogs instanceof Map && dialogs.get(id) === dialog) {
+    dialogs.delete(id);
+    dialogs.set(id, dialog);
+  }
   d.sip = { callId: own(d.sip.callId), localTag: own(d.sip.localTag), remoteTag: own(d.sip.remoteTag) };
   d.local = { uri: own(d.local.uri), sdp: own(d.local.sdp), contact: own(d.local.contact) };
   d.remote = { uri: own(d.remote.uri), sdp: own(d.remote.sdp) };
@@ -35,6 +43,7 @@ export function compactDialog(dialog: Srf.Dialog): void {
 const COMPACT = Symbol('compact');
 
 interface DialogInternals {
+  srf?: { _dialogs?: unknown };
   req: { [COMPACT]?: true } & Record<string, unknown>;
   res: { [COMPACT]?: true } & Record<string, unknown>;
   sip: { callId?: string; localTag?: string; remoteTag?: string };
