@@ -77,8 +77,8 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
         // Logged whether the supervisor stopped it or it ended its own stop first (under a signal
         // to the whole group), so every exit of the stop shows its code and signal.
         logger.info('process stopped', { process: name, code, signal });
-        // Ended by the stop signal itself (it came while the process was already exiting, its
-        // handler gone) is a clean stop, as systemd counts it; a kill or an exit code is not.
+        // Ended by the stop signal itself (it came before the process could handle it: still
+        // starting) is a clean stop, as systemd counts it; a kill or an exit code is not.
         const byStopSignal = code === null && (signal === 'SIGTERM' || signal === 'SIGINT');
         if (code !== 0 && !byStopSignal) clean = false;
         return;

@@ -50,7 +50,7 @@ type MigrationModule = {
  */
 export const DEFAULT_POOL = { max: 10, min: 0, acquireMs: 10_000, idleMs: 60_000 };
 
-/** Prepared statements kept per MySQL/MariaDB connection (mysql2's cache; see toSequelizeOptions). */
+/** Prepared statements kept per MySQL/MariaDB connection (mysql2's cache; see sequelizeOptions). */
 export const PREPARED_STATEMENTS_PER_CONNECTION = 256;
 
 /** What answers on the connection: MySQL and MariaDB share the dialect but not every statement. */

@@ -3,7 +3,7 @@ import { QueryTypes } from 'sequelize';
 import { TollgateMetrics } from '../../app/metrics';
 import { AppError } from '../../lib/common/errors';
 import { parseMoney } from '../../lib/common/money';
-import { openDatabaseUrl, type Database } from '../../lib/db/database';
+import { openDatabaseUrl, PREPARED_STATEMENTS_PER_CONNECTION, type Database } from '../../lib/db/database';
 import { PrepaidRepository, storeError } from '../../lib/db/prepaid-repository';
 import { CreditControl, DEFAULT_CREDIT_CONTROL_OPTIONS, MemorySettlementJournal } from '../../lib/prepaid';
 import { testDatabaseUrl } from '../support/mariadb';
@@ -65,6 +65,27 @@ describe('direct statements on MariaDB', function () {
     await until('every connection back in the pool', () => poolOf(db).using === 0 && poolOf(db).waiting === 0);
     assert.ok(poolOf(db).available >= 1 && poolOf(db).size <= 10, `pool ${JSON.stringify({ size: poolOf(db).size, available: poolOf(db).available })}`);
     for (const a of await repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
+  });
+
+  it(`keeps at most ${PREPARED_STATEMENTS_PER_CONNECTION} prepared statements per connection, and closes on the server the ones it pushes out`, async () => {
+    interface DriverConnection {
+      execute(sql: string, values: unknown[], cb: (err: Error | null) => void): void;
+      query(sql: string, cb: (err: Error | null, rows: Array<{ Value: string }>) => void): void;
+    }
+    const cm = db.sequelize.connectionManager as unknown as { getConnection(): Promise<DriverConnection>; releaseConnection(c: DriverConnection): Promise<void> };
+    const conn = await cm.getConnection();
+    const run = (sql: string, values: unknown[]) => new Promise<void>((resolve, reject) => conn.execute(sql, values, (err) => (err ? reject(err) : resolve())));
+    const prepared = () => new Promise<number>((resolve, reject) => conn.query("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'", (err, rows) => (err ? reject(err) : resolve(Number(rows[0]!.Value)))));
+    try {
+      const before = await prepared();
+      const texts = PREPARED_STATEMENTS_PER_CONNECTION + 64;
+      for (let i = 0; i < texts; i++) await run(`SELECT ? + ${i} AS n`, [1]);
+      const added = (await prepared()) - before;
+      assert.ok(added <= PREPARED_STATEMENTS_PER_CONNECTION, `${texts} statement texts left ${added} prepared on the server`);
+      assert.ok(added >= PREPARED_STATEMENTS_PER_CONNECTION - 8, `the cache is used up to its size (${added})`);
+    } finally {
+      await cm.releaseConnection(conn);
+    }
   });
 
   it('destroys a connection killed mid-statement, reads the error as the database unavailable, and goes on on another', async () => {
