@@ -299,6 +299,8 @@ describe('call session', () => {
     assert.equal(o.headers.Supported, '100rel, timer', 'the caller\'s options, timer once');
     assert.deepEqual(o.responseHeaders({ status: 200 }), { 'Session-Expires': '300;refresher=uac', Require: 'timer' });
     assert.deepEqual(o.responseHeaders({ status: 180 }), {}, 'nothing on provisional responses');
+    await w.session.end('caller_bye'); // no answered call, and no grant timer, outlives the test
+    assert.equal(w.settles.length, 1);
   });
 
   it('a caller without timer support gets us as its refresher', async () => {
@@ -308,6 +310,8 @@ describe('call session', () => {
     const o = w.b2buaOptions[0]!;
     assert.deepEqual(o.responseHeaders({ status: 200 }), { 'Session-Expires': '600;refresher=uas' });
     assert.equal(o.headers.Supported, 'timer');
+    await w.session.end('caller_bye');
+    assert.equal(w.settles.length, 1);
   });
 
   it('a Session-Expires below our Min-SE is refused 422 with our Min-SE, and recorded', async () => {
