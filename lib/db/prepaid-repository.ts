@@ -16,6 +16,8 @@ import { MoneyColumns, type StoredAt } from './money-column';
 type Row = Record<string, unknown>;
 /** What the driver answers to a statement that returns no rows. */
 type ResultHeader = { affectedRows: number; insertId: number };
+/** How a statement goes to the driver (FastStatements.execute). */
+type SentAs = 'prepared' | 'formatted';
 
 export interface PrepaidRepositoryOptions {
   /**
@@ -162,9 +164,9 @@ export class PrepaidRepository implements PrepaidStore {
   // A statement outside a transaction goes straight to the driver on MySQL/MariaDB (db.direct):
   // every step of a call is one such statement. Transactions and SQLite go through Sequelize.
 
-  private async select(sql: string, bind: unknown[], transaction?: Transaction): Promise<Row[]> {
+  private async select(sql: string, bind: unknown[], transaction?: Transaction, how: SentAs = 'prepared'): Promise<Row[]> {
     const direct = transaction ? undefined : this.db.direct;
-    if (direct) return await direct.execute(sql, bind) as Row[];
+    if (direct) return await direct.execute(sql, bind, how) as Row[];
     return this.db.sequelize.query<Row>(sql, { bind, type: QueryTypes.SELECT, transaction });
   }
 
@@ -180,19 +182,17 @@ export class PrepaidRepository implements PrepaidStore {
    * server, for the connection's life (a steady growth of memory, and the server's
    * max_prepared_stmt_count reached in the end).
    */
-  private async selectBatch(sql: string, bind: unknown[]): Promise<Row[]> {
-    if (this.db.direct) return await this.db.direct.execute(sql, bind, 'formatted') as Row[];
-    return this.select(sql, bind);
+  private selectBatch(sql: string, bind: unknown[]): Promise<Row[]> {
+    return this.select(sql, bind, undefined, 'formatted');
   }
 
-  private async updateBatch(sql: string, bind: unknown[]): Promise<number> {
-    if (this.db.direct) return Number((await this.db.direct.execute(sql, bind, 'formatted') as ResultHeader).affectedRows);
-    return this.update(sql, bind);
+  private updateBatch(sql: string, bind: unknown[]): Promise<number> {
+    return this.update(sql, bind, undefined, 'formatted');
   }
 
-  private async update(sql: string, bind: unknown[], transaction?: Transaction): Promise<number> {
+  private async update(sql: string, bind: unknown[], transaction?: Transaction, how: SentAs = 'prepared'): Promise<number> {
     const direct = transaction ? undefined : this.db.direct;
-    if (direct) return Number((await direct.execute(sql, bind) as ResultHeader).affectedRows);
+    if (direct) return Number((await direct.execute(sql, bind, how) as ResultHeader).affectedRows);
     const changed = await this.db.sequelize.query(sql, { bind, type: QueryTypes.BULKUPDATE, transaction });
     return Number(changed);
   }

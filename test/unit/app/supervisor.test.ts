@@ -216,7 +216,7 @@ describe('supervisor of `tollgate start`', function () {
   });
 
   it('a process that ends its own stop before the supervisor comes to it is still logged as stopped, with its code', async () => {
-    const r = startSupervisor([{ name: 'edge', args: ['edge', '--drain-ms=50'] }, { name: 'app', args: ['app', '--drain-ms=600'] }]);
+    const r = startSupervisor([{ name: 'edge', args: ['edge', '--drain-ms=50'] }, { name: 'app', args: ['app', '--drain-ms=1500'] }]);
     await started(r, 'edge');
     await started(r, 'app');
     process.kill(-r.pid, 'SIGTERM');
