@@ -3,11 +3,16 @@
  * starts a throwaway mariadbd on a free loopback port, runs mocha over the unit and integration
  * tests with TOLLGATE_TEST_MYSQL_URL pointing at it, and stops everything it started — mocha's
  * whole process group included, so no sipp or edge is left behind — on success, failure or signal.
+ * The tests' temporary files (product data folders, SIPp logs, exports) go to a folder of the run's
+ * own (TMPDIR for mocha and all it starts), removed at the end; a failed run keeps it and says where,
+ * and TOLLGATE_TEST_KEEP_TMP=1 keeps it always.
  *
  *   node dist/test/support/harness.js [mocha args…]       extra args replace the default spec list
  *   node dist/test/support/harness.js --bench <script.js>  runs a benchmark script against the MariaDB
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { findMariadbd, startMariaDb, TEST_MYSQL_ENV, type MariaDbServer } from './mariadb';
 
@@ -52,6 +57,8 @@ async function main(): Promise<number> {
   let db: MariaDbServer | undefined;
   let child: ChildProcess | undefined;
   let cleaning: Promise<void> | undefined;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-test-'));
+  let passed = false;
 
   const cleanup = (): Promise<void> => {
     cleaning ??= (async () => {
@@ -63,6 +70,8 @@ async function main(): Promise<number> {
         try { process.kill(-child.pid, 'SIGKILL'); } catch { /* the group has exited */ }
       }
       if (db) await db.destroy();
+      if (passed && process.env.TOLLGATE_TEST_KEEP_TMP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
+      else say(`the run's temporary files are kept in ${tmp}`);
     })();
     return cleaning;
   };
@@ -76,7 +85,7 @@ async function main(): Promise<number> {
   try {
     db = await startMariaDb();
     say(`MariaDB on 127.0.0.1:${db.port} (data ${db.dataDir})`);
-    const env = { ...process.env, [TEST_MYSQL_ENV]: db.url() };
+    const env = { ...process.env, [TEST_MYSQL_ENV]: db.url(), TMPDIR: tmp };
     let cmd: string[];
     if (args[0] === '--bench') {
       if (!args[1]) throw new Error('--bench needs a script');
@@ -95,6 +104,7 @@ async function main(): Promise<number> {
     }, RUN_LIMIT_MS);
     const code = await new Promise<number>((resolve) => child!.once('exit', (c, s) => resolve(c ?? (s ? 1 : 0))));
     clearTimeout(limit);
+    passed = code === 0;
     return code;
   } catch (err) {
     say(`failed: ${(err as Error).stack ?? String(err)}`);
