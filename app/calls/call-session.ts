@@ -136,6 +136,8 @@ export class CallSession {
   private finalStatus: { status: number; reason: string } | undefined;
   /** Set when an extension failed: the cut-off at the end of the grant then says why. */
   private extensionFailure: ReleaseCause | undefined;
+  /** An extension asked for and not yet answered (see cutoffCause). */
+  private extensionPending = false;
   /** When the connection to the SIP server dropped under this answered call; it is then never extended. */
   private lost: Date | undefined;
   private timers: { extend?: NodeJS.Timeout; cutoff?: NodeJS.Timeout; checkpoint?: NodeJS.Timeout; noAnswer?: NodeJS.Timeout } = {};
@@ -556,18 +558,24 @@ export class CallSession {
   /** Why the call ends at the end of its grant: the money, or the database that could not give more. */
   private cutoffCause(grant: Grant): ReleaseCause {
     if (this.extensionFailure) return this.extensionFailure;
+    // Asked for more and still without an answer at the end of the grant: the database is slow or
+    // stalled (the statement timeout has not yet run out); the money was not what ran out.
+    if (this.extensionPending) return 'database_unavailable';
     return grant.finalCause === 'database_unavailable' ? 'database_unavailable' : 'credit_exhausted';
   }
 
   private async extendGrant(): Promise<void> {
+    this.extensionPending = true;
     try {
       const grant = await this.deps.credit.extend(this.ctx.callId);
+      this.extensionPending = false;
       this.deps.observer?.grant?.('extension', grant);
       if (grant.lowBalance) this.deps.observer?.lowBalance?.(grant.accountId, this.ctx.callId);
       // A call told to end with its grant (suspension) keeps the grant it had.
       if (this.state === CallState.Answered && !this.lost && !this.extensionFailure) this.scheduleGrant(grant);
     } catch (err) {
       // The cut-off at the end of the current grant stands: a call never runs unpaid.
+      this.extensionPending = false;
       this.extensionFailure = err instanceof AppError && err.code === 'DB_UNAVAILABLE' ? 'database_unavailable' : 'error';
       this.ctx.logger.warn('grant extension failed; the call ends with its grant', { error: String(err) });
     }

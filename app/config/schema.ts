@@ -90,6 +90,7 @@ export const databaseSchema = z.strictObject({
     acquireMs: z.number().int().positive(),
     idleMs: z.number().int().positive(),
   }),
+  statementTimeoutMs: z.number().int().min(100).max(600_000),
   logQueries: z.boolean(),
 });
 

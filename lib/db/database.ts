@@ -5,7 +5,7 @@ import { Umzug, SequelizeStorage } from 'umzug';
 import { silentLogger, type Logger } from '../common/logger';
 import { AppError } from '../common/errors';
 import { stepsDone, type MigrationStep } from './migrations/steps';
-import { FastStatements } from './fast-statements';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, FastStatements } from './fast-statements';
 
 export type Dialect = 'mysql' | 'sqlite';
 
@@ -24,6 +24,11 @@ export interface DatabaseOptions {
   /** A MySQL/MariaDB server on the same host through its Unix socket (the url's `?socket=` parameter) instead of TCP. */
   socketPath?: string;
   pool: { max: number; min: number; acquireMs: number; idleMs: number };
+  /**
+   * MySQL/MariaDB: how long a statement of a call waits for the server's answer once written
+   * (DEFAULT_STATEMENT_TIMEOUT_MS when not set); then it fails as a lost connection.
+   */
+  statementTimeoutMs?: number;
   logQueries: boolean;
 }
 
@@ -79,8 +84,8 @@ export class Database {
   readonly direct: FastStatements | undefined;
 
   constructor(readonly sequelize: Sequelize, readonly dialect: Dialect, readonly logger: Logger,
-    readonly server: DatabaseServer = dialect === 'sqlite' ? SQLITE_SERVER : serverOf('')) {
-    this.direct = dialect === 'mysql' ? new FastStatements(sequelize) : undefined;
+    readonly server: DatabaseServer = dialect === 'sqlite' ? SQLITE_SERVER : serverOf(''), statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS) {
+    this.direct = dialect === 'mysql' ? new FastStatements(sequelize, statementTimeoutMs) : undefined;
   }
 
   private migrator(): Umzug<QueryInterface> {
@@ -236,7 +241,7 @@ export async function openDatabase(options: DatabaseOptions, logger: Logger): Pr
     const where = opts.dialect === 'sqlite' ? opts.storage : opts.socketPath ? `${opts.socketPath} (${opts.database})` : `${opts.host}:${opts.port}/${opts.database}`;
     throw new AppError('DB_UNAVAILABLE', `cannot connect to ${opts.dialect} database at ${where}: ${(err as Error).message}`, {}, { cause: err });
   }
-  return new Database(sequelize, opts.dialect, logger, server);
+  return new Database(sequelize, opts.dialect, logger, server, opts.statementTimeoutMs);
 }
 
 export function databaseOptionsFromUrl(url: string): DatabaseOptions {

@@ -18,7 +18,8 @@ interface DriverConnection {
   _fatalError?: unknown;
   _protocolError?: unknown;
   _closing?: boolean;
-  stream?: { destroyed?: boolean };
+  stream?: { destroyed?: boolean; destroy?(): void };
+  close?(): void;
 }
 
 /** Sequelize's hook runner and logging option, which its typings keep internal. */
@@ -33,6 +34,10 @@ const CONNECTION_CODES = new Set([
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'PROTOCOL_SEQUENCE_TIMEOUT',
 ]);
 const ER_DUP_ENTRY = 1062;
+
+/** How long a statement of a call waits for the server's answer by default (`database.statementTimeoutMs`). */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
+
 
 /**
  * A mysql2 error as the Sequelize error its own query path would have raised, so that every
@@ -75,7 +80,12 @@ export class FastStatements {
 
   private readonly internals: SequelizeInternals;
 
-  constructor(private readonly sequelize: Sequelize) {
+  /**
+   * @param timeoutMs how long a statement waits for its answer once written; then its connection
+   *   is closed and the statement fails as a lost connection, so a server that stalls (stopped,
+   *   blackholed, hung on a lock) holds no call and no pooled connection for longer than this.
+   */
+  constructor(private readonly sequelize: Sequelize, readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS) {
     this.internals = sequelize as unknown as SequelizeInternals;
   }
 
@@ -125,16 +135,34 @@ export class FastStatements {
       const logging = this.internals.options.logging;
       if (typeof logging === 'function') logging(`Executing (direct): ${sql}`);
       await this.internals.runHooks('beforeQuery', options, query);
+      let timer: NodeJS.Timeout | undefined;
       try {
         return await new Promise<unknown>((resolve, reject) => {
-          const done = (err: DriverError | null, result: unknown): void => (err ? reject(err) : resolve(result));
+          let answered = false;
+          const done = (err: DriverError | null, result: unknown): void => {
+            if (answered) return; // the answer after a timeout: the connection is closed already
+            answered = true;
+            clearTimeout(timer);
+            if (err) reject(err);
+            else resolve(result);
+          };
+          timer = setTimeout(() => {
+            // The connection may still get the answer later: it is closed, never handed out again.
+            broken = true;
+            try { connection.close?.(); connection.stream?.destroy?.(); } catch { /* closing a broken socket */ }
+            done(Object.assign(new Error(`no answer from the database within ${this.timeoutMs} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }), undefined);
+          }, this.timeoutMs);
           if (prepared) connection.execute(sql, values as unknown[], done);
           else connection.query({ sql, values: values as unknown[] }, done);
         });
       } catch (err) {
-        broken = (err as DriverError | undefined)?.fatal === true;
-        throw sequelizeErrorOf(err, sql);
+        broken ||= (err as DriverError | undefined)?.fatal === true;
+        const out = sequelizeErrorOf(err, sql);
+        // Written, then the connection went: whether the server applied it is not known.
+        if (out instanceof ConnectionError) Object.assign(out, { outcomeUnknown: true });
+        throw out;
       } finally {
+        clearTimeout(timer);
         await this.internals.runHooks('afterQuery', options, query);
       }
     } finally {

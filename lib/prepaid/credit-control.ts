@@ -1,5 +1,6 @@
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
+import { outcomeUnknown } from '../common/errors';
 import { formatMoney, moneyText, type Micros } from '../common/money';
 import { AccountService, MAX_KEY_LENGTH, type PostOptions } from './accounts';
 import { isDecision, isUnavailable, PrepaidError } from './errors';
@@ -106,6 +107,10 @@ const ATTEMPTS = 5;
 const MAX_KIND_HINTS = 100_000;
 const RECOVERY_PAGE = 200;
 const RECOVERY_PAGES = 50;
+/** Lost authorisations looked up for 70 s: past InnoDB's default lock wait (50 s) and a statement timeout. */
+const LOST_AUTHORISATION_WINDOW_MS = 70_000;
+const LOST_AUTHORISATIONS_PER_BEAT = 500;
+const MAX_LOST_AUTHORISATIONS = 100_000;
 const LIVE_ORPHAN_WAIT_MS = 5 * 60_000;
 /** A SIP server that does not answer in this time is treated as not connected (asked again next pass). */
 const ORPHAN_ENDS_TIMEOUT_MS = 5_000;
@@ -146,6 +151,12 @@ export class CreditControl {
   private replaying: Promise<JournalReplay> | undefined;
   private ownLeftoversDone = false;
   private recovering = false;
+  /**
+   * Calls whose authorisation was sent and lost its answer (statement timeout, connection lost),
+   * by when that was seen: the server may have opened their reservation all the same. Looked up
+   * at each beat the database answers, released when found, forgotten after LOST_AUTHORISATION_WINDOW_MS.
+   */
+  private readonly lostAuthorisations = new Map<string, number>();
 
   constructor(deps: CreditControlDeps, readonly options: CreditControlOptions) {
     this.store = deps.store;
@@ -191,6 +202,7 @@ export class CreditControl {
       return;
     }
     if (this.journal.pending().length > 0) await this.replayJournal();
+    if (this.lostAuthorisations.size > 0) await this.releaseLostAuthorisations();
     // A recovery pass may wait on the SIP server; the next beat still heartbeats but does not start another.
     if (this.recovering) return;
     this.recovering = true;
@@ -243,7 +255,51 @@ export class CreditControl {
       return await this.reserveFirstGrant(req);
     } catch (err) {
       if (!isUnavailable(err)) throw err;
+      if (outcomeUnknown(err)) this.rememberLostAuthorisation(req.callId);
       return this.authoriseOffline(req, err);
+    }
+  }
+
+  private rememberLostAuthorisation(callId: string): void {
+    if (this.lostAuthorisations.size >= MAX_LOST_AUTHORISATIONS) {
+      // Beyond the bound, a reservation left is released by the recovery of the next start.
+      this.logger.warn('authorisation lost and not tracked: too many waiting for the database', { callId, tracked: this.lostAuthorisations.size });
+      return;
+    }
+    this.lostAuthorisations.set(callId, this.clock().getTime());
+  }
+
+  /** Calls whose lost authorisation is still to be looked up. */
+  lostAuthorisationCount(): number {
+    return this.lostAuthorisations.size;
+  }
+
+  /**
+   * Releases the reservations that lost authorisations opened after all: the call was refused, or
+   * admitted unreserved, and nothing else would give that money back before a restart. A call still
+   * metered here (admitted unreserved, or authorised again) is looked at once it has ended. Each
+   * call is looked up at every beat for LOST_AUTHORISATION_WINDOW_MS, longer than a statement can
+   * wait on the server (a lock wait), and at least once after it.
+   */
+  private async releaseLostAuthorisations(): Promise<void> {
+    const now = this.clock().getTime();
+    let looked = 0;
+    for (const [callId, since] of this.lostAuthorisations) {
+      if (looked++ >= LOST_AUTHORISATIONS_PER_BEAT) break;
+      if (this.calls.has(callId)) continue;
+      try {
+        const r = await this.store.findReservation(callId);
+        if (r && r.state === 'active' && r.ownerInstance === this.options.instanceId && r.answeredAt === null) {
+          await this.release(callId);
+          this.lostAuthorisations.delete(callId);
+          this.logger.warn('reservation of a call whose authorisation was lost released', { callId, accountId: r.accountId, reservationId: r.id });
+          continue;
+        }
+      } catch (err) {
+        this.logger.debug('lost authorisations not looked up', { error: String(err) });
+        return; // the database went again: the next beat goes on
+      }
+      if (now - since >= LOST_AUTHORISATION_WINDOW_MS) this.lostAuthorisations.delete(callId);
     }
   }
 

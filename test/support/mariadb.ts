@@ -42,6 +42,8 @@ export interface MariaDbServer {
   url(database?: string): string;
   /** Creates an empty database with a unique name and returns its URL. */
   createDatabase(prefix?: string): Promise<string>;
+  /** mariadbd's process id while it runs (SIGSTOP / SIGCONT: a server that stalls). */
+  readonly pid: number | undefined;
   /** Stops mariadbd, keeping the data (for outage tests). */
   stop(): Promise<void>;
   /** Starts it again on the same port and data. */
@@ -123,6 +125,7 @@ export async function startMariaDb(opts: { port?: number; startTimeoutMs?: numbe
   const server: MariaDbServer = {
     host, port, dataDir, socketPath: path.join(base, 'mysqld.sock'),
     get running() { return proc !== undefined && proc.exitCode === null; },
+    get pid() { return proc !== undefined && proc.exitCode === null ? proc.pid : undefined; },
     url: (database = '') => `mysql://root@${host}:${port}/${database}`,
     createDatabase: async (prefix = 'tg') => createDatabaseAt(`mysql://root@${host}:${port}/`, prefix),
     stop, start,

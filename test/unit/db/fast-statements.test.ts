@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { ConnectionAcquireTimeoutError, ConnectionError, Sequelize, UniqueConstraintError } from 'sequelize';
-import { AppError } from '../../../lib/common/errors';
+import { AppError, outcomeUnknown } from '../../../lib/common/errors';
 import { FastStatements, sequelizeErrorOf, type DriverError } from '../../../lib/db/fast-statements';
 import { isRetryable, isUnreachable, storeError } from '../../../lib/db/prepaid-repository';
 
@@ -79,10 +79,15 @@ describe('mysql2 errors on the direct statement path', () => {
 class FakeConnection {
   readonly sent: Array<{ how: 'execute' | 'query'; sql: string; values: unknown[] }> = [];
   _closing = false;
-  constructor(private readonly answer: (sql: string) => { err?: DriverError; result?: unknown }) {}
+  readonly stream = { destroyed: false, destroy: () => { this.stream.destroyed = true; } };
+  /** Answers held back (`hold`), to be given late. */
+  readonly held: Array<(err: DriverError | null, result: unknown) => void> = [];
+  constructor(private readonly answer: (sql: string) => { err?: DriverError; result?: unknown; hold?: boolean }) {}
+  close(): void { this._closing = true; }
   execute(sql: string, values: unknown[], cb: (err: DriverError | null, result: unknown) => void): void {
     this.sent.push({ how: 'execute', sql, values });
     const a = this.answer(sql);
+    if (a.hold) { this.held.push(cb); return; }
     setImmediate(() => cb(a.err ?? null, a.result));
   }
   query(o: { sql: string; values?: unknown[] }, cb: (err: DriverError | null, result: unknown) => void): void {
@@ -92,7 +97,7 @@ class FakeConnection {
   }
 }
 
-function fakeSequelize(answer: (sql: string) => { err?: DriverError; result?: unknown }) {
+function fakeSequelize(answer: (sql: string) => { err?: DriverError; result?: unknown; hold?: boolean }, timeoutMs?: number) {
   const connection = new FakeConnection(answer);
   const events: string[] = [];
   const acquireOptions: object[] = [];
@@ -109,7 +114,7 @@ function fakeSequelize(answer: (sql: string) => { err?: DriverError; result?: un
       if (name === 'afterQuery') queries.push(query);
     },
   };
-  return { fast: new FastStatements(sequelize as unknown as Sequelize), connection, events, acquireOptions, queries };
+  return { fast: new FastStatements(sequelize as unknown as Sequelize, timeoutMs), connection, events, acquireOptions, queries };
 }
 
 describe('direct statements on a connection of the pool', () => {
@@ -154,6 +159,28 @@ describe('direct statements on a connection of the pool', () => {
     closing.connection._closing = true;
     await closing.fast.execute('UPDATE t SET a = $1', [1]);
     assert.deepEqual(closing.events, ['acquire', 'beforeQuery', 'afterQuery', 'destroy']);
+  });
+
+  it('fails a statement without an answer within the timeout as a lost connection of unknown outcome, closes its connection and ignores a late answer', async () => {
+    const { fast, events, connection } = fakeSequelize(() => ({ hold: true }), 150);
+    const t0 = Date.now();
+    await assert.rejects(fast.execute('UPDATE t SET a = $1', [1]), (err: unknown) => {
+      assert.ok(err instanceof ConnectionError, String(err));
+      assert.match((err as Error).message, /no answer from the database within 150 ms/);
+      assert.equal(outcomeUnknown(err), true);
+      assert.equal(isUnreachable(err), true);
+      return true;
+    });
+    assert.ok(Date.now() - t0 >= 140, 'not before the timeout');
+    assert.deepEqual(events, ['acquire', 'beforeQuery', 'afterQuery', 'destroy']);
+    assert.deepEqual([connection._closing, connection.stream.destroyed], [true, true]);
+    connection.held[0]!(null, { affectedRows: 1 }); // the answer, too late: nothing happens
+    assert.deepEqual(events, ['acquire', 'beforeQuery', 'afterQuery', 'destroy']);
+  });
+
+  it('leaves a statement error that is the server\'s own answer without the unknown-outcome mark', async () => {
+    const { fast } = fakeSequelize(() => ({ err: SAMPLES['duplicate ledger key']!() }), 150);
+    await assert.rejects(fast.execute('INSERT INTO t (k) VALUES ($1)', ['k']), (err: unknown) => !outcomeUnknown(err));
   });
 
   it('refuses a parameter without a value before taking a connection', async () => {

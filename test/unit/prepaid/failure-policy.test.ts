@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { parseMoney as m } from '../../../lib/common/money';
 import { perSecond } from '../../support/prepaid-fixtures';
+import { PrepaidError } from '../../../lib/prepaid/errors';
 import { bench } from './support';
 
 describe('prepaid failure policy when the database is unreachable', () => {
@@ -95,5 +96,83 @@ describe('prepaid failure policy when the database is unreachable', () => {
     await restarted.stop();
     const after = (await b.store.getAccount(a.id))!;
     assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('9.10'), 0n, 0]);
+  });
+});
+
+describe('prepaid: an authorisation whose statement lost its answer', () => {
+  /** The store opens the reservation (or not), then reports the connection lost after sending it. */
+  function loseAnswers(b: ReturnType<typeof bench>, applied: boolean): { lose: boolean } {
+    const state = { lose: true };
+    const open = b.store.openReservation.bind(b.store);
+    b.store.openReservation = async (req) => {
+      if (!state.lose) return open(req);
+      if (applied) await open(req);
+      const lost = Object.assign(new Error('no answer from the database within 5000 ms'), { outcomeUnknown: true });
+      throw new PrepaidError('DB_UNAVAILABLE', 'database unavailable: no answer', {}, { cause: lost });
+    };
+    return state;
+  }
+
+  it('refuses the call, and releases the reservation the server opened all the same once it answers', async () => {
+    const b = bench();
+    const a = await b.account('10');
+    loseAnswers(b, true);
+    const res = await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: perSecond() });
+    assert.equal(res.granted ? 'granted' : res.refusal.code, 'DB_UNAVAILABLE');
+    assert.ok((await b.store.getAccount(a.id))!.reserved > 0n, 'the server applied the lost statement');
+    assert.equal(b.cc.lostAuthorisationCount(), 1);
+    b.store.unavailable = true;
+    await b.cc.beat();
+    assert.equal(b.cc.lostAuthorisationCount(), 1, 'kept while the database does not answer');
+    b.store.unavailable = false;
+    await b.cc.beat();
+    const after = (await b.store.getAccount(a.id))!;
+    assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('10'), 0n, 0]);
+    assert.equal((await b.store.findReservation('c1'))!.state, 'released');
+    assert.equal(b.cc.lostAuthorisationCount(), 0);
+  });
+
+  it('leaves the reservation of a call admitted unreserved until that call has ended, then releases it; its charge stands', async () => {
+    const b = bench({ grantSeconds: 120, failurePolicy: { newCalls: 'admit', liveCalls: 'end', graceSeconds: 0 } });
+    const a = await b.account('10');
+    loseAnswers(b, true);
+    const res = await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: perSecond() });
+    assert.ok(res.granted);
+    assert.equal(res.grant.mode, 'offline');
+    await b.cc.beat();
+    assert.equal((await b.store.findReservation('c1'))!.state, 'active', 'not released under a live call');
+    await b.cc.answer('c1', perSecond());
+    const s = await b.cc.settle('c1', 90);
+    assert.deepEqual([s.journalled, s.charged], [false, m('0.90')]);
+    await b.cc.beat();
+    const after = (await b.store.getAccount(a.id))!;
+    assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('9.10'), 0n, 0]);
+    assert.equal(b.cc.lostAuthorisationCount(), 0);
+  });
+
+  it('forgets a lost authorisation the server never applied once its window has passed', async () => {
+    const b = bench();
+    const a = await b.account('10');
+    const losing = loseAnswers(b, false);
+    await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: perSecond() });
+    losing.lose = false;
+    await b.cc.beat();
+    assert.equal(b.cc.lostAuthorisationCount(), 1, 'looked up again until its window has passed');
+    b.clock.now = new Date(b.clock.now.getTime() + 70_000);
+    await b.cc.beat();
+    assert.equal(b.cc.lostAuthorisationCount(), 0);
+    assert.equal(await b.store.findReservation('c1'), undefined);
+    // The same call id authorised again later is a call like any other.
+    const again = await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: perSecond() });
+    assert.ok(again.granted);
+    assert.equal((await b.store.findReservation('c1'))!.state, 'active');
+  });
+
+  it('does not track a refusal whose statement was never sent', async () => {
+    const b = bench();
+    const a = await b.account('10');
+    b.store.unavailable = true;
+    await b.cc.authorise({ callId: 'c1', accountId: a.id, pricer: perSecond() });
+    assert.equal(b.cc.lostAuthorisationCount(), 0);
   });
 });
