@@ -38,7 +38,6 @@ const ER_DUP_ENTRY = 1062;
 /** How long a statement of a call waits for the server's answer by default (`database.statementTimeoutMs`). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
 
-
 /**
  * A mysql2 error as the Sequelize error its own query path would have raised, so that every
  * decision made on errors (unique key, deadlock retry, database unavailable) is the same on both

@@ -276,6 +276,8 @@ class Meter {
     const seconds = (Date.now() - w.startedAt) / 1000;
     const d = (k: keyof AppFigures) => sum(this.apps().map((a) => (w.lastApp.get(a)?.[k] ?? 0) - (w.firstApp.get(a)?.[k] ?? 0)));
     const cpu = this.watched.filter((p) => !p.name.startsWith('sipp')).map((p) => `${p.name} ${fmt(cpuPercent(w, p.name, Date.now()), 0)}%`).join(' ');
+    // The bare B2BUA has no application metrics: its calls are counted by SIPp at the step's end.
+    if (this.apps().length === 0) return `  .. ${seconds.toFixed(0)} s: cpu ${cpu}`;
     return `  .. ${seconds.toFixed(0)} s: offered ${d('offered')} (${(d('offered') / Math.max(1, seconds)).toFixed(0)} calls/s), live ${w.peakLive.get('now') ?? '-'}, failed ${d('failed')}, cpu ${cpu}`;
   }
 }
