@@ -339,6 +339,21 @@ export interface TalkTimeOptions {
 }
 
 /**
+ * Every one of the calls got its BYE from the network within `withinSeconds` of `since` (the end of
+ * its grant), with a Reason that says the database is unavailable, never that the credit ran out.
+ */
+export function assertDatabaseCutoffs(farEnd: Map<string, FarEndCall>, sipCallIds: string[], opts: { since: number; withinSeconds: number; what: string }): void {
+  for (const id of sipCallIds) {
+    const c = farEnd.get(id)!;
+    assert.equal(c.endedBy, 'network', id);
+    const after = (c.endedAt! - opts.since) / 1000;
+    assert.ok(after <= opts.withinSeconds, `${id}: BYE ${after.toFixed(3)} s after ${opts.what}: at the end of its grant`);
+    assert.doesNotMatch(c.byeReason ?? '', /credit exhausted/i, `${id}: the money is there`);
+    assert.match(c.byeReason ?? '', /database|unavailable/i, `${id}: the Reason says the database is unavailable: ${c.byeReason}`);
+  }
+}
+
+/**
  * For every answered call: billed seconds against the real talk time (end − answer as the caller
  * saw them, or answer → `realEnd`). Billing counts whole seconds from the answer, rounded up, so a
  * call that is billed to its real end shows 0…1 s over; more than the tolerance either way fails.
