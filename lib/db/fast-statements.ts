@@ -1,4 +1,5 @@
-import { ConnectionError, DatabaseError, UniqueConstraintError, type Sequelize } from 'sequelize';
+import { ConnectionError, DatabaseError, UniqueConstraintError, type Sequelize, type Transaction, type TransactionOptions } from 'sequelize';
+import { outcomeUnknown } from '../common/errors';
 
 /** What mysql2 reports of a failed statement or connection. */
 export interface DriverError extends Error {
@@ -18,8 +19,15 @@ interface DriverConnection {
   _fatalError?: unknown;
   _protocolError?: unknown;
   _closing?: boolean;
-  stream?: { destroyed?: boolean; destroy?(): void };
-  close?(): void;
+  stream?: { destroyed?: boolean; destroy?(err?: Error): void };
+}
+
+/**
+ * Gives up a connection whose answer is late: its socket is destroyed with `err`, so the driver
+ * fails whatever still waits on it (a transaction's statement) and never hands it out again.
+ */
+function abandon(connection: DriverConnection | undefined, err: Error): void {
+  try { connection?.stream?.destroy?.(err); } catch { /* a socket already broken */ }
 }
 
 /** Sequelize's hook runner and logging option, which its typings keep internal. */
@@ -108,6 +116,36 @@ export class FastStatements {
     return this.send(sql, values, how === 'prepared');
   }
 
+  /**
+   * A Sequelize transaction (managed: committed when `fn` resolves, rolled back when it throws)
+   * bounded as a statement is: if it has not finished `timeoutMs` after it was asked for, it fails
+   * as a lost connection of unknown outcome, and its connection (once it has one) is closed, so the
+   * statement waiting on it fails too and the connection is not handed out again.
+   */
+  async transaction<T>(options: TransactionOptions, fn: (t: Transaction) => Promise<T>): Promise<T> {
+    let connection: DriverConnection | undefined;
+    let timedOut = false;
+    const lost = (cause?: unknown): Error => Object.assign(new ConnectionError(Object.assign(
+      new Error(`no answer from the database within ${this.timeoutMs} ms (transaction)`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true, cause })), { outcomeUnknown: true });
+    const run = this.sequelize.transaction(options, (t) => {
+      connection = (t as unknown as { connection?: DriverConnection }).connection;
+      if (timedOut) { abandon(connection, lost()); throw lost(); } // its time ran out while it began
+      return fn(t);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => { timedOut = true; abandon(connection, lost()); reject(lost()); }, this.timeoutMs);
+    });
+    try {
+      return await Promise.race([run, bound]);
+    } catch (err) {
+      throw timedOut && !outcomeUnknown(err) ? lost(err) : err;
+    } finally {
+      clearTimeout(timer);
+      run.catch(() => undefined); // after a timeout it ends on its own, as its connection fails
+    }
+  }
+
   /** The SQL text with `?` for `$n`; the mapping is cached per text. */
   private compile(sql: string): Compiled {
     let c = this.compiled.get(sql);
@@ -148,8 +186,9 @@ export class FastStatements {
           timer = setTimeout(() => {
             // The connection may still get the answer later: it is closed, never handed out again.
             broken = true;
-            try { connection.close?.(); connection.stream?.destroy?.(); } catch { /* closing a broken socket */ }
-            done(Object.assign(new Error(`no answer from the database within ${this.timeoutMs} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true }), undefined);
+            const late = Object.assign(new Error(`no answer from the database within ${this.timeoutMs} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
+            done(late, undefined);
+            abandon(connection, late);
           }, this.timeoutMs);
           if (prepared) connection.execute(sql, values as unknown[], done);
           else connection.query({ sql, values: values as unknown[] }, done);

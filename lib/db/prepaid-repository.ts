@@ -209,10 +209,10 @@ export class PrepaidRepository implements PrepaidStore {
     const run = async (): Promise<T | Rollback<unknown>> => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.db.sequelize.transaction(
-            this.mysql ? {} : { type: Transaction.TYPES.IMMEDIATE },
-            fn,
-          );
+          // MySQL/MariaDB: bounded like the statements of a call (database.statementTimeoutMs).
+          return this.db.direct
+            ? await this.db.direct.transaction({}, fn)
+            : await this.db.sequelize.transaction(this.mysql ? {} : { type: Transaction.TYPES.IMMEDIATE }, fn);
         } catch (err) {
           if (err instanceof Rollback) return err;
           if (attempt < ATTEMPTS[this.db.dialect] && isRetryable(err)) {

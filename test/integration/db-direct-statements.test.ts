@@ -6,7 +6,7 @@ import { parseMoney } from '../../lib/common/money';
 import { openDatabaseUrl, PREPARED_STATEMENTS_PER_CONNECTION, type Database } from '../../lib/db/database';
 import { PrepaidRepository, storeError } from '../../lib/db/prepaid-repository';
 import { CreditControl, DEFAULT_CREDIT_CONTROL_OPTIONS, MemorySettlementJournal } from '../../lib/prepaid';
-import { testDatabaseUrl } from '../support/mariadb';
+import { startMariaDb, testDatabaseUrl } from '../support/mariadb';
 import { tenSecondSteps } from '../support/prepaid-fixtures';
 
 /** sequelize-pool's counters (Sequelize's typings keep the pool internal). */
@@ -72,7 +72,11 @@ describe('direct statements on MariaDB', function () {
       execute(sql: string, values: unknown[], cb: (err: Error | null) => void): void;
       query(sql: string, cb: (err: Error | null, rows: Array<{ Value: string }>) => void): void;
     }
-    const cm = db.sequelize.connectionManager as unknown as { getConnection(): Promise<DriverConnection>; releaseConnection(c: DriverConnection): Promise<void> };
+    // A server of its own: the count is the server's, and the run's shared server has other
+    // tests' connections, whose statements go when their idle connections are closed.
+    const server = await startMariaDb();
+    const own = await openDatabaseUrl(await server.createDatabase('prepared'));
+    const cm = own.sequelize.connectionManager as unknown as { getConnection(): Promise<DriverConnection>; releaseConnection(c: DriverConnection): Promise<void> };
     const conn = await cm.getConnection();
     const run = (sql: string, values: unknown[]) => new Promise<void>((resolve, reject) => conn.execute(sql, values, (err) => (err ? reject(err) : resolve())));
     const prepared = () => new Promise<number>((resolve, reject) => conn.query("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'", (err, rows) => (err ? reject(err) : resolve(Number(rows[0]!.Value)))));
@@ -85,6 +89,8 @@ describe('direct statements on MariaDB', function () {
       assert.ok(added >= PREPARED_STATEMENTS_PER_CONNECTION - 8, `the cache is used up to its size (${added})`);
     } finally {
       await cm.releaseConnection(conn);
+      await own.close();
+      await server.destroy();
     }
   });
 

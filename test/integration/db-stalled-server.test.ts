@@ -82,6 +82,33 @@ describe('a database server that stalls (stopped, not gone)', function () {
     assert.deepEqual(rows.map((r) => Number((r as Array<{ n: unknown }>)[0]!.n)), [1, 2, 3, 4]);
   });
 
+  it('fails a transaction whose statement gets no answer within the bound as a lost connection, and the pool goes on once the server answers', async () => {
+    await warmPool();
+    let failure: unknown;
+    let took = 0;
+    try {
+      failure = await db.direct!.transaction({}, async (t) => {
+        await db.sequelize.query('SELECT 1', { transaction: t });
+        stall();
+        const t0 = Date.now();
+        try {
+          return await db.sequelize.query('SELECT 2', { transaction: t });
+        } finally {
+          took = Date.now() - t0;
+        }
+      }).then(() => undefined, (e: unknown) => e);
+    } finally {
+      resume();
+    }
+    assert.ok(failure instanceof ConnectionError, `a lost connection, got ${String(failure)}`);
+    assert.match(failure.message, /no answer from the database within 1000 ms \(transaction\)/);
+    assert.equal(outcomeUnknown(failure), true);
+    assert.ok(took < TIMEOUT_MS + 4000, `the waiting statement failed after ${took} ms`);
+    const rows = await Promise.all([1, 2, 3, 4].map((i) => db.direct!.execute('SELECT $1 AS n', [i])));
+    assert.equal(rows.length, 4);
+    assert.deepEqual(await db.direct!.transaction({}, (t) => db.sequelize.query('SELECT 7 AS n', { transaction: t, plain: true })), { n: 7 });
+  });
+
   it('refuses a call whose authorisation gets no answer, and gives back the money the resumed server reserved for it', async () => {
     const cc = await creditControl('stall-a');
     const account = await fundedAccount(cc, '50');
@@ -138,5 +165,29 @@ describe('a database server that stalls (stopped, not gone)', function () {
     assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('50') - tariff.price(95), 0n, 0]);
     const r = (await repo.findReservation('stall-call-2'))!;
     assert.deepEqual([r.state, r.charged], ['settled', tariff.price(95)]);
+  });
+
+  it('fails a top-up (a ledger transaction) that gets no answer within the bound, and the same key applies it once after the server resumes', async () => {
+    const cc = await creditControl('stall-c');
+    const account = await fundedAccount(cc, '10');
+    await cc.topup(account.id, m('1'), 'stall-warm-topup');
+    stall();
+    let failure: unknown;
+    let took: number;
+    try {
+      const t0 = Date.now();
+      failure = await cc.topup(account.id, m('5'), 'stall-topup').then(() => undefined, (e: unknown) => e);
+      took = Date.now() - t0;
+    } finally {
+      resume();
+    }
+    assert.ok(failure instanceof Error && (failure as { code?: string }).code === 'DB_UNAVAILABLE', `DB_UNAVAILABLE, got ${String(failure)}`);
+    assert.equal(outcomeUnknown(failure), true);
+    assert.ok(took < TIMEOUT_MS + 4000, `failed after ${took} ms`);
+    // The operator's retry with the same key: applied once, whatever the resumed server did with the first.
+    const entry = await eventually('the top-up retried', () => cc.topup(account.id, m('5'), 'stall-topup').then((e) => e, () => undefined), 15_000, 200);
+    assert.equal(entry.amount, m('5'));
+    assert.equal((await repo.getAccount(account.id))!.balance, m('16'));
+    assert.equal((await repo.listEntries(account.id, 100)).filter((e) => e.idempotencyKey === 'stall-topup').length, 1);
   });
 });
