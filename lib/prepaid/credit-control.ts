@@ -285,8 +285,8 @@ export class CreditControl {
     const now = this.clock().getTime();
     let looked = 0;
     for (const [callId, since] of this.lostAuthorisations) {
-      if (looked++ >= LOST_AUTHORISATIONS_PER_BEAT) break;
       if (this.calls.has(callId)) continue;
+      if (looked++ >= LOST_AUTHORISATIONS_PER_BEAT) break;
       try {
         const r = await this.store.findReservation(callId);
         if (r && r.state === 'active' && r.ownerInstance === this.options.instanceId && r.answeredAt === null) {
