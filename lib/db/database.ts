@@ -25,8 +25,9 @@ export interface DatabaseOptions {
   socketPath?: string;
   pool: { max: number; min: number; acquireMs: number; idleMs: number };
   /**
-   * MySQL/MariaDB: how long a statement of a call waits for the server's answer once written
-   * (DEFAULT_STATEMENT_TIMEOUT_MS when not set); then it fails as a lost connection.
+   * MySQL/MariaDB: how long a statement of a call waits for the server's answer once written, and a
+   * ledger transaction for its whole run (DEFAULT_STATEMENT_TIMEOUT_MS when not set); then it fails
+   * as a lost connection.
    */
   statementTimeoutMs?: number;
   logQueries: boolean;

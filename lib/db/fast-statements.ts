@@ -46,6 +46,11 @@ const ER_DUP_ENTRY = 1062;
 /** How long a statement of a call waits for the server's answer by default (`database.statementTimeoutMs`). */
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5000;
 
+/** The driver error of a statement (or transaction) whose answer did not come in time: fatal to its connection. */
+function noAnswer(timeoutMs: number, what = '', cause?: unknown): DriverError {
+  return Object.assign(new Error(`no answer from the database within ${timeoutMs} ms${what}`, { cause }), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
+}
+
 /**
  * A mysql2 error as the Sequelize error its own query path would have raised, so that every
  * decision made on errors (unique key, deadlock retry, database unavailable) is the same on both
@@ -88,9 +93,9 @@ export class FastStatements {
   private readonly internals: SequelizeInternals;
 
   /**
-   * @param timeoutMs how long a statement waits for its answer once written; then its connection
-   *   is closed and the statement fails as a lost connection, so a server that stalls (stopped,
-   *   blackholed, hung on a lock) holds no call and no pooled connection for longer than this.
+   * @param timeoutMs how long a statement waits for its answer once written (and a transaction for
+   *   its whole run); then its connection is given up and it fails as a lost connection, so a server
+   *   that stalls (stopped, blackholed, hung on a lock) holds no call and no pooled connection longer.
    */
   constructor(private readonly sequelize: Sequelize, readonly timeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS) {
     this.internals = sequelize as unknown as SequelizeInternals;
@@ -125,8 +130,7 @@ export class FastStatements {
   async transaction<T>(options: TransactionOptions, fn: (t: Transaction) => Promise<T>): Promise<T> {
     let connection: DriverConnection | undefined;
     let timedOut = false;
-    const lost = (cause?: unknown): Error => Object.assign(new ConnectionError(Object.assign(
-      new Error(`no answer from the database within ${this.timeoutMs} ms (transaction)`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true, cause })), { outcomeUnknown: true });
+    const lost = (cause?: unknown): Error => Object.assign(new ConnectionError(noAnswer(this.timeoutMs, ' (transaction)', cause)), { outcomeUnknown: true });
     const run = this.sequelize.transaction(options, (t) => {
       connection = (t as unknown as { connection?: DriverConnection }).connection;
       if (timedOut) { abandon(connection, lost()); throw lost(); } // its time ran out while it began
@@ -184,9 +188,9 @@ export class FastStatements {
             else resolve(result);
           };
           timer = setTimeout(() => {
-            // The connection may still get the answer later: it is closed, never handed out again.
+            // The answer may still come: its socket is destroyed, the connection never handed out again.
             broken = true;
-            const late = Object.assign(new Error(`no answer from the database within ${this.timeoutMs} ms`), { code: 'PROTOCOL_SEQUENCE_TIMEOUT', fatal: true });
+            const late = noAnswer(this.timeoutMs);
             done(late, undefined);
             abandon(connection, late);
           }, this.timeoutMs);

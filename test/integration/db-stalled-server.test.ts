@@ -148,6 +148,11 @@ describe('a database server that stalls (stopped, not gone)', function () {
     assert.ok((await cc.authorise({ callId: 'stall-call-2', accountId: account.id, pricer: tariff })).granted);
     await cc.answer('stall-call-2', tariff);
     await warmPool();
+    // A settlement prepared on the connection the pool hands out next, so that under the stall the
+    // statement itself is sent, not only its PREPARE.
+    assert.ok((await cc.authorise({ callId: 'stall-warm-2', accountId: account.id, pricer: tariff })).granted);
+    await cc.answer('stall-warm-2', tariff);
+    await cc.settle('stall-warm-2', 10);
     stall();
     let settlement;
     try {
@@ -157,20 +162,21 @@ describe('a database server that stalls (stopped, not gone)', function () {
     }
     assert.equal(settlement.journalled, true);
     assert.equal(settlement.charged, tariff.price(95));
+    // Resumed, the server runs the settlement it had received, before any replay of the journal.
+    await eventually('the resumed server ran the settlement', async () => (await repo.findReservation('stall-call-2'))?.state === 'settled', 15_000, 100);
     await eventually('the journal replayed', async () => {
       await cc.beat();
       return cc.journalPending() === 0;
     }, 15_000, 200);
     const after = (await repo.getAccount(account.id))!;
-    assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('50') - tariff.price(95), 0n, 0]);
+    assert.deepEqual([after.balance, after.reserved, after.liveCalls], [m('50') - tariff.price(10) - tariff.price(95), 0n, 0]);
     const r = (await repo.findReservation('stall-call-2'))!;
     assert.deepEqual([r.state, r.charged], ['settled', tariff.price(95)]);
   });
 
-  it('fails a top-up (a ledger transaction) that gets no answer within the bound, and the same key applies it once after the server resumes', async () => {
+  it('fails a top-up within the bound while the server stalls, and the same key applies it once after it resumes', async () => {
     const cc = await creditControl('stall-c');
     const account = await fundedAccount(cc, '10');
-    await cc.topup(account.id, m('1'), 'stall-warm-topup');
     stall();
     let failure: unknown;
     let took: number;
@@ -187,7 +193,7 @@ describe('a database server that stalls (stopped, not gone)', function () {
     // The operator's retry with the same key: applied once, whatever the resumed server did with the first.
     const entry = await eventually('the top-up retried', () => cc.topup(account.id, m('5'), 'stall-topup').then((e) => e, () => undefined), 15_000, 200);
     assert.equal(entry.amount, m('5'));
-    assert.equal((await repo.getAccount(account.id))!.balance, m('16'));
+    assert.equal((await repo.getAccount(account.id))!.balance, m('15'));
     assert.equal((await repo.listEntries(account.id, 100)).filter((e) => e.idempotencyKey === 'stall-topup').length, 1);
   });
 });
