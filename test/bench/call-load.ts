@@ -13,7 +13,10 @@
  * tollgate_db_query_seconds_count, and MariaDB's Questions), memory per live call per process
  * (peak RSS of the step minus the idle RSS before the first step, over the peak live calls),
  * setup latency (INVITE → 200 at the caller) p50/p99, failures, and where calls queue (the
- * applications' event-loop lag p99, database pool waits, InnoDB row-lock waits).
+ * applications' event-loop lag p99, database pool waits, InnoDB row-lock waits, GC pauses); the
+ * setup p99 second by second (is the tail spread out or a few bursts, and what the processes did in
+ * the worst seconds); and the machine: cores busy, product and SIPp shares, how often a task waited
+ * for a CPU (/proc/pressure/cpu), the Node processes' main threads.
  * Then the bare B2BUA of bench:edge (test/bench/bare-b2bua.ts, on an edge of its own) at the
  * highest zero-failure rate, for the product / bare B2BUA CPU ratio; then the memory step (calls
  * held long, so that --memory-live calls are up at once: memory per live call where the calls
@@ -33,7 +36,9 @@
  * step right after idle, before the rate steps, so that its peak minus idle owes nothing to the RSS
  * they grew; the rate steps' memory figures then include its peak), --db-transport tcp|socket
  * (BENCH_DB_TRANSPORT; how the product reaches the benchmark's MariaDB: loopback TCP by default,
- * or the server's Unix socket through the url's ?socket=). Env: BENCH_HOLD_MS
+ * or the server's Unix socket through the url's ?socket=), --db-threads pool|connection
+ * (BENCH_DB_THREADS; the throwaway MariaDB's thread pool, the default, or a thread per connection),
+ * --product-nice N (the edge's and applications' nice value; below 0 needs root). Env: BENCH_HOLD_MS
  * (default 1500), BENCH_DB_POOL (default 40), BENCH_PROFILE=<dir> (V8 CPU profiles of the
  * product's processes; the top frames are printed), TOLLGATE_TEST_MYSQL_URL (use that MariaDB
  * server instead of starting a throwaway one).
@@ -73,6 +78,14 @@ const MEMORY_LIVE = Number(option('memory-live') ?? process.env.BENCH_MEMORY_LIV
 const MEMORY_RATE = Number(option('memory-rate') ?? process.env.BENCH_MEMORY_RATE ?? (QUICK ? 100 : 200));
 /** The memory step before the rate steps (its figure then owes nothing to RSS the rate steps grew). */
 const MEMORY_FIRST = flag('memory-first');
+/**
+ * The throwaway MariaDB's threads: its thread pool (`pool`, thread_handling=pool-of-threads, the
+ * setting README recommends for a server that shares a small host with Tollgate) or a thread per
+ * connection (`connection`, the server's own default).
+ */
+const DB_THREADS = (option('db-threads') ?? process.env.BENCH_DB_THREADS ?? 'pool') === 'connection' ? 'connection' : 'pool';
+/** --product-nice N: the edge's and the applications' scheduling priority (nice; below 0 needs root). */
+const PRODUCT_NICE = option('product-nice') !== undefined ? Number(option('product-nice')) : undefined;
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 1500);
 const DB_POOL = Number(process.env.BENCH_DB_POOL ?? 40);
 const CLK_TCK = 100;
@@ -85,14 +98,28 @@ const RATE_TOLERANCE = 0.95;
 
 // ---- processes -------------------------------------------------------------------------------
 
-interface ProcSample { cpuTicks: number; rssKb: number }
+interface ProcSample { cpuTicks: number; mainThreadTicks: number; rssKb: number }
 
 function sample(pid: number): ProcSample | undefined {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) };
+    return { cpuTicks: statTicks(`/proc/${pid}/stat`), mainThreadTicks: statTicks(`/proc/${pid}/task/${pid}/stat`), rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a /proc stat file (a process: all its threads; a task: that thread). */
+function statTicks(file: string): number {
+  const stat = fs.readFileSync(file, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** /proc/pressure/cpu "some" total: µs during which at least one runnable task waited for a CPU. */
+function cpuPressureUs(): number | undefined {
+  try {
+    return Number(/^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN);
   } catch {
     return undefined;
   }
@@ -131,10 +158,14 @@ function mariadbPid(port: number): number | undefined {
 // ---- the applications' own figures (admin API /metrics) ----------------------------------------
 
 /** The figures read from one application's /metrics, each summed over its label sets. */
-interface AppFigures { offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number; heapUsed: number; heapAfterFullGc: number }
+interface AppFigures {
+  offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number; heapUsed: number; heapAfterFullGc: number;
+  /** Garbage-collection pauses by kind (prom-client's nodejs_gc_duration_seconds): count and seconds. */
+  gcCount: Record<string, number>; gcSeconds: Record<string, number>;
+}
 
 function parseMetrics(text: string): AppFigures {
-  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0 };
+  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0, gcCount: {}, gcSeconds: {} };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([\w:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
@@ -154,6 +185,13 @@ function parseMetrics(text: string): AppFigures {
       case 'tollgate_process_nodejs_eventloop_lag_max_seconds': f.lagMax = v; break;
       case 'tollgate_process_nodejs_heap_size_used_bytes': f.heapUsed = v; break;
       case 'tollgate_process_heap_used_after_full_gc_bytes': f.heapAfterFullGc = v; break;
+      case 'tollgate_process_nodejs_gc_duration_seconds_count':
+      case 'tollgate_process_nodejs_gc_duration_seconds_sum': {
+        const kind = /kind="(\w+)"/.exec(m[2] ?? '')?.[1] ?? 'other';
+        const into = m[1].endsWith('_count') ? f.gcCount : f.gcSeconds;
+        into[kind] = (into[kind] ?? 0) + v;
+        break;
+      }
       default: break;
     }
   }
@@ -179,6 +217,9 @@ interface Window {
   stoppedAt: number;
   firstTicks: Map<string, number>;
   lastTicks: Map<string, number>;
+  /** The main thread's own ticks (a Node process: its event loop; the rest are GC, compiler and I/O threads). */
+  firstMainTicks: Map<string, number>;
+  lastMainTicks: Map<string, number>;
   peakRssKb: Map<string, number>;
   /** Peak live calls seen by each application, and by all together (for the edge and MariaDB). */
   peakLive: Map<string, number>;
@@ -193,6 +234,70 @@ interface Window {
   heapSeries: Map<string, Array<[number, number, number]>>;
   /** Each application's heap in use just after its full collections: [minutes, KB], one point per collection. */
   fullGcHeapSeries: Map<string, Array<[number, number]>>;
+  /** The whole machine's CPU time (/proc/stat, all cores, in ticks): busy and total, at the first and last sample. */
+  machineFirst?: { busy: number; total: number };
+  machineLast?: { busy: number; total: number };
+  /** CPU pressure (/proc/pressure/cpu "some", µs) at the first and last sample, and when. */
+  pressureFirst?: [number, number];
+  pressureLast?: [number, number];
+  /** One point per sample (about a second apart): when, each process's CPU ticks, CPU pressure µs, machine ticks. */
+  samples: Array<{ at: number; ticks: Map<string, number>; pressureUs?: number; machine?: { busy: number; total: number } }>;
+}
+
+/** All cores together from /proc/stat's first line: busy ticks (all but idle and iowait) and total. */
+function machineTicks(): { busy: number; total: number } | undefined {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = sum(f);
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What the processes did around one second of a step (SIPp counts its seconds from its start, a few
+ * ms after the window's): CPU of each process, the machine, CPU pressure, over the samples that
+ * cover that second and the one after it (a slow call is counted in the second it ended).
+ */
+function aroundSecond(w: Window, second: number, procs: string[]): string {
+  const from = w.startedAt + second * 1000;
+  const i = w.samples.findIndex((p) => p.at > from);
+  const a = w.samples[Math.max(0, i - 1)];
+  const b = w.samples[Math.min(w.samples.length - 1, Math.max(0, i) + 1)];
+  if (i < 0 || !a || !b || b.at <= a.at) return '-';
+  const wall = (b.at - a.at) / 1000;
+  const pct = (n: string) => (((((b.ticks.get(n) ?? 0) - (a.ticks.get(n) ?? 0)) / CLK_TCK) / wall) * 100);
+  const sipps = [...b.ticks.keys()].filter((n) => n.startsWith('sipp') && a.ticks.has(n));
+  const cpu = `${procs.map((n) => `${n} ${fmt(pct(n), 0)}%`).join(' ')} SIPp ${fmt(sum(sipps.map(pct)), 0)}%`;
+  const machine = a.machine && b.machine && b.machine.total > a.machine.total
+    ? fmt(((b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)) * os.cpus().length, 2) : '-';
+  const psi = a.pressureUs !== undefined && b.pressureUs !== undefined ? fmt(((b.pressureUs - a.pressureUs) / 1000 / (b.at - a.at)) * 100, 0) : '-';
+  return `over ${fmt(wall, 1)} s from second ${fmt((a.at - w.startedAt) / 1000, 1)}: cpu ${cpu}; machine busy ${machine} cores; a task waiting for a CPU ${psi} % of the time`;
+}
+
+/** Share of the window's time during which at least one runnable task waited for a CPU (%). */
+function cpuPressurePercent(w: Window): number | undefined {
+  const a = w.pressureFirst;
+  const b = w.pressureLast;
+  if (!a || !b || b[0] <= a[0]) return undefined;
+  return ((b[1] - a[1]) / 1000 / (b[0] - a[0])) * 100;
+}
+
+/** The main thread's CPU over the window, in % of a core. */
+function mainThreadPercent(w: Window, name: string): number | undefined {
+  const a = w.firstMainTicks.get(name);
+  const b = w.lastMainTicks.get(name);
+  if (a === undefined || b === undefined) return undefined;
+  return ((b - a) / CLK_TCK) / ((w.stoppedAt - w.startedAt) / 1000) * 100;
+}
+
+/** Share of the whole machine in use over the window, in cores (2.0 = both cores full on a 2-core machine). */
+function machineCoresBusy(w: Window): number | undefined {
+  const a = w.machineFirst;
+  const b = w.machineLast;
+  if (!a || !b || b.total <= a.total) return undefined;
+  return ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length;
 }
 
 class Meter {
@@ -216,7 +321,7 @@ class Meter {
 
   async start(progress?: (line: string) => void): Promise<void> {
     this.window = {
-      startedAt: Date.now(), stoppedAt: 0, firstTicks: new Map(), lastTicks: new Map(), peakRssKb: new Map(), peakLive: new Map(),
+      startedAt: Date.now(), stoppedAt: 0, firstTicks: new Map(), lastTicks: new Map(), firstMainTicks: new Map(), lastMainTicks: new Map(), samples: [], peakRssKb: new Map(), peakLive: new Map(),
       firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(), heapSeries: new Map(), fullGcHeapSeries: new Map(),
     };
     await this.tick();
@@ -238,11 +343,20 @@ class Meter {
     const w = this.window;
     if (!w) return;
     const minutes = (Date.now() - w.startedAt) / 60_000;
+    const m = machineTicks();
+    if (m) { w.machineFirst ??= m; w.machineLast = m; }
+    const psi = cpuPressureUs();
+    if (psi !== undefined && Number.isFinite(psi)) { w.pressureFirst ??= [Date.now(), psi]; w.pressureLast = [Date.now(), psi]; }
+    const point = { at: Date.now(), ticks: new Map<string, number>(), pressureUs: psi, machine: m };
+    w.samples.push(point);
     for (const p of this.watched) {
       const s = sample(p.pid);
       if (!s) continue;
       if (!w.firstTicks.has(p.name)) w.firstTicks.set(p.name, s.cpuTicks);
       w.lastTicks.set(p.name, s.cpuTicks);
+      point.ticks.set(p.name, s.cpuTicks);
+      if (!w.firstMainTicks.has(p.name)) w.firstMainTicks.set(p.name, s.mainThreadTicks);
+      w.lastMainTicks.set(p.name, s.mainThreadTicks);
       w.peakRssKb.set(p.name, Math.max(w.peakRssKb.get(p.name) ?? 0, s.rssKb));
       const series = w.rssSeries.get(p.name) ?? [];
       series.push([minutes, s.rssKb]);
@@ -274,7 +388,7 @@ class Meter {
   private progressLine(): string {
     const w = this.window!;
     const seconds = (Date.now() - w.startedAt) / 1000;
-    const d = (k: keyof AppFigures) => sum(this.apps().map((a) => (w.lastApp.get(a)?.[k] ?? 0) - (w.firstApp.get(a)?.[k] ?? 0)));
+    const d = (k: 'offered' | 'failed') => sum(this.apps().map((a) => (w.lastApp.get(a)?.[k] ?? 0) - (w.firstApp.get(a)?.[k] ?? 0)));
     const cpu = this.watched.filter((p) => !p.name.startsWith('sipp')).map((p) => `${p.name} ${fmt(cpuPercent(w, p.name, Date.now()), 0)}%`).join(' ');
     // The bare B2BUA has no application metrics: its calls are counted by SIPp at the step's end.
     if (this.apps().length === 0) return `  .. ${seconds.toFixed(0)} s: cpu ${cpu}`;
@@ -324,7 +438,47 @@ function machine(): string {
 }
 
 /** What SIPp's callers did in one window. */
-interface CallerResult { placed: number; successful: number; failed: number; target: number; retransmissions: number; achievedRate: number; p50: number; p99: number; max: number; why: string[] }
+interface CallerResult {
+  placed: number; successful: number; failed: number; target: number; retransmissions: number; achievedRate: number; p50: number; p99: number; max: number; why: string[];
+  /** The setup latency second by second: is the tail spread over the step or a few bursts? */
+  bySecond: LatencyBySecond;
+}
+
+/** Per-second p99 of the setup latency over a step (samples bucketed by the second SIPp took them in). */
+interface LatencyBySecond {
+  seconds: number; medianP99: number; worstP99: number; worstSecond: number; over100: number; slowInWorst5: number; slow: number;
+  /** The three worst seconds: [second, p99 ms]. */
+  worst: Array<readonly [number, number]>;
+}
+
+/** `rtt[i]` was taken at `at[i]` (ms since its SIPp started; the callers start within a few ms of each other). */
+function latencyBySecond(rtt: number[], at: number[]): LatencyBySecond {
+  const buckets = new Map<number, number[]>();
+  rtt.forEach((ms, i) => {
+    const s = Math.floor((at[i] ?? NaN) / 1000);
+    if (!Number.isFinite(s)) return;
+    let b = buckets.get(s);
+    if (!b) buckets.set(s, b = []);
+    b.push(ms);
+  });
+  const p99s = [...buckets.entries()].filter(([, b]) => b.length >= 10).map(([s, b]) => [s, percentile(b.sort((x, y) => x - y), 99)] as const);
+  const sorted = p99s.map(([, p]) => p).sort((a, b) => a - b);
+  const worst = p99s.reduce<readonly [number, number]>((w, x) => (x[1] > w[1] ? x : w), [NaN, -Infinity]);
+  // Of the calls slower than 100 ms, how many fell in the five worst seconds: bursts, or spread out.
+  const slowBySecond = [...buckets.entries()].map(([s, b]) => [s, b.filter((ms) => ms > 100).length] as const).sort((a, b) => b[1] - a[1]);
+  const slow = sum(slowBySecond.map(([, n]) => n));
+  return {
+    seconds: p99s.length, medianP99: percentile(sorted, 50), worstP99: Number.isFinite(worst[1]) ? worst[1] : NaN, worstSecond: worst[0],
+    over100: sorted.filter((p) => p > 100).length, slowInWorst5: sum(slowBySecond.slice(0, 5).map(([, n]) => n)), slow,
+    worst: [...p99s].sort((a, b) => b[1] - a[1]).slice(0, 3),
+  };
+}
+
+function bySecondLine(b: LatencyBySecond): string {
+  if (b.seconds === 0) return 'setup p99 by second: -';
+  return `setup p99 by second: median ${fmt(b.medianP99, 0)} ms, worst ${fmt(b.worstP99, 0)} ms (second ${b.worstSecond}), `
+    + `${b.over100} of ${b.seconds} seconds over 100 ms; calls over 100 ms: ${b.slow}, ${b.slow > 0 ? fmt((100 * b.slowInWorst5) / b.slow, 0) : '-'} % of them in the 5 worst seconds`;
+}
 
 interface StepResult extends CallerResult {
   rate: number;
@@ -514,14 +668,17 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
       extraArgs: ['-recv_timeout', '32000', '-max_socket', '2000'],
     });
     callers.push({ transport: leg.transport, sipp });
+    ctx.meter.watch(`sipp-caller-${leg.transport}`, sipp.child.pid);
   }
   const results: SippResult[] = await Promise.all(callers.map((c) => c.sipp.done));
   const elapsed = (Date.now() - t0) / 1000;
   const window = await ctx.meter.stop();
+  for (const c of callers) ctx.meter.unwatch(`sipp-caller-${c.transport}`);
   const placed = sum(results.map((r) => r.stats.created));
   const successful = sum(results.map((r) => r.stats.successful));
   const failed = sum(results.map((r) => r.stats.failed));
   const target = sum(legs.map((l) => Math.round(l.rate * seconds)));
+  const bySecond = latencyBySecond(results.flatMap((r) => r.rtt), results.flatMap((r) => r.rttAt));
   const rtt = results.flatMap((r) => r.rtt).sort((a, b) => a - b);
   // Calls are created over (elapsed − hold − setup); this is the rate SIPp actually reached.
   const achievedRate = placed / Math.max(1, elapsed - holdMs / 1000 - (rtt[rtt.length - 1] ?? 0) / 1000);
@@ -538,7 +695,7 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
   return {
     caller: {
       placed, successful, failed, target, retransmissions: sum(results.map((r) => r.stats.retransmissions)), achievedRate,
-      p50: percentile(rtt, 50), p99: percentile(rtt, 99), max: rtt[rtt.length - 1] ?? NaN, why,
+      p50: percentile(rtt, 50), p99: percentile(rtt, 99), max: rtt[rtt.length - 1] ?? NaN, why, bySecond,
     },
     window,
   };
@@ -583,9 +740,22 @@ function printWindow(r: StepResult, meter: Meter): void {
     const last = w.lastApp.get(a);
     const n = (last?.poolWaitCount ?? 0) - (first?.poolWaitCount ?? 0);
     const ms = n > 0 ? (((last?.poolWaitSum ?? 0) - (first?.poolWaitSum ?? 0)) / n) * 1000 : NaN;
-    return `${a}: event-loop lag p99 ${fmt(w.lagP99Ms.get(a), 1)} ms (max ${fmt(w.lagMaxMs.get(a), 0)} ms), pool wait mean ${fmt(ms, 2)} ms over ${n} acquires`;
+    const gc = ['major', 'minor', 'incremental'].map((kind) => {
+      const count = (last?.gcCount[kind] ?? 0) - (first?.gcCount[kind] ?? 0);
+      const seconds = (last?.gcSeconds[kind] ?? 0) - (first?.gcSeconds[kind] ?? 0);
+      return `${kind} ${count} (${fmt(seconds * 1000, 0)} ms${count > 0 ? `, mean ${fmt((seconds * 1000) / count, 1)}` : ''})`;
+    });
+    return `${a}: event-loop lag p99 ${fmt(w.lagP99Ms.get(a), 1)} ms (max ${fmt(w.lagMaxMs.get(a), 0)} ms), pool wait mean ${fmt(ms, 2)} ms over ${n} acquires, GC pauses ${gc.join(', ')}`;
   });
   console.log(`  queues: ${poolWait.join('; ')}`);
+  const cores = machineCoresBusy(w);
+  const productCores = sum(procs.map((n) => cpuPercent(w, n) ?? 0)) / 100;
+  console.log(`  latency: ${bySecondLine(r.bySecond)}`);
+  for (const [second, p99] of r.bySecond.worst) console.log(`    second ${second} (p99 ${fmt(p99, 0)} ms): ${aroundSecond(w, second, procs)}`);
+  const sippCores = sum(meter.names().filter((n) => n.startsWith('sipp')).map((n) => cpuPercent(w, n) ?? 0)) / 100;
+  console.log(`  machine: busy ${fmt(cores, 2)} of ${os.cpus().length} cores (product ${fmt(productCores, 2)}, SIPp ${fmt(sippCores, 2)}, the rest `
+    + `${fmt(cores === undefined ? undefined : cores - productCores - sippCores, 2)}); a task waiting for a CPU ${fmt(cpuPressurePercent(w), 0)} % of the time; `
+    + `main threads: ${procs.filter((n) => n !== 'mariadb').map((n) => `${n} ${fmt(mainThreadPercent(w, n), 0)}%`).join(', ')}`);
   console.log(`  database: application statements/call ${fmt(r.statementsPerCall, 1)}; ${r.dbLine}`);
 }
 
@@ -622,7 +792,7 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-'));
   try {
     if (!process.env[TEST_MYSQL_ENV]) {
-      mariadb = await startMariaDb();
+      mariadb = await startMariaDb({ serverArgs: [`--thread-handling=${DB_THREADS === 'pool' ? 'pool-of-threads' : 'one-thread-per-connection'}`] });
       process.env[TEST_MYSQL_ENV] = mariadb.url();
     }
     const url = await testDatabaseUrl('bench');
@@ -650,13 +820,25 @@ async function main(): Promise<void> {
     // The product's url: loopback TCP, or the throwaway server's Unix socket when asked for; a
     // server of TOLLGATE_TEST_MYSQL_URL is reached as that url says.
     const productUrl = mariadb && DB_TRANSPORT === 'socket' ? `${url}?socket=${encodeURIComponent(mariadb.socketPath)}` : url;
-    console.log(`database: MariaDB ${mariadb ? 'throwaway' : 'from ' + TEST_MYSQL_ENV}, the product connects over ${productUrl.includes('?socket=') ? 'its Unix socket' : 'TCP'}`);
+    console.log(`database: MariaDB ${mariadb ? `throwaway (${DB_THREADS === 'pool' ? 'thread pool' : 'a thread per connection'})` : 'from ' + TEST_MYSQL_ENV}, the product connects over ${productUrl.includes('?socket=') ? 'its Unix socket' : 'TCP'}`);
     product = await startQuietProduct(productUrl, csv, tmp);
     const pids = product.pids;
     const meter = new Meter();
+    if (PRODUCT_NICE !== undefined) {
+      for (const pid of [pids.edge, ...pids.apps]) {
+        try {
+          os.setPriority(pid, PRODUCT_NICE);
+        } catch (err) {
+          throw new Error(`--product-nice ${PRODUCT_NICE}: could not set the priority of process ${pid} (a value below 0 needs root): ${String(err)}`);
+        }
+      }
+      console.log(`product: edge and application(s) at nice ${PRODUCT_NICE}`);
+    }
     meter.watch('edge', pids.edge);
     pids.apps.forEach((pid, i) => meter.watch(APPLICATIONS > 1 ? `app${i + 1}` : 'app', pid, product!.metricsUrls[i]));
     meter.watch('mariadb', mariadbPid(Number(u.port)));
+    meter.watch('sipp-pbx', pbx.child.pid);
+    meter.watch('sipp-carrier', carrier.child.pid);
     console.log(`product: supervisor ${product.supervisor}, edge ${pids.edge}, application(s) ${pids.apps.join(', ')}; MariaDB ${mariadb ? 'throwaway' : 'from ' + TEST_MYSQL_ENV}`);
 
     // The readiness call's CDR is written after its BYE: wait until the count stops moving.

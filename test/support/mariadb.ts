@@ -70,7 +70,7 @@ async function waitForServer(host: string, port: number, deadlineMs: number, pro
   throw new Error(`mariadbd did not accept connections on ${host}:${port} within ${deadlineMs} ms: ${String(lastErr)}`);
 }
 
-export async function startMariaDb(opts: { port?: number; startTimeoutMs?: number } = {}): Promise<MariaDbServer> {
+export async function startMariaDb(opts: { port?: number; startTimeoutMs?: number; serverArgs?: string[] } = {}): Promise<MariaDbServer> {
   const mariadbd = findMariadbd();
   if (!mariadbd) throw new Error('mariadbd not found: install Debian package mariadb-server');
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-mariadb-'));
@@ -97,6 +97,7 @@ export async function startMariaDb(opts: { port?: number; startTimeoutMs?: numbe
       '--innodb-buffer-pool-size=128M', '--innodb-flush-log-at-trx-commit=2', '--max-connections=500',
       '--character-set-server=utf8mb4', '--collation-server=utf8mb4_unicode_ci', '--log-error=' + path.join(base, 'error.log'),
     ];
+    args.push(...(opts.serverArgs ?? []));
     if (process.getuid?.() === 0) args.push('--user=root');
     const child = spawn(mariadbd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (d: Buffer) => { log = (log + d.toString()).slice(-4000); });

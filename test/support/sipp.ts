@@ -14,7 +14,8 @@
  * - calls (-m), rate (-r, per second, or per ratePeriodMs), limit (-l), durationMs (-d),
  *   injection (CSV file for -inf), vars (-key name value), extraArgs (anything else).
  * - timeoutMs bounds the run: SIPp is killed when it elapses (stats are still read).
- * - rtt: true records every response-time sample (-trace_rtt) into result.rtt (ms).
+ * - rtt: true records every response-time sample (-trace_rtt) into result.rtt (ms), and when each was
+ *   taken into result.rttAt (ms since SIPp started).
  * - Statistics come from -trace_stat (the last row of the CSV): successful, failed, created,
  *   retransmissions, unexpected messages, plus the exit code (0 = every call succeeded).
  * Each run writes into its own temporary directory, removed afterwards.
@@ -61,6 +62,8 @@ export interface SippResult {
   timedOut: boolean;
   stats: SippStats;
   rtt: number[];
+  /** When each sample of `rtt` was taken, in ms since SIPp started (same order). */
+  rttAt: number[];
   stdout: string;
   stderr: string;
   localPort: number;
@@ -109,7 +112,7 @@ export async function startSipp(opts: SippOptions): Promise<SippProcess> {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const result: SippResult = {
-        exitCode: code, signal, timedOut, stats: readStats(statFile), rtt: readRtt(dir), stdout, stderr, localPort,
+        exitCode: code, signal, timedOut, stats: readStats(statFile), ...readRtt(dir), stdout, stderr, localPort,
       };
       fs.rmSync(dir, { recursive: true, force: true });
       resolve(result);
@@ -171,13 +174,20 @@ function readStats(file: string): SippStats {
   };
 }
 
-function readRtt(dir: string): number[] {
+/** SIPp's -trace_rtt file: `Date_ms;response_time_ms;rtd_no` per sample. */
+function readRtt(dir: string): { rtt: number[]; rttAt: number[] } {
+  const rtt: number[] = [];
+  const rttAt: number[] = [];
   const f = fs.readdirSync(dir).find((x) => x.endsWith('_rtt.csv'));
-  if (!f) return [];
-  const out: number[] = [];
+  if (!f) return { rtt, rttAt };
   for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n').slice(1)) {
     const parts = line.split(';');
-    if (parts.length >= 2 && parts[1] !== '') out.push(Number(parts[1]));
+    if (parts.length < 2 || parts[1] === '') continue;
+    const at = Number(parts[0]);
+    const ms = Number(parts[1]);
+    if (!Number.isFinite(ms)) continue;
+    rtt.push(ms);
+    rttAt.push(Number.isFinite(at) ? at : NaN);
   }
-  return out.filter((x) => Number.isFinite(x));
+  return { rtt, rttAt };
 }
