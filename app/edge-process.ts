@@ -4,6 +4,7 @@ import { startEdge, type EdgeOptions, type EdgeServer } from '../lib/edge';
 import { Registry } from 'prom-client';
 import type { TollgateConfig } from './config/schema';
 import { registerEdgeMetrics } from './edge-metrics';
+import { registerProcessMetrics } from './process-metrics';
 
 /** Maps the config's `edge` section onto the edge's options. */
 export function edgeOptions(config: TollgateConfig): EdgeOptions {
@@ -51,11 +52,14 @@ export async function runEdge(config: TollgateConfig, logger: Logger): Promise<E
 /**
  * The edge's counters over HTTP for the application's /metrics (and for a scraper of its own):
  * GET /counters is JSON, GET /metrics the Prometheus text format, built with prom-client under
- * the same names the application republishes them by.
+ * the same names the application republishes them by. /metrics also carries the edge process's
+ * own CPU, memory, event-loop lag, GC pauses and heap after full collections, under the names the
+ * application uses for its own (`tollgate_process_*`; the scrape's target tells them apart).
  */
 export async function serveEdgeCounters(edge: Pick<EdgeServer, 'counters'>, address: string, port: number, logger: Logger): Promise<http.Server> {
   const registry = new Registry();
   registerEdgeMetrics(registry, async () => edge.counters());
+  const stopProcessMetrics = registerProcessMetrics(registry);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' || (path !== '/counters' && path !== '/metrics')) {
@@ -74,9 +78,11 @@ export async function serveEdgeCounters(edge: Pick<EdgeServer, 'counters'>, addr
       },
     );
   });
+  server.on('close', stopProcessMetrics);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, address, () => { server.off('error', reject); resolve(); });
+    const failed = (err: Error): void => { stopProcessMetrics(); reject(err); };
+    server.once('error', failed);
+    server.listen(port, address, () => { server.off('error', failed); resolve(); });
   });
   const addr = server.address();
   logger.info('edge counters served', { address, port: typeof addr === 'object' && addr ? addr.port : port });

@@ -1,6 +1,4 @@
-import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
-import v8 from 'node:v8';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../lib/common/logger';
 import type { Micros } from '../lib/common/money';
 import { formatMoney } from '../lib/common/money';
@@ -9,6 +7,7 @@ import type { CallObserver, ReleaseCause } from './calls/call-session';
 import type { CdrRecord } from '../lib/db/cdr-repository';
 import { packageVersion } from './version';
 import { registerEdgeMetrics, sharedRead } from './edge-metrics';
+import { registerProcessMetrics } from './process-metrics';
 import type { OverloadSignal, OverloadStatus } from './admission/overload';
 
 /**
@@ -179,23 +178,9 @@ export class TollgateMetrics {
     registerEdgeMetrics(this.registry, fetchEdge);
   }
 
-  /**
-   * prom-client's process metrics without its three `nodejs_active_*_total` gauges (a gauge must
-   * not end in `_total`); their per-type `nodejs_active_*` gauges say the same and stay.
-   */
+  /** The process's own metrics (app/process-metrics.ts), shared with the edge's /metrics. */
   private processMetrics(): void {
-    const prefix = 'tollgate_process_';
-    collectDefaultMetrics({ register: this.registry, prefix });
-    for (const what of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`${prefix}nodejs_active_${what}_total`);
-    // The heap in use just after each full collection: what is really alive. The heap in use at a
-    // scrape also counts garbage not yet collected, and RSS is seldom given back, so only this one
-    // shows a leak while the process runs (a slope under steady load).
-    const afterFullGc = new Gauge({ name: `${prefix}heap_used_after_full_gc_bytes`, help: 'V8 heap in use just after the last full (mark-compact) garbage collection', registers: [this.registry] });
-    const observer = new PerformanceObserver((list) => {
-      const major = list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR);
-      if (major) afterFullGc.set(v8.getHeapStatistics().used_heap_size);
-    });
-    observer.observe({ entryTypes: ['gc'] });
+    registerProcessMetrics(this.registry);
   }
 
   /**

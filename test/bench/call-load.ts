@@ -209,7 +209,8 @@ async function scrape(url: string): Promise<AppFigures | undefined> {
 
 // ---- metering ----------------------------------------------------------------------------------
 
-interface Watched { name: string; pid: number; metricsUrl?: string }
+/** A metered process; `metricsUrl`: its Prometheus text (an application's admin API, the edge's metrics.edge listener). */
+interface Watched { name: string; pid: number; metricsUrl?: string; app: boolean }
 
 /** One window of metering (a step, the soak): CPU, RSS, the applications' figures. */
 interface Window {
@@ -308,10 +309,12 @@ class Meter {
   private progressTimer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
 
-  watch(name: string, pid: number | undefined, metricsUrl?: string): void { if (pid) this.watched.push({ name, pid, metricsUrl }); }
+  watch(name: string, pid: number | undefined, metricsUrl?: string, app = metricsUrl !== undefined): void { if (pid) this.watched.push({ name, pid, metricsUrl, app }); }
   unwatch(name: string): void { const i = this.watched.findIndex((w) => w.name === name); if (i >= 0) this.watched.splice(i, 1); }
   names(): string[] { return this.watched.map((w) => w.name); }
-  apps(): string[] { return this.watched.filter((w) => w.metricsUrl).map((w) => w.name); }
+  apps(): string[] { return this.watched.filter((w) => w.app).map((w) => w.name); }
+  /** The processes whose metrics are read: the applications, and the edge when it serves its own. */
+  scraped(): string[] { return this.watched.filter((w) => w.metricsUrl).map((w) => w.name); }
 
   /** The RSS of each watched process now, as its idle figure for memory per call. */
   recordIdle(): void {
@@ -370,6 +373,14 @@ class Meter {
       if (!f) return;
       if (!w.firstApp.has(p.name)) w.firstApp.set(p.name, f);
       w.lastApp.set(p.name, f);
+      if (!p.app) {
+        w.lagP99Ms.set(p.name, Math.max(w.lagP99Ms.get(p.name) ?? 0, f.lagP99 * 1000));
+        w.lagMaxMs.set(p.name, Math.max(w.lagMaxMs.get(p.name) ?? 0, f.lagMax * 1000));
+        const afterGc = w.fullGcHeapSeries.get(p.name) ?? [];
+        if (f.heapAfterFullGc > 0 && afterGc[afterGc.length - 1]?.[1] !== f.heapAfterFullGc / 1024) afterGc.push([minutes, f.heapAfterFullGc / 1024]);
+        w.fullGcHeapSeries.set(p.name, afterGc);
+        return;
+      }
       live += f.live;
       w.peakLive.set(p.name, Math.max(w.peakLive.get(p.name) ?? 0, f.live));
       w.lagP99Ms.set(p.name, Math.max(w.lagP99Ms.get(p.name) ?? 0, f.lagP99 * 1000));
@@ -497,6 +508,8 @@ interface QuietProduct {
   supervisor: number;
   pids: { edge: number; apps: number[] };
   metricsUrls: string[];
+  /** The edge's own /metrics (metrics.edge): its event loop, GC and heap. */
+  edgeMetricsUrl: string;
   logs: string[];
   stop(): Promise<void>;
 }
@@ -511,6 +524,7 @@ interface QuietProduct {
 async function startQuietProduct(databaseUrl: string, csv: string, dir: string): Promise<QuietProduct> {
   const sipPort = await freePort('both');
   const controlPort = await freePort('tcp');
+  const edgeMetricsPort = await freePort('tcp');
   // Application n serves its admin API on adminPort + n - 1: consecutive free ports.
   let adminPort = await freePort('tcp');
   for (let attempt = 0; attempt < 20 && APPLICATIONS > 1; attempt++) {
@@ -533,6 +547,7 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
     // Left out for one application, so the benchmark also runs against a product without the setting.
     ...(APPLICATIONS > 1 ? { supervisor: { applications: APPLICATIONS } } : {}),
     admin: { enabled: true, address: '127.0.0.1', port: adminPort, token: ADMIN_TOKEN },
+    metrics: { edge: { enabled: true, address: '127.0.0.1', port: edgeMetricsPort } },
   };
   const configFile = path.join(dir, 'config.json');
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
@@ -570,7 +585,9 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
       scenario: { file: path.join(SCENARIOS, 'uac-call-caller-hangs-up.xml') }, transport: 'udp', target: `127.0.0.1:${sipPort}`,
       calls: 1, durationMs: 100, injection: csv, timeoutMs: 10_000, extraArgs: ['-recv_timeout', '5000'],
     });
-    if (r.exitCode === 0 && r.stats.successful === 1) return { sipPort, supervisor: child.pid!, pids: await pids(), metricsUrls, logs, stop };
+    if (r.exitCode === 0 && r.stats.successful === 1) {
+      return { sipPort, supervisor: child.pid!, pids: await pids(), metricsUrls, edgeMetricsUrl: `http://127.0.0.1:${edgeMetricsPort}/metrics`, logs, stop };
+    }
   }
   await stop();
   throw new Error(`tollgate did not answer a first call within 30 s; last lines:\n${logs.slice(-20).join('\n')}`);
@@ -734,20 +751,21 @@ function printWindow(r: StepResult, meter: Meter): void {
   });
   const product = sum(procs.map((n) => cpuMsPerCall(w, n, r.placed) ?? 0));
   console.log(`  cpu and memory: ${rows.join('; ')}; product total ${fmt(product, 2)} CPU-ms/call`);
-  const apps = meter.apps();
-  const poolWait = apps.map((a) => {
+  const gcPauses = (name: string): string => ['major', 'minor', 'incremental'].map((kind) => {
+    const count = (w.lastApp.get(name)?.gcCount[kind] ?? 0) - (w.firstApp.get(name)?.gcCount[kind] ?? 0);
+    const seconds = (w.lastApp.get(name)?.gcSeconds[kind] ?? 0) - (w.firstApp.get(name)?.gcSeconds[kind] ?? 0);
+    return `${kind} ${count} (${fmt(seconds * 1000, 0)} ms${count > 0 ? `, mean ${fmt((seconds * 1000) / count, 1)}` : ''})`;
+  }).join(', ');
+  const loop = (name: string): string => `event-loop lag p99 ${fmt(w.lagP99Ms.get(name), 1)} ms (max ${fmt(w.lagMaxMs.get(name), 0)} ms)`;
+  const queues = meter.scraped().map((a) => {
+    if (!meter.apps().includes(a)) return `${a}: ${loop(a)}, GC pauses ${gcPauses(a)}`;
     const first = w.firstApp.get(a);
     const last = w.lastApp.get(a);
     const n = (last?.poolWaitCount ?? 0) - (first?.poolWaitCount ?? 0);
     const ms = n > 0 ? (((last?.poolWaitSum ?? 0) - (first?.poolWaitSum ?? 0)) / n) * 1000 : NaN;
-    const gc = ['major', 'minor', 'incremental'].map((kind) => {
-      const count = (last?.gcCount[kind] ?? 0) - (first?.gcCount[kind] ?? 0);
-      const seconds = (last?.gcSeconds[kind] ?? 0) - (first?.gcSeconds[kind] ?? 0);
-      return `${kind} ${count} (${fmt(seconds * 1000, 0)} ms${count > 0 ? `, mean ${fmt((seconds * 1000) / count, 1)}` : ''})`;
-    });
-    return `${a}: event-loop lag p99 ${fmt(w.lagP99Ms.get(a), 1)} ms (max ${fmt(w.lagMaxMs.get(a), 0)} ms), pool wait mean ${fmt(ms, 2)} ms over ${n} acquires, GC pauses ${gc.join(', ')}`;
+    return `${a}: ${loop(a)}, pool wait mean ${fmt(ms, 2)} ms over ${n} acquires, GC pauses ${gcPauses(a)}`;
   });
-  console.log(`  queues: ${poolWait.join('; ')}`);
+  console.log(`  queues: ${queues.join('; ')}`);
   const cores = machineCoresBusy(w);
   const productCores = sum(procs.map((n) => cpuPercent(w, n) ?? 0)) / 100;
   console.log(`  latency: ${bySecondLine(r.bySecond)}`);
@@ -834,7 +852,7 @@ async function main(): Promise<void> {
       }
       console.log(`product: edge and application(s) at nice ${PRODUCT_NICE}`);
     }
-    meter.watch('edge', pids.edge);
+    meter.watch('edge', pids.edge, product.edgeMetricsUrl, false);
     pids.apps.forEach((pid, i) => meter.watch(APPLICATIONS > 1 ? `app${i + 1}` : 'app', pid, product!.metricsUrls[i]));
     meter.watch('mariadb', mariadbPid(Number(u.port)));
     meter.watch('sipp-pbx', pbx.child.pid);
@@ -936,9 +954,9 @@ async function main(): Promise<void> {
       const series = soak!.window.rssSeries.get(n) ?? [];
       const end = series[series.length - 1]?.[0] ?? 0;
       return `${n} ${fmt(slope(series.filter(([m]) => m >= end / 5)), 0)} KB/min`;
-    }).join(', ') + '; V8 heap in use after each full collection (what is alive): ' + meter.apps().map((a) => {
+    }).join(', ') + '; V8 heap in use after each full collection (what is alive): ' + meter.scraped().map((a) => {
       const series = soak!.window.fullGcHeapSeries.get(a) ?? [];
-      const end = soak!.window.heapSeries.get(a)?.at(-1)?.[0] ?? 0;
+      const end = soak!.window.rssSeries.get(a)?.at(-1)?.[0] ?? 0;
       const points = series.filter(([m]) => m >= end / 5);
       return points.length >= 3 ? `${a} ${fmt(slope(points), 0)} KB/min (${points.length} full collections, ${fmt(points[0]![1] / 1024, 0)} → ${fmt(points[points.length - 1]![1] / 1024, 0)} MB)` : `${a} - (${points.length} full collections after the warm-up)`;
     }).join(', ') : undefined;

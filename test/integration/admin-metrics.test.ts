@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { testDatabaseUrl } from '../support/mariadb';
 import { EDGE_METRICS } from '../../app/edge-metrics';
@@ -87,5 +88,23 @@ describe('application metrics pass promtool and carry setup time, per-trunk ASR/
     assert.ok(metricSum(m, 'tollgate_edge_bytes_sent_total') > 0);
     const counters = await (await fetch(`http://127.0.0.1:${edgeMetricsPort}/counters`)).json() as Record<string, number>;
     assert.deepEqual(Object.keys(counters).filter((k) => !EDGE_METRICS.some((s) => s.key === k)), [], 'edge counters with no metric');
+  });
+
+  it("the edge's /metrics also has the edge process's own metrics (event-loop lag, GC pauses, heap after full collections), measured in the edge process", async () => {
+    const edgePid = Number((await product.waitForLog((l) => l.message === 'process started' && l.process === 'edge')).pid);
+    assert.ok(edgePid > 0, 'the supervisor logged the edge pid');
+    const text = await (await fetch(`http://127.0.0.1:${edgeMetricsPort}/metrics`)).text();
+    const vmRssBytes = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${edgePid}/status`, 'utf8'))?.[1]) * 1024;
+    for (const [family, type] of [
+      ['tollgate_process_nodejs_eventloop_lag_p99_seconds', 'gauge'], ['tollgate_process_nodejs_gc_duration_seconds', 'histogram'],
+      ['tollgate_process_heap_used_after_full_gc_bytes', 'gauge'], ['tollgate_process_process_resident_memory_bytes', 'gauge'], ['tollgate_process_process_cpu_seconds_total', 'counter'],
+    ] as const) {
+      assert.match(text, new RegExp(`^# TYPE ${family} ${type}$`, 'm'), family);
+    }
+    const m = parseMetrics(text);
+    // The edge's own figure, not the application's: its RSS is the edge process's (read from /proc just after).
+    const rss = metricSum(m, 'tollgate_process_process_resident_memory_bytes');
+    assert.ok(Math.abs(rss - vmRssBytes) < vmRssBytes * 0.1, `edge RSS on its /metrics ${rss} B, /proc/${edgePid} ${vmRssBytes} B`);
+    assert.ok(metricSum(m, 'tollgate_process_process_cpu_seconds_total') > 0);
   });
 });
