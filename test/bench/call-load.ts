@@ -160,12 +160,14 @@ function mariadbPid(port: number): number | undefined {
 /** The figures read from one application's /metrics, each summed over its label sets. */
 interface AppFigures {
   offered: number; live: number; failed: number; queries: number; poolWaitSum: number; poolWaitCount: number; lagP99: number; lagMax: number; heapUsed: number; heapAfterFullGc: number;
+  /** What of the RSS is V8's heap as reserved from the system, and memory outside it held by JS objects (Buffers). */
+  heapTotal: number; external: number;
   /** Garbage-collection pauses by kind (prom-client's nodejs_gc_duration_seconds): count and seconds. */
   gcCount: Record<string, number>; gcSeconds: Record<string, number>;
 }
 
 function parseMetrics(text: string): AppFigures {
-  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0, gcCount: {}, gcSeconds: {} };
+  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0, heapTotal: 0, external: 0, gcCount: {}, gcSeconds: {} };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([\w:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
@@ -184,6 +186,8 @@ function parseMetrics(text: string): AppFigures {
       case 'tollgate_process_nodejs_eventloop_lag_p99_seconds': f.lagP99 = v; break;
       case 'tollgate_process_nodejs_eventloop_lag_max_seconds': f.lagMax = v; break;
       case 'tollgate_process_nodejs_heap_size_used_bytes': f.heapUsed = v; break;
+      case 'tollgate_process_nodejs_heap_size_total_bytes': f.heapTotal = v; break;
+      case 'tollgate_process_nodejs_external_memory_bytes': f.external = v; break;
       case 'tollgate_process_heap_used_after_full_gc_bytes': f.heapAfterFullGc = v; break;
       case 'tollgate_process_nodejs_gc_duration_seconds_count':
       case 'tollgate_process_nodejs_gc_duration_seconds_sum': {
@@ -235,6 +239,8 @@ interface Window {
   heapSeries: Map<string, Array<[number, number, number]>>;
   /** Each application's heap in use just after its full collections: [minutes, KB], one point per collection. */
   fullGcHeapSeries: Map<string, Array<[number, number]>>;
+  /** Each scraped process's V8 heap reserved and external memory over time: [minutes, KB, KB]. */
+  memoryPartsSeries: Map<string, Array<[number, number, number]>>;
   /** The whole machine's CPU time (/proc/stat, all cores, in ticks): busy and total, at the first and last sample. */
   machineFirst?: { busy: number; total: number };
   machineLast?: { busy: number; total: number };
@@ -325,7 +331,7 @@ class Meter {
   async start(progress?: (line: string) => void): Promise<void> {
     this.window = {
       startedAt: Date.now(), stoppedAt: 0, firstTicks: new Map(), lastTicks: new Map(), firstMainTicks: new Map(), lastMainTicks: new Map(), samples: [], peakRssKb: new Map(), peakLive: new Map(),
-      firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(), heapSeries: new Map(), fullGcHeapSeries: new Map(),
+      firstApp: new Map(), lastApp: new Map(), lagP99Ms: new Map(), lagMaxMs: new Map(), rssSeries: new Map(), heapSeries: new Map(), fullGcHeapSeries: new Map(), memoryPartsSeries: new Map(),
     };
     await this.tick();
     this.timer = setInterval(() => { this.ticking ??= this.tick().finally(() => { this.ticking = undefined; }); }, 1000);
@@ -373,6 +379,9 @@ class Meter {
       if (!f) return;
       if (!w.firstApp.has(p.name)) w.firstApp.set(p.name, f);
       w.lastApp.set(p.name, f);
+      const parts = w.memoryPartsSeries.get(p.name) ?? [];
+      parts.push([minutes, f.heapTotal / 1024, f.external / 1024]);
+      w.memoryPartsSeries.set(p.name, parts);
       if (!p.app) {
         w.lagP99Ms.set(p.name, Math.max(w.lagP99Ms.get(p.name) ?? 0, f.lagP99 * 1000));
         w.lagMaxMs.set(p.name, Math.max(w.lagMaxMs.get(p.name) ?? 0, f.lagMax * 1000));
@@ -953,7 +962,11 @@ async function main(): Promise<void> {
     const soakSlopes = soak ? meter.names().filter((n) => !n.startsWith('sipp')).map((n) => {
       const series = soak!.window.rssSeries.get(n) ?? [];
       const end = series[series.length - 1]?.[0] ?? 0;
-      return `${n} ${fmt(slope(series.filter(([m]) => m >= end / 5)), 0)} KB/min`;
+      // Of the RSS slope, what V8's reserved heap and the memory held outside it (Buffers) make up.
+      const parts = (soak!.window.memoryPartsSeries.get(n) ?? []).filter(([m]) => m >= end / 5);
+      const split = parts.length >= 3
+        ? ` (V8 heap reserved ${fmt(slope(parts.map(([m, heap]) => [m, heap])), 0)}, external ${fmt(slope(parts.map(([m, , ext]) => [m, ext])), 0)})` : '';
+      return `${n} ${fmt(slope(series.filter(([m]) => m >= end / 5)), 0)} KB/min${split}`;
     }).join(', ') + '; V8 heap in use after each full collection (what is alive): ' + meter.scraped().map((a) => {
       const series = soak!.window.fullGcHeapSeries.get(a) ?? [];
       const end = soak!.window.rssSeries.get(a)?.at(-1)?.[0] ?? 0;
