@@ -16,7 +16,14 @@ import type { TollgateConfig } from './config/schema';
  * through the edge, then the edge. Signals that arrive while stopping change nothing, so a second
  * Ctrl-C never turns a drain into a kill. SIGHUP goes to the processes that reload on it.
  */
-export interface ChildSpec { name: string; args: string[]; reloadsOnHup?: boolean; env?: NodeJS.ProcessEnv }
+export interface ChildSpec {
+  name: string;
+  args: string[];
+  reloadsOnHup?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Node.js and V8 flags before the CLI script (supervisor.nodeArgs). */
+  nodeArgs?: string[];
+}
 
 /** Tells an application process started by `tollgate start` which of supervisor.applications it is (1, 2, …). */
 export const APPLICATION_NUMBER_ENV = 'TOLLGATE_APPLICATION_NUMBER';
@@ -28,13 +35,14 @@ export const APPLICATION_NUMBER_ENV = 'TOLLGATE_APPLICATION_NUMBER';
  */
 export function embeddedProcessSpecs(config: TollgateConfig): ChildSpec[] {
   const n = config.supervisor.applications;
+  const nodeArgs = config.supervisor.nodeArgs.length > 0 ? { nodeArgs: [...config.supervisor.nodeArgs] } : {};
   const apps: ChildSpec[] = n === 1
-    ? [{ name: 'app', args: ['app'], reloadsOnHup: true }]
-    : Array.from({ length: n }, (_, i) => ({ name: `app-${i + 1}`, args: ['app'], reloadsOnHup: true, env: { [APPLICATION_NUMBER_ENV]: String(i + 1) } }));
-  return [{ name: 'edge', args: ['edge'] }, ...apps];
+    ? [{ name: 'app', args: ['app'], reloadsOnHup: true, ...nodeArgs }]
+    : Array.from({ length: n }, (_, i) => ({ name: `app-${i + 1}`, args: ['app'], reloadsOnHup: true, env: { [APPLICATION_NUMBER_ENV]: String(i + 1) }, ...nodeArgs }));
+  return [{ name: 'edge', args: ['edge'], ...nodeArgs }, ...apps];
 }
 
-export type SupervisorConfig = Omit<TollgateConfig['supervisor'], 'applications'>;
+export type SupervisorConfig = Omit<TollgateConfig['supervisor'], 'applications' | 'nodeArgs'>;
 
 enum State { Running, Stopping }
 
@@ -63,7 +71,7 @@ export async function superviseProcesses(cli: string, specs: ChildSpec[], config
     p.restart = undefined;
     const name = p.spec.name;
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [cli, ...p.spec.args], { stdio: 'inherit', env: p.spec.env ? { ...env, ...p.spec.env } : env });
+    const child = spawn(process.execPath, [...(p.spec.nodeArgs ?? []), cli, ...p.spec.args], { stdio: 'inherit', env: p.spec.env ? { ...env, ...p.spec.env } : env });
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => {
       child.once('exit', (code, signal) => resolve([code, signal]));
       child.on('error', (err) => {

@@ -176,6 +176,8 @@ export const configSchema = z.strictObject({
     killAfterSeconds: z.number().positive(),
     /** Application processes `tollgate start` runs against the one edge; the edge shares new calls between them. */
     applications: z.number().int().min(1).max(16),
+    /** Node.js and V8 flags for the edge and application processes, before the CLI script. */
+    nodeArgs: z.array(z.string().regex(/^--[A-Za-z0-9]/, 'a Node.js or V8 flag, starting with --')).max(32),
   }),
   admin: z.strictObject({
     enabled: z.boolean(),

@@ -38,7 +38,8 @@
  * (BENCH_DB_TRANSPORT; how the product reaches the benchmark's MariaDB: loopback TCP by default,
  * or the server's Unix socket through the url's ?socket=), --db-threads pool|connection
  * (BENCH_DB_THREADS; the throwaway MariaDB's thread pool, the default, or a thread per connection),
- * --product-nice N (the edge's and applications' nice value; below 0 needs root). Env: BENCH_HOLD_MS
+ * --product-nice N (the edge's and applications' nice value; below 0 needs root), --node-args
+ * "--flag …" (supervisor.nodeArgs: Node.js and V8 flags for the edge and the applications). Env: BENCH_HOLD_MS
  * (default 1500), BENCH_DB_POOL (default 40), BENCH_PROFILE=<dir> (V8 CPU profiles of the
  * product's processes; the top frames are printed), TOLLGATE_TEST_MYSQL_URL (use that MariaDB
  * server instead of starting a throwaway one).
@@ -84,6 +85,8 @@ const MEMORY_FIRST = flag('memory-first');
  * connection (`connection`, the server's own default).
  */
 const DB_THREADS = (option('db-threads') ?? process.env.BENCH_DB_THREADS ?? 'pool') === 'connection' ? 'connection' : 'pool';
+/** --node-args "--flag …": supervisor.nodeArgs, Node.js and V8 flags for the edge and the applications. */
+const NODE_ARGS = (option('node-args') ?? '').split(' ').filter(Boolean);
 /** --product-nice N: the edge's and the applications' scheduling priority (nice; below 0 needs root). */
 const PRODUCT_NICE = option('product-nice') !== undefined ? Number(option('product-nice')) : undefined;
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 1500);
@@ -554,7 +557,8 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
     rating: { timeZone: 'UTC' },
     calls: { drainSeconds: 5, noAnswerSeconds: 30 },
     // Left out for one application, so the benchmark also runs against a product without the setting.
-    ...(APPLICATIONS > 1 ? { supervisor: { applications: APPLICATIONS } } : {}),
+    ...(APPLICATIONS > 1 || NODE_ARGS.length > 0
+      ? { supervisor: { ...(APPLICATIONS > 1 ? { applications: APPLICATIONS } : {}), ...(NODE_ARGS.length > 0 ? { nodeArgs: NODE_ARGS } : {}) } } : {}),
     admin: { enabled: true, address: '127.0.0.1', port: adminPort, token: ADMIN_TOKEN },
     metrics: { edge: { enabled: true, address: '127.0.0.1', port: edgeMetricsPort } },
   };
@@ -567,7 +571,7 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
   const collect = (d: Buffer) => { for (const l of d.toString().split('\n')) if (l.trim()) logs.push(l); if (logs.length > 5000) logs.splice(0, logs.length - 5000); };
   // Profiling runs the processes directly (V8 takes --cpu-prof on the command line only).
   const launch = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
-    const c = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), cli, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, ...NODE_ARGS] : []), cli, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     c.stdout!.on('data', collect);
     c.stderr!.on('data', collect);
     return { child: c, exited: new Promise<void>((resolve) => c.once('exit', () => resolve())) };
@@ -793,7 +797,7 @@ function productCpuPerCall(w: Window, meter: Meter, calls: number): number {
 async function main(): Promise<void> {
   console.log('Tollgate full-product load benchmark');
   console.log(machine());
-  console.log(`steps: ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s each, hold ${HOLD_MS} ms, DB pool ${DB_POOL}, ${APPLICATIONS} application process(es); `
+  console.log(`steps: ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s each, hold ${HOLD_MS} ms, DB pool ${DB_POOL}, ${APPLICATIONS} application process(es)${NODE_ARGS.length > 0 ? `, node flags ${NODE_ARGS.join(' ')}` : ''}; `
     + `bare B2BUA step ${BARE ? 'yes' : 'no'}; soak ${SOAK_MINUTES} min${QUICK ? ' (quick)' : ''}`);
 
   let mariadb: MariaDbServer | undefined;

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 
-export interface ChildEvent { event: 'started' | 'stopping' | 'signal-ignored' | 'reloaded' | 'stopped' | 'crashing'; name: string; pid: number; t: number; signal?: string }
+export interface ChildEvent { event: 'started' | 'stopping' | 'signal-ignored' | 'reloaded' | 'stopped' | 'crashing'; name: string; pid: number; t: number; signal?: string; execArgv?: string[] }
 
 const MAX_LIFE_MS = 60_000;
 
@@ -22,7 +22,7 @@ function main(): void {
   const file = process.env.SUPERVISED_EVENTS;
   if (!file) throw new Error('SUPERVISED_EVENTS is not set');
   const record = (event: ChildEvent['event'], signal?: string) => {
-    const line: ChildEvent = { event, name, pid: process.pid, t: Date.now(), ...(signal ? { signal } : {}) };
+    const line: ChildEvent = { event, name, pid: process.pid, t: Date.now(), ...(signal ? { signal } : {}), ...(event === 'started' ? { execArgv: process.execArgv } : {}) };
     fs.appendFileSync(file, JSON.stringify(line) + '\n');
   };
   const drainMs = Number(flag('drain-ms') ?? 0);

@@ -21,6 +21,16 @@ describe('several application processes (supervisor.applications)', () => {
     assert.ok(!specs[0]!.reloadsOnHup);
   });
 
+  it('passes supervisor.nodeArgs to the edge and every application process, and none by default', () => {
+    assert.ok(embeddedProcessSpecs(loadConfig({ env: {} })).every((s) => s.nodeArgs === undefined));
+    const specs = embeddedProcessSpecs(loadConfig({ env: {}, overrides: { supervisor: { applications: 2, nodeArgs: ['--single-threaded-gc'] } } }));
+    assert.deepEqual(specs.map((s) => [s.name, s.nodeArgs]), [['edge', ['--single-threaded-gc']], ['app-1', ['--single-threaded-gc']], ['app-2', ['--single-threaded-gc']]]);
+  });
+
+  it('refuses a supervisor.nodeArgs entry that is not a flag, naming the key', () => {
+    assert.throws(() => loadConfig({ env: {}, overrides: { supervisor: { nodeArgs: ['app.js'] } } }), /supervisor\.nodeArgs/);
+  });
+
   it('gives process n > 1 its own instance id, journal folder and admin port; the first keeps its own', () => {
     const config = loadConfig({ env: {}, overrides: { supervisor: { applications: 2 }, instanceId: 'site-a', prepaid: { journalDir: '/var/lib/tollgate/journal' }, admin: { port: 8088 } } });
     const first = applicationProcessConfig(config, 1);

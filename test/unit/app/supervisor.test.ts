@@ -164,6 +164,16 @@ describe('supervisor of `tollgate start`', function () {
     assert.ok(appEvents[2]!.t - appEvents[1]!.t >= 400 - 15, 'the application had its whole drain');
   });
 
+  it('starts a process with its Node.js flags before the script (supervisor.nodeArgs), and one without them with none', async () => {
+    const r = startSupervisor([{ name: 'edge', args: ['edge'], nodeArgs: ['--single-threaded-gc', '--max-old-space-size=256'] }, { name: 'app', args: ['app'] }]);
+    const [edge] = await started(r, 'edge');
+    const [app] = await started(r, 'app');
+    assert.deepEqual(edge!.execArgv, ['--single-threaded-gc', '--max-old-space-size=256']);
+    assert.deepEqual(app!.execArgv, []);
+    process.kill(r.pid, 'SIGTERM');
+    assert.equal(await r.exit, 0);
+  });
+
   it('a process ended by the stop signal itself (it was already exiting, its handler gone) is a clean stop, as systemd counts it', async () => {
     const r = startSupervisor([{ name: 'edge', args: ['edge'] }, { name: 'app', args: ['app', '--default-stop'] }]);
     await started(r, 'edge');
