@@ -3,7 +3,7 @@ import v8 from 'node:v8';
 import { Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
 
 /** The prefix of a Tollgate process's own metrics (the application's and the edge's alike). */
-export const PROCESS_METRICS_PREFIX = 'tollgate_process_';
+const PROCESS_METRICS_PREFIX = 'tollgate_process_';
 
 /**
  * prom-client's process metrics (CPU, memory, V8 heap, event-loop lag, GC pauses by kind) without

@@ -122,7 +122,8 @@ function statTicks(file: string): number {
 /** /proc/pressure/cpu "some" total: µs during which at least one runnable task waited for a CPU. */
 function cpuPressureUs(): number | undefined {
   try {
-    return Number(/^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN);
+    const us = Number(/^some .*total=(\d+)/m.exec(fs.readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN);
+    return Number.isFinite(us) ? us : undefined;
   } catch {
     return undefined;
   }
@@ -244,13 +245,10 @@ interface Window {
   fullGcHeapSeries: Map<string, Array<[number, number]>>;
   /** Each scraped process's V8 heap reserved and external memory over time: [minutes, KB, KB]. */
   memoryPartsSeries: Map<string, Array<[number, number, number]>>;
-  /** The whole machine's CPU time (/proc/stat, all cores, in ticks): busy and total, at the first and last sample. */
-  machineFirst?: { busy: number; total: number };
-  machineLast?: { busy: number; total: number };
-  /** CPU pressure (/proc/pressure/cpu "some", µs) at the first and last sample, and when. */
-  pressureFirst?: [number, number];
-  pressureLast?: [number, number];
-  /** One point per sample (about a second apart): when, each process's CPU ticks, CPU pressure µs, machine ticks. */
+  /**
+   * One point per sample (about a second apart): when, each process's CPU ticks, CPU pressure
+   * (/proc/pressure/cpu "some", µs) and the whole machine's CPU ticks (/proc/stat, all cores).
+   */
   samples: Array<{ at: number; ticks: Map<string, number>; pressureUs?: number; machine?: { busy: number; total: number } }>;
 }
 
@@ -288,10 +286,10 @@ function aroundSecond(w: Window, second: number, procs: string[]): string {
 
 /** Share of the window's time during which at least one runnable task waited for a CPU (%). */
 function cpuPressurePercent(w: Window): number | undefined {
-  const a = w.pressureFirst;
-  const b = w.pressureLast;
-  if (!a || !b || b[0] <= a[0]) return undefined;
-  return ((b[1] - a[1]) / 1000 / (b[0] - a[0])) * 100;
+  const a = w.samples[0];
+  const b = w.samples[w.samples.length - 1];
+  if (a?.pressureUs === undefined || b?.pressureUs === undefined || b.at <= a.at) return undefined;
+  return ((b.pressureUs - a.pressureUs) / 1000 / (b.at - a.at)) * 100;
 }
 
 /** The main thread's CPU over the window, in % of a core. */
@@ -304,8 +302,8 @@ function mainThreadPercent(w: Window, name: string): number | undefined {
 
 /** Share of the whole machine in use over the window, in cores (2.0 = both cores full on a 2-core machine). */
 function machineCoresBusy(w: Window): number | undefined {
-  const a = w.machineFirst;
-  const b = w.machineLast;
+  const a = w.samples[0]?.machine;
+  const b = w.samples[w.samples.length - 1]?.machine;
   if (!a || !b || b.total <= a.total) return undefined;
   return ((b.busy - a.busy) / (b.total - a.total)) * os.cpus().length;
 }
@@ -355,11 +353,7 @@ class Meter {
     const w = this.window;
     if (!w) return;
     const minutes = (Date.now() - w.startedAt) / 60_000;
-    const m = machineTicks();
-    if (m) { w.machineFirst ??= m; w.machineLast = m; }
-    const psi = cpuPressureUs();
-    if (psi !== undefined && Number.isFinite(psi)) { w.pressureFirst ??= [Date.now(), psi]; w.pressureLast = [Date.now(), psi]; }
-    const point = { at: Date.now(), ticks: new Map<string, number>(), pressureUs: psi, machine: m };
+    const point = { at: Date.now(), ticks: new Map<string, number>(), pressureUs: cpuPressureUs(), machine: machineTicks() };
     w.samples.push(point);
     for (const p of this.watched) {
       const s = sample(p.pid);
@@ -385,24 +379,17 @@ class Meter {
       const parts = w.memoryPartsSeries.get(p.name) ?? [];
       parts.push([minutes, f.heapTotal / 1024, f.external / 1024]);
       w.memoryPartsSeries.set(p.name, parts);
-      if (!p.app) {
-        w.lagP99Ms.set(p.name, Math.max(w.lagP99Ms.get(p.name) ?? 0, f.lagP99 * 1000));
-        w.lagMaxMs.set(p.name, Math.max(w.lagMaxMs.get(p.name) ?? 0, f.lagMax * 1000));
-        const afterGc = w.fullGcHeapSeries.get(p.name) ?? [];
-        if (f.heapAfterFullGc > 0 && afterGc[afterGc.length - 1]?.[1] !== f.heapAfterFullGc / 1024) afterGc.push([minutes, f.heapAfterFullGc / 1024]);
-        w.fullGcHeapSeries.set(p.name, afterGc);
-        return;
-      }
-      live += f.live;
-      w.peakLive.set(p.name, Math.max(w.peakLive.get(p.name) ?? 0, f.live));
       w.lagP99Ms.set(p.name, Math.max(w.lagP99Ms.get(p.name) ?? 0, f.lagP99 * 1000));
       w.lagMaxMs.set(p.name, Math.max(w.lagMaxMs.get(p.name) ?? 0, f.lagMax * 1000));
-      const heap = w.heapSeries.get(p.name) ?? [];
-      heap.push([minutes, f.heapUsed / 1024, f.live]);
-      w.heapSeries.set(p.name, heap);
       const afterGc = w.fullGcHeapSeries.get(p.name) ?? [];
       if (f.heapAfterFullGc > 0 && afterGc[afterGc.length - 1]?.[1] !== f.heapAfterFullGc / 1024) afterGc.push([minutes, f.heapAfterFullGc / 1024]);
       w.fullGcHeapSeries.set(p.name, afterGc);
+      if (!p.app) return; // the edge: no calls of its own to count
+      live += f.live;
+      w.peakLive.set(p.name, Math.max(w.peakLive.get(p.name) ?? 0, f.live));
+      const heap = w.heapSeries.get(p.name) ?? [];
+      heap.push([minutes, f.heapUsed / 1024, f.live]);
+      w.heapSeries.set(p.name, heap);
     });
     w.peakLive.set('all', Math.max(w.peakLive.get('all') ?? 0, live));
     w.peakLive.set('now', live);
@@ -469,8 +456,8 @@ interface CallerResult {
 
 /** Per-second p99 of the setup latency over a step (samples bucketed by the second SIPp took them in). */
 interface LatencyBySecond {
-  seconds: number; medianP99: number; worstP99: number; worstSecond: number; over100: number; slowInWorst5: number; slow: number;
-  /** The three worst seconds: [second, p99 ms]. */
+  seconds: number; medianP99: number; over100: number; slowInWorst5: number; slow: number;
+  /** The three worst seconds, worst first: [second, p99 ms]. */
   worst: Array<readonly [number, number]>;
 }
 
@@ -486,12 +473,11 @@ function latencyBySecond(rtt: number[], at: number[]): LatencyBySecond {
   });
   const p99s = [...buckets.entries()].filter(([, b]) => b.length >= 10).map(([s, b]) => [s, percentile(b.sort((x, y) => x - y), 99)] as const);
   const sorted = p99s.map(([, p]) => p).sort((a, b) => a - b);
-  const worst = p99s.reduce<readonly [number, number]>((w, x) => (x[1] > w[1] ? x : w), [NaN, -Infinity]);
   // Of the calls slower than 100 ms, how many fell in the five worst seconds: bursts, or spread out.
   const slowBySecond = [...buckets.entries()].map(([s, b]) => [s, b.filter((ms) => ms > 100).length] as const).sort((a, b) => b[1] - a[1]);
   const slow = sum(slowBySecond.map(([, n]) => n));
   return {
-    seconds: p99s.length, medianP99: percentile(sorted, 50), worstP99: Number.isFinite(worst[1]) ? worst[1] : NaN, worstSecond: worst[0],
+    seconds: p99s.length, medianP99: percentile(sorted, 50),
     over100: sorted.filter((p) => p > 100).length, slowInWorst5: sum(slowBySecond.slice(0, 5).map(([, n]) => n)), slow,
     worst: [...p99s].sort((a, b) => b[1] - a[1]).slice(0, 3),
   };
@@ -499,7 +485,8 @@ function latencyBySecond(rtt: number[], at: number[]): LatencyBySecond {
 
 function bySecondLine(b: LatencyBySecond): string {
   if (b.seconds === 0) return 'setup p99 by second: -';
-  return `setup p99 by second: median ${fmt(b.medianP99, 0)} ms, worst ${fmt(b.worstP99, 0)} ms (second ${b.worstSecond}), `
+  const [worstSecond, worstP99] = b.worst[0]!;
+  return `setup p99 by second: median ${fmt(b.medianP99, 0)} ms, worst ${fmt(worstP99, 0)} ms (second ${worstSecond}), `
     + `${b.over100} of ${b.seconds} seconds over 100 ms; calls over 100 ms: ${b.slow}, ${b.slow > 0 ? fmt((100 * b.slowInWorst5) / b.slow, 0) : '-'} % of them in the 5 worst seconds`;
 }
 
