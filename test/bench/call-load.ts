@@ -39,7 +39,9 @@
  * or the server's Unix socket through the url's ?socket=), --db-threads pool|connection
  * (BENCH_DB_THREADS; the throwaway MariaDB's thread pool, the default, or a thread per connection),
  * --product-nice N (the edge's and applications' nice value; below 0 needs root), --node-args
- * "--flag …" (supervisor.nodeArgs: Node.js and V8 flags for the edge and the applications). Env: BENCH_HOLD_MS
+ * "--flag …" (supervisor.nodeArgs: Node.js and V8 flags for the edge and the applications), --gc-windows
+ * (records the garbage collections of the edge and the applications; each step then sets its slow
+ * 100 ms windows of set-up against their full collections). Env: BENCH_HOLD_MS
  * (default 1500), BENCH_DB_POOL (default 40), BENCH_PROFILE=<dir> (V8 CPU profiles of the
  * product's processes; the top frames are printed), TOLLGATE_TEST_MYSQL_URL (use that MariaDB
  * server instead of starting a throwaway one).
@@ -87,6 +89,16 @@ const MEMORY_FIRST = flag('memory-first');
 const DB_THREADS = (option('db-threads') ?? process.env.BENCH_DB_THREADS ?? 'pool') === 'connection' ? 'connection' : 'pool';
 /** --node-args "--flag …": supervisor.nodeArgs, Node.js and V8 flags for the edge and the applications. */
 const NODE_ARGS = (option('node-args') ?? '').split(' ').filter(Boolean);
+/**
+ * --gc-windows: every garbage collection of the edge and the applications is recorded (a preload,
+ * test/bench/gc-events.ts, through supervisor.nodeArgs) and each step says how many of its slow
+ * 100 ms windows of set-up hold a full collection, and the setup p99 without the calls in flight
+ * during one.
+ */
+const GC_EVENTS_DIR = flag('gc-windows') ? fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-gc-')) : undefined;
+/** The flags the product's processes get: --node-args, and the GC recorder with --gc-windows. */
+const PRODUCT_NODE_ARGS = [...NODE_ARGS, ...(GC_EVENTS_DIR ? [`--require=${path.resolve(__dirname, 'gc-events.js')}`] : [])];
+if (GC_EVENTS_DIR) process.on('exit', () => fs.rmSync(GC_EVENTS_DIR, { recursive: true, force: true }));
 /** --product-nice N: the edge's and the applications' scheduling priority (nice; below 0 needs root). */
 const PRODUCT_NICE = option('product-nice') !== undefined ? Number(option('product-nice')) : undefined;
 const HOLD_MS = Number(process.env.BENCH_HOLD_MS ?? 1500);
@@ -319,6 +331,8 @@ class Meter {
   watch(name: string, pid: number | undefined, metricsUrl?: string, app = metricsUrl !== undefined): void { if (pid) this.watched.push({ name, pid, metricsUrl, app }); }
   unwatch(name: string): void { const i = this.watched.findIndex((w) => w.name === name); if (i >= 0) this.watched.splice(i, 1); }
   names(): string[] { return this.watched.map((w) => w.name); }
+  /** The name of each watched process by its pid. */
+  pidNames(): Map<number, string> { return new Map(this.watched.map((w) => [w.pid, w.name])); }
   apps(): string[] { return this.watched.filter((w) => w.app).map((w) => w.name); }
   /** The processes whose metrics are read: the applications, and the edge when it serves its own. */
   scraped(): string[] { return this.watched.filter((w) => w.metricsUrl).map((w) => w.name); }
@@ -452,6 +466,8 @@ interface CallerResult {
   placed: number; successful: number; failed: number; target: number; retransmissions: number; achievedRate: number; p50: number; p99: number; max: number; why: string[];
   /** The setup latency second by second: is the tail spread over the step or a few bursts? */
   bySecond: LatencyBySecond;
+  /** Each sampled call's start (epoch ms: SIPp's start plus the sample's time minus its set-up) and set-up (ms). */
+  setups: { startMs: number[]; ms: number[] };
 }
 
 /** Per-second p99 of the setup latency over a step (samples bucketed by the second SIPp took them in). */
@@ -481,6 +497,105 @@ function latencyBySecond(rtt: number[], at: number[]): LatencyBySecond {
     over100: sorted.filter((p) => p > 100).length, slowInWorst5: sum(slowBySecond.slice(0, 5).map(([, n]) => n)), slow,
     worst: [...p99s].sort((a, b) => b[1] - a[1]).slice(0, 3),
   };
+}
+
+/** SIPp's start (epoch ms) from its statistics' StartTime ("date<TAB>time<TAB>epoch seconds"). */
+function sippStartMs(r: SippResult): number {
+  return Number((r.stats.row['StartTime'] ?? '').split('\t')[2]) * 1000;
+}
+
+function callStarts(results: SippResult[]): { startMs: number[]; ms: number[] } {
+  const startMs: number[] = [];
+  const ms: number[] = [];
+  for (const r of results) {
+    const t0 = sippStartMs(r);
+    if (!Number.isFinite(t0)) continue;
+    r.rtt.forEach((setup, i) => {
+      const at = r.rttAt[i];
+      if (at === undefined || !Number.isFinite(at)) return;
+      startMs.push(t0 + at - setup);
+      ms.push(setup);
+    });
+  }
+  return { startMs, ms };
+}
+
+/** One garbage collection of a product process, from the --gc-windows recorder. */
+interface GcEvent {
+  process: string; startMs: number; pauseMs: number;
+  /** A pause of a full collection: its mark-compact, or the finalisation of its incremental marking. */
+  full: boolean;
+  /** The mark-compact pause itself: one per full collection. */
+  markCompact: boolean;
+}
+
+/** The recorder's files of the watched processes (a process restarted under a new pid is left out). */
+function readGcEvents(dir: string, names: Map<number, string>): GcEvent[] {
+  const out: GcEvent[] = [];
+  for (const f of fs.readdirSync(dir)) {
+    const name = names.get(Number(path.basename(f, '.log')));
+    if (!name) continue;
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      const [t, d, k] = line.split(' ').map(Number);
+      if (!Number.isFinite(t) || !Number.isFinite(d)) continue;
+      out.push({ process: name, startMs: t!, pauseMs: d!, full: k === 4 || k === 8, markCompact: k === 4 });
+    }
+  }
+  return out;
+}
+
+const GC_WINDOW_MS = 100;
+/** A call counts as in flight during a pause if it started at most this long before the pause ended. */
+const GC_IN_FLIGHT_MS = 200;
+
+/**
+ * Where the setup tail of a step sits against the full collections: the 100 ms windows (by the
+ * calls' start) whose p90 set-up is 100 ms or more, how many of them hold the pause of a full
+ * collection of a product process (or its 200 ms before), the setup p99 of the calls in flight
+ * during a full collection against that of all the others, and how many of the calls over 100 ms
+ * were in flight during one.
+ */
+function gcWindowsLine(setups: { startMs: number[]; ms: number[] }, events: GcEvent[]): string {
+  if (setups.startMs.length === 0) return '-';
+  const from = setups.startMs.reduce((a, b) => Math.min(a, b), Infinity);
+  const to = setups.startMs.reduce((a, b) => Math.max(a, b), -Infinity);
+  const full = events.filter((e) => e.full && e.startMs >= from && e.startMs <= to + GC_WINDOW_MS);
+  const windows = new Map<number, number[]>();
+  const near: number[] = [];
+  const others: number[] = [];
+  setups.startMs.forEach((start, i) => {
+    const ms = setups.ms[i]!;
+    const w = Math.floor((start - from) / GC_WINDOW_MS);
+    let b = windows.get(w);
+    if (!b) windows.set(w, b = []);
+    b.push(ms);
+    const inFlight = full.some((e) => start <= e.startMs + e.pauseMs && start >= e.startMs + e.pauseMs - GC_IN_FLIGHT_MS);
+    (inFlight ? near : others).push(ms);
+  });
+  const counted = [...windows.entries()].filter(([, b]) => b.length >= 10);
+  const slow = counted.filter(([, b]) => percentile(b.sort((x, y) => x - y), 90) >= 100).map(([w]) => w);
+  const holding = new Map<string, number>();
+  let held = 0;
+  for (const w of slow) {
+    const lo = from + w * GC_WINDOW_MS;
+    const hit = full.filter((e) => e.startMs + e.pauseMs >= lo && e.startMs <= lo + GC_WINDOW_MS + GC_IN_FLIGHT_MS);
+    if (hit.length === 0) continue;
+    held++;
+    for (const p of new Set(hit.map((e) => e.process))) holding.set(p, (holding.get(p) ?? 0) + 1);
+  }
+  const byProcess = [...new Set(full.map((e) => e.process))].sort().map((p) => {
+    const pauses = full.filter((e) => e.process === p && e.markCompact).map((e) => e.pauseMs);
+    if (pauses.length === 0) return `${p} 0`;
+    return `${p} ${pauses.length} (pause mean ${fmt(sum(pauses) / pauses.length, 1)}, max ${fmt(Math.max(...pauses), 1)} ms)`;
+  });
+  near.sort((a, b) => a - b);
+  others.sort((a, b) => a - b);
+  const over = (list: number[]): number => list.filter((ms) => ms > 100).length;
+  return `${slow.length} of ${counted.length} windows of ${GC_WINDOW_MS} ms with a p90 set-up of 100 ms or more; `
+    + `${held} of them hold a full collection (${[...holding.entries()].map(([p, n]) => `${p} ${n}`).join(', ') || '-'}); `
+    + `full collections in the step (their mark-compact pause): ${byProcess.join(', ') || 'none'}; setup p99 of the ${near.length} calls in flight during one `
+    + `${fmt(percentile(near, 99), 0)} ms, of the other ${others.length} ${fmt(percentile(others, 99), 0)} ms; `
+    + `of the ${over(near) + over(others)} calls over 100 ms, ${over(near)} were in flight during one`;
 }
 
 function bySecondLine(b: LatencyBySecond): string {
@@ -544,21 +659,21 @@ async function startQuietProduct(databaseUrl: string, csv: string, dir: string):
     rating: { timeZone: 'UTC' },
     calls: { drainSeconds: 5, noAnswerSeconds: 30 },
     // Left out for one application, so the benchmark also runs against a product without the setting.
-    ...(APPLICATIONS > 1 || NODE_ARGS.length > 0
-      ? { supervisor: { ...(APPLICATIONS > 1 ? { applications: APPLICATIONS } : {}), ...(NODE_ARGS.length > 0 ? { nodeArgs: NODE_ARGS } : {}) } } : {}),
+    ...(APPLICATIONS > 1 || PRODUCT_NODE_ARGS.length > 0
+      ? { supervisor: { ...(APPLICATIONS > 1 ? { applications: APPLICATIONS } : {}), ...(PRODUCT_NODE_ARGS.length > 0 ? { nodeArgs: PRODUCT_NODE_ARGS } : {}) } } : {}),
     admin: { enabled: true, address: '127.0.0.1', port: adminPort, token: ADMIN_TOKEN },
     metrics: { edge: { enabled: true, address: '127.0.0.1', port: edgeMetricsPort } },
   };
   const configFile = path.join(dir, 'config.json');
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: configFile };
+  const env: NodeJS.ProcessEnv = { ...process.env, TOLLGATE_CONFIG: configFile, ...(GC_EVENTS_DIR ? { BENCH_GC_EVENTS_DIR: GC_EVENTS_DIR } : {}) };
   delete env[TEST_MYSQL_ENV];
   const cli = path.resolve(__dirname, '../../app/cli.js');
   const logs: string[] = [];
   const collect = (d: Buffer) => { for (const l of d.toString().split('\n')) if (l.trim()) logs.push(l); if (logs.length > 5000) logs.splice(0, logs.length - 5000); };
   // Profiling runs the processes directly (V8 takes --cpu-prof on the command line only).
   const launch = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => {
-    const c = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, ...NODE_ARGS] : []), cli, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, ...PRODUCT_NODE_ARGS] : []), cli, ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     c.stdout!.on('data', collect);
     c.stderr!.on('data', collect);
     return { child: c, exited: new Promise<void>((resolve) => c.once('exit', () => resolve())) };
@@ -696,6 +811,7 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
   const failed = sum(results.map((r) => r.stats.failed));
   const target = sum(legs.map((l) => Math.round(l.rate * seconds)));
   const bySecond = latencyBySecond(results.flatMap((r) => r.rtt), results.flatMap((r) => r.rttAt));
+  const setups = callStarts(results);
   const rtt = results.flatMap((r) => r.rtt).sort((a, b) => a - b);
   // Calls are created over (elapsed − hold − setup); this is the rate SIPp actually reached.
   const achievedRate = placed / Math.max(1, elapsed - holdMs / 1000 - (rtt[rtt.length - 1] ?? 0) / 1000);
@@ -712,7 +828,7 @@ async function runCallers(rate: number, seconds: number, ctx: CallerCtx, label: 
   return {
     caller: {
       placed, successful, failed, target, retransmissions: sum(results.map((r) => r.stats.retransmissions)), achievedRate,
-      p50: percentile(rtt, 50), p99: percentile(rtt, 99), max: rtt[rtt.length - 1] ?? NaN, why, bySecond,
+      p50: percentile(rtt, 50), p99: percentile(rtt, 99), max: rtt[rtt.length - 1] ?? NaN, why, bySecond, setups,
     },
     window,
   };
@@ -770,6 +886,7 @@ function printWindow(r: StepResult, meter: Meter): void {
   const productCores = sum(procs.map((n) => cpuPercent(w, n) ?? 0)) / 100;
   console.log(`  latency: ${bySecondLine(r.bySecond)}`);
   for (const [second, p99] of r.bySecond.worst) console.log(`    second ${second} (p99 ${fmt(p99, 0)} ms): ${aroundSecond(w, second, procs)}`);
+  if (GC_EVENTS_DIR) console.log(`  gc: ${gcWindowsLine(r.setups, readGcEvents(GC_EVENTS_DIR, meter.pidNames()))}`);
   const sippCores = sum(meter.names().filter((n) => n.startsWith('sipp')).map((n) => cpuPercent(w, n) ?? 0)) / 100;
   console.log(`  machine: busy ${fmt(cores, 2)} of ${os.cpus().length} cores (product ${fmt(productCores, 2)}, SIPp ${fmt(sippCores, 2)}, the rest `
     + `${fmt(cores === undefined ? undefined : cores - productCores - sippCores, 2)}); a task waiting for a CPU ${fmt(cpuPressurePercent(w), 0)} % of the time; `
@@ -784,7 +901,7 @@ function productCpuPerCall(w: Window, meter: Meter, calls: number): number {
 async function main(): Promise<void> {
   console.log('Tollgate full-product load benchmark');
   console.log(machine());
-  console.log(`steps: ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s each, hold ${HOLD_MS} ms, DB pool ${DB_POOL}, ${APPLICATIONS} application process(es)${NODE_ARGS.length > 0 ? `, node flags ${NODE_ARGS.join(' ')}` : ''}; `
+  console.log(`steps: ${RATES.join(', ')} calls/s, ${STEP_SECONDS} s each, hold ${HOLD_MS} ms, DB pool ${DB_POOL}, ${APPLICATIONS} application process(es)${NODE_ARGS.length > 0 ? `, node flags ${NODE_ARGS.join(' ')}` : ''}${GC_EVENTS_DIR ? ', garbage collections recorded' : ''}; `
     + `bare B2BUA step ${BARE ? 'yes' : 'no'}; soak ${SOAK_MINUTES} min${QUICK ? ' (quick)' : ''}`);
 
   let mariadb: MariaDbServer | undefined;
