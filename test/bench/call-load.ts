@@ -50,6 +50,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { constants as perfConstants } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { QueryTypes } from 'sequelize';
 import { openDatabaseUrl, type Database } from '../../lib/db/database';
@@ -538,7 +539,8 @@ function readGcEvents(dir: string, names: Map<number, string>): GcEvent[] {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
       const [t, d, k] = line.split(' ').map(Number);
       if (!Number.isFinite(t) || !Number.isFinite(d)) continue;
-      out.push({ process: name, startMs: t!, pauseMs: d!, full: k === 4 || k === 8, markCompact: k === 4 });
+      const markCompact = k === perfConstants.NODE_PERFORMANCE_GC_MAJOR;
+      out.push({ process: name, startMs: t!, pauseMs: d!, full: markCompact || k === perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL, markCompact });
     }
   }
   return out;
