@@ -3,7 +3,7 @@ import type { Logger } from '../lib/common/logger';
 import { startEdge, type EdgeOptions, type EdgeServer } from '../lib/edge';
 import { Registry } from 'prom-client';
 import type { TollgateConfig } from './config/schema';
-import { registerEdgeMetrics } from './edge-metrics';
+import { registerEdgeMetrics, sharedRead } from './edge-metrics';
 import { registerProcessMetrics } from './process-metrics';
 
 /** Maps the config's `edge` section onto the edge's options. */
@@ -58,7 +58,8 @@ export async function runEdge(config: TollgateConfig, logger: Logger): Promise<E
  */
 export async function serveEdgeCounters(edge: Pick<EdgeServer, 'counters'>, address: string, port: number, logger: Logger): Promise<http.Server> {
   const registry = new Registry();
-  registerEdgeMetrics(registry, async () => edge.counters());
+  // One read of the counters per scrape, not one per series.
+  registerEdgeMetrics(registry, sharedRead(async () => edge.counters()));
   const stopProcessMetrics = registerProcessMetrics(registry);
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

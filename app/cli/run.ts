@@ -6,6 +6,7 @@ import type { CliContext } from './context';
 import { APPLICATION_NUMBER_ENV, embeddedProcessSpecs, superviseProcesses } from '../supervisor';
 import { applicationProcessConfig, startApplication, type RunningApplication } from '../main';
 import { runEdge } from '../edge-process';
+import { snapshotEnvironment } from '../environment';
 
 /**
  * Resolves at the first SIGINT/SIGTERM. Later ones are logged and ignored: a second Ctrl-C, or a
@@ -131,6 +132,8 @@ export function registerRunCommands(program: Command, ctx: CliContext): void {
 }
 
 async function runApplication(ctx: CliContext): Promise<void> {
+  // Before drachtio-srf parses its first message: it reads process.env for every header.
+  snapshotEnvironment();
   const config = applicationProcessConfig(ctx.config(), Number(process.env[APPLICATION_NUMBER_ENV] ?? 1));
   let app: RunningApplication | undefined;
   let stopping = false;

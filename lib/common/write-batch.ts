@@ -12,6 +12,8 @@ import type { Writable } from 'node:stream';
 export class WriteBatcher {
   /** The sockets corked in this turn, with the writes each has had. */
   private pending = new Map<Writable, number>();
+  /** The map of the turn before, emptied, taken as the next turn's (one map less per turn). */
+  private spare = new Map<Writable, number>();
   private scheduled = false;
   /** Writes that went out together with others, and the batches (one writev each) they made. */
   coalescedWrites = 0;
@@ -43,11 +45,13 @@ export class WriteBatcher {
   readonly flush = (): void => {
     this.scheduled = false;
     const held = this.pending;
-    this.pending = new Map();
+    this.pending = this.spare;
     for (const [socket, n] of held) {
       if (n > 1) { this.coalescedWrites += n; this.batches++; }
       if (!socket.destroyed) socket.uncork();
     }
+    held.clear();
+    this.spare = held;
   };
 }
 

@@ -1,6 +1,6 @@
 import { isListHeader, normalizeHeaderName, splitTopLevelCommas } from './headers';
 import { ownedBuffer, SipMessage } from './message';
-import { parseCSeq, parseNameAddr, parseUri, parseVia, SyntaxError as UriSyntaxError } from './uri';
+import { parseCSeq, parseFromOrTo, parseNameAddr, parseUri, parseVia, SyntaxError as UriSyntaxError } from './uri';
 
 export interface ParseLimits {
   maxMessageBytes: number;
@@ -39,10 +39,8 @@ export function parseMessage(buf: Buffer, limits: ParseLimits = DEFAULT_LIMITS):
   while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2; // leading CRLFs
   const headEnd = findHeaderEnd(buf, start);
   if (headEnd.index < 0) throw new ParseError(400, 'no end of headers', null);
-  const head = buf.toString('latin1', start, headEnd.index);
-  // header bytes are decoded as UTF-8 afterwards so that display names keep their characters
-  const headUtf8 = Buffer.from(head, 'latin1').toString('utf8');
-  const lines = unfold(headUtf8.split(/\r?\n/));
+  // header bytes are decoded as UTF-8 so that display names keep their characters
+  const lines = unfold(buf.toString('utf8', start, headEnd.index).split(/\r?\n/));
   if (lines.length === 0 || !lines[0]) throw new ParseError(400, 'empty start line');
   // A bad start line is remembered, not thrown at once: when the headers are readable the
   // request still gets its 400 (or 505), as a peer can then tell what went wrong.
@@ -154,8 +152,8 @@ function validate(msg: SipMessage): void {
     for (const v of msg.getAll('via')) parseVia(v);
     const cseq = parseCSeq(msg.get('cseq') as string);
     if (msg.isRequest && cseq.method !== msg.method) throw new ParseError(400, 'CSeq method mismatch', checkPartial(msg));
-    parseNameAddr(msg.get('from') as string);
-    parseNameAddr(msg.get('to') as string);
+    parseFromOrTo(msg.get('from') as string);
+    parseFromOrTo(msg.get('to') as string);
     for (const h of ['contact', 'route', 'record-route']) {
       for (const v of msg.getAll(h)) if (v !== '*') parseNameAddr(v);
     }

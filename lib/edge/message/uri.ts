@@ -142,11 +142,9 @@ export function parseUri(text: string): SipUri {
     if (pc >= 0) { user = userinfo.slice(0, pc); password = userinfo.slice(pc + 1); } else user = userinfo;
     if (!user) throw new SyntaxError('empty user part');
   }
-  let params: Params = new Map();
   const semi = body.indexOf(';');
-  let hostport = body;
-  if (semi >= 0) { params = parseParams(body.slice(semi)); hostport = body.slice(0, semi); }
-  const { host, port } = parseHostPort(hostport);
+  const params: Params = semi >= 0 ? parseParams(body.slice(semi)) : new Map();
+  const { host, port } = parseHostPort(semi >= 0 ? body.slice(0, semi) : body);
   return { scheme, user, password, host, port, params, headers };
 }
 
@@ -248,8 +246,34 @@ export function parseCSeq(text: string): CSeq {
   return { seq, method: m[2] };
 }
 
-/** The tag parameter of a From/To value, without a full parse when possible. */
+/**
+ * The tags of the From/To values read lately. A message's From and To are read for their tag
+ * several times as it crosses the edge (its validation, its transaction's key, its dialog), each a
+ * whole name-addr parse; the cache is small and emptied when full, so the message texts its keys
+ * are cut from are not kept long.
+ */
+const recentTags = new Map<string, string | null>();
+const RECENT_TAGS = 256;
+
+/** The tag parameter of a From/To value; null when it has none or does not parse. */
 export function tagOf(value: string | undefined): string | null {
   if (!value) return null;
-  try { return parseNameAddr(value).params.get('tag') ?? null; } catch { return null; }
+  const known = recentTags.get(value);
+  if (known !== undefined) return known;
+  let tag: string | null;
+  try { tag = parseNameAddr(value).params.get('tag') ?? null; } catch { tag = null; }
+  return noteTag(value, tag);
+}
+
+/** parseNameAddr of a From or To value, whose tag tagOf then knows without parsing it again. */
+export function parseFromOrTo(value: string): NameAddr {
+  const na = parseNameAddr(value);
+  noteTag(value, na.params.get('tag') ?? null);
+  return na;
+}
+
+function noteTag(value: string, tag: string | null): string | null {
+  if (recentTags.size >= RECENT_TAGS) recentTags.clear();
+  recentTags.set(value, tag);
+  return tag;
 }
