@@ -22,17 +22,37 @@ const LIST_HEADERS = new Set([
   'path', 'service-route',
 ]);
 
+/**
+ * Names already worked out, as every message is read and written: a name is looked up far more
+ * often than it is new. Bounded, since the names come from the network; past the bound a name is
+ * worked out each time.
+ */
+const MAX_KNOWN_NAMES = 1000;
+const normalized = new Map<string, string>();
+const canonical = new Map<string, string>();
+
 /** Lower-case full name of a header, whatever form it was written in. */
 export function normalizeHeaderName(name: string): string {
+  const known = normalized.get(name);
+  if (known !== undefined) return known;
   const lower = name.trim().toLowerCase();
-  return COMPACT[lower] ?? lower;
+  const full = COMPACT[lower] ?? lower;
+  if (normalized.size < MAX_KNOWN_NAMES) normalized.set(flat(name), flat(full));
+  return full;
+}
+
+/** A copy of its own of a name cut from a message, so that the cache does not keep the message's text. */
+function flat(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 /** Display spelling of a normalized name: "call-id" → "Call-ID", "x-foo" → "X-Foo". */
 export function canonicalHeaderName(lowerName: string): string {
-  const known = CANONICAL[lowerName];
-  if (known) return known;
-  return lowerName.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+  const known = CANONICAL[lowerName] ?? canonical.get(lowerName);
+  if (known !== undefined) return known;
+  const spelt = lowerName.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
+  if (canonical.size < MAX_KNOWN_NAMES) canonical.set(flat(lowerName), flat(spelt));
+  return spelt;
 }
 
 export function isListHeader(lowerName: string): boolean {

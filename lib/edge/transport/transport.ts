@@ -42,7 +42,8 @@ export function normalizeAddress(addr: string): string {
   return addr.startsWith('::ffff:') && addr.includes('.') ? addr.slice(7) : addr;
 }
 
-function family(addr: string): 4 | 6 { return net.isIPv6(addr) ? 6 : 4; }
+/** The family of an address literal (a host name has no colon either: it goes as IPv4, as before). */
+function family(addr: string): 4 | 6 { return addr.includes(':') ? 6 : 4; }
 
 interface TcpConn {
   socket: net.Socket; framer: StreamFramer; local: Endpoint; remote: Endpoint; stallTimer: NodeJS.Timeout | null;
