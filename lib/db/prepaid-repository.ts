@@ -48,6 +48,15 @@ class Rollback<T> {
 const ATTEMPTS = { mysql: 6, sqlite: 40 };
 /** Settlements in one statement at most (19 parameters each). */
 const MAX_CLOSES = 100;
+/** Answers recorded together in one UPDATE, at most. */
+const MAX_ANSWERS = 100;
+
+/** One call's answer as recorded: when, and the recovery info that rides on it. */
+interface AnswerRecord {
+  callId: string;
+  at: Date;
+  recovery: RecoveryInfo | undefined;
+}
 /** Accounts read in one statement by a suspension sweep. */
 const STATUS_CHUNK = 500;
 
@@ -71,6 +80,7 @@ export class PrepaidRepository implements PrepaidStore {
   private readonly money: MoneyColumns;
   private writeQueue: Promise<unknown> = Promise.resolve();
   private readonly closes: GroupCommit<CloseReservation, CloseOutcome>;
+  private readonly answers: GroupCommit<AnswerRecord, void>;
   /** Whether authorise and steps use INSERT ... RETURNING, or (MySQL) the procedures of migration 0009. */
   readonly returning: boolean;
   /** The texts of a call's statements, built once: each call sends the same string (cheap to look up as a prepared statement). */
@@ -82,6 +92,7 @@ export class PrepaidRepository implements PrepaidStore {
     this.returning = !this.mysql || (options.returning ?? db.server.returning);
     this.money = new MoneyColumns(db.dialect);
     this.closes = new GroupCommit(MAX_CLOSES, (req) => this.closeOne(req), (reqs) => this.closeMany(reqs), isUnreachable);
+    this.answers = new GroupCommit(MAX_ANSWERS, (a) => this.answerOne(a), (as) => this.answerMany(as), isUnreachable);
     this.hot = this.hotStatements();
   }
 
@@ -504,12 +515,39 @@ export class PrepaidRepository implements PrepaidStore {
     return rows[0] ? this.rows().step(rows[0]) : undefined;
   }
 
-  async markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void> {
-    const when = sqlDate(at);
-    const bind: unknown[] = [when, callId];
-    if (recovery) bind.push(recoveryText(recovery));
+  /**
+   * Answers are group-committed, as settlements are: those made while one is being written go
+   * together as one UPDATE. Each call still waits for its own answer to be committed.
+   */
+  markAnswered(callId: string, at: Date, recovery?: RecoveryInfo): Promise<void> {
+    return this.answers.run({ callId, at, recovery });
+  }
+
+  private async answerOne(a: AnswerRecord): Promise<void> {
+    const when = sqlDate(a.at);
+    const bind: unknown[] = [when, a.callId];
+    if (a.recovery) bind.push(recoveryText(a.recovery));
     // The recovery info rides on the answer's own statement: no extra round trip per call.
-    await this.write(() => this.update(recovery ? this.hot.answerWithRecovery : this.hot.answer, bind)).catch((err: unknown) => { throw storeError(err); });
+    await this.write(() => this.update(a.recovery ? this.hot.answerWithRecovery : this.hot.answer, bind)).catch((err: unknown) => { throw storeError(err); });
+  }
+
+  /**
+   * Several answers in one UPDATE, each row set as answerOne would set it. Only reservation rows
+   * are written (no trigger acts on an answer), each call's own, so a batch shares no lock with
+   * another. Any error makes the caller write each alone.
+   */
+  private async answerMany(as: AnswerRecord[]): Promise<void[]> {
+    const bind: unknown[] = [];
+    const p = (v: unknown): string => { bind.push(v); return `$${bind.length}`; };
+    const byCall = (value: (a: AnswerRecord) => string): string => `CASE call_id ${as.map((a) => `WHEN ${p(a.callId)} THEN ${value(a)}`).join(' ')} END`;
+    const recovery = as.some((a) => a.recovery)
+      ? `recovery = COALESCE(recovery, ${byCall((a) => p(a.recovery ? recoveryText(a.recovery) : null))}), `
+      : '';
+    const sql = `UPDATE reservations SET ${recovery}answered_at = COALESCE(answered_at, ${byCall((a) => p(sqlDate(a.at)))}),
+        updated_at = ${byCall((a) => p(sqlDate(a.at)))}
+      WHERE call_id IN (${as.map((a) => p(a.callId)).join(', ')}) AND state = 'active'`;
+    await this.write(() => this.updateBatch(sql, bind)).catch((err: unknown) => { throw storeError(err); });
+    return as.map(() => undefined);
   }
 
   async applyStep(req: ApplyStep): Promise<StepOutcome> {

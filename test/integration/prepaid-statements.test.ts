@@ -188,5 +188,46 @@ for (const backend of ['mariadb', 'mysql-path', 'sqlite'] as Backend[]) {
       assert.equal((await p.repo.getAccount(account.id))!.balance, 100_000_000n - charged);
       for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
     });
+
+    it('answers made while one is written go together: fewer statements, each recorded as alone', async () => {
+      const cc = creditControl(p.repo, `answers-${backend}`);
+      const account = await fundedAccount(cc, '100');
+      const calls = Array.from({ length: 20 }, (_, i) => `answers-${backend}-${i}`);
+      for (const callId of calls) assert.ok((await cc.authorise({ callId, accountId: account.id, pricer: tariff })).granted);
+      // One call already ended: its late answer must change nothing.
+      const ended = calls[19]!;
+      await cc.release(ended);
+      const before = (await p.repo.findReservation(ended))!;
+      const count = await counted(p, async () => {
+        await Promise.all([
+          // Every other call with its recovery info, the rest without.
+          ...calls.slice(0, 19).map((callId, i) => cc.answer(callId, tariff, i % 2 === 0 ? { dialogs: dialogs(callId), rating: `{"n":${i}}` } : undefined)),
+          p.repo.markAnswered(ended, new Date(), { dialogs: dialogs(ended), rating: '{}' }),
+        ]);
+      });
+      report.push(`20 answers made together: ${count}`);
+      // The first alone, the other 19 in one UPDATE.
+      assert.equal(count.total, 2, `${count}`);
+      for (let i = 0; i < 19; i++) {
+        const r = (await p.repo.findReservation(calls[i]!))!;
+        assert.ok(r.answeredAt instanceof Date, `${calls[i]} answered`);
+        assert.ok(Math.abs(r.answeredAt.getTime() - Date.now()) < 60_000, `${calls[i]} answered now: ${r.answeredAt.toISOString()}`);
+        if (i % 2 === 0) assert.deepEqual(r.recovery, { dialogs: dialogs(calls[i]!), rating: `{"n":${i}}` }, `${calls[i]}'s own recovery info`);
+        else assert.equal(r.recovery, null, `${calls[i]} has none`);
+      }
+      const after = (await p.repo.findReservation(ended))!;
+      assert.equal(after.state, before.state);
+      assert.equal(after.answeredAt, null);
+      assert.equal(after.recovery, null);
+      // Answered again (a retried answer): the first answer's time and recovery info stay.
+      const first = (await p.repo.findReservation(calls[0]!))!;
+      await p.repo.markAnswered(calls[0]!, new Date(Date.now() + 5000), { dialogs: ['other;from-tag=9'], rating: '{}' });
+      const again = (await p.repo.findReservation(calls[0]!))!;
+      assert.equal(again.answeredAt!.getTime(), first.answeredAt!.getTime());
+      assert.deepEqual(again.recovery, first.recovery);
+      for (const callId of calls.slice(0, 19)) await cc.settle(callId, 30);
+      assert.equal((await p.repo.getAccount(account.id))!.balance, 100_000_000n - 19n * tariff.price(30));
+      for (const a of await p.repo.auditAccounts()) assert.ok(a.ok, `account ${a.code} consistent`);
+    });
   });
 }
