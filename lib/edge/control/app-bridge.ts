@@ -3,11 +3,17 @@ import type { SipMessage } from '../message/message';
 import type { Endpoint } from '../transport/transport';
 import type { AppConnection, SipCommand } from './control-server';
 
+/** The last time stamp written, and its millisecond: many messages go out in one. */
+let stamped = { ms: -1, text: '' };
+
 /** drachtio-server's time stamp in message leaders: `HH:MM:SS.mmm000` (UTC). */
-export function stackTime(): string {
-  const d = new Date();
+export function stackTime(now = Date.now()): string {
+  if (now === stamped.ms) return stamped.text;
+  const d = new Date(now);
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}000`;
+  const text = `${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${p(d.getUTCMilliseconds(), 3)}000`;
+  stamped = { ms: now, text };
+  return text;
 }
 
 /**

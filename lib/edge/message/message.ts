@@ -81,14 +81,19 @@ export class SipMessage {
       : `${this.version} ${this.status} ${this.reason}`;
   }
 
-  /** Wire form; Content-Length is always written last among headers and counts body bytes. */
-  toBuffer(): Buffer {
+  /** Start line and headers up to the blank line; Content-Length is always written last among headers and counts body bytes. */
+  private head(): string {
     let s = this.startLine() + '\r\n';
     for (const h of this.headers) {
       if (h.name === 'content-length') continue;
       s += `${canonicalHeaderName(h.name)}: ${h.value}\r\n`;
     }
-    s += `Content-Length: ${this.body.length}\r\n\r\n`;
+    return s + `Content-Length: ${this.body.length}\r\n\r\n`;
+  }
+
+  /** Wire form. */
+  toBuffer(): Buffer {
+    const s = this.head();
     const headLength = Buffer.byteLength(s, 'utf8');
     const out = ownedBuffer(headLength + this.body.length);
     out.write(s, 0, 'utf8');
@@ -96,7 +101,8 @@ export class SipMessage {
     return out;
   }
 
-  toString(): string { return this.toBuffer().toString('utf8'); }
+  /** Wire form as text (the control link's), written without the wire buffer. */
+  toString(): string { return this.body.length === 0 ? this.head() : this.head() + this.body.toString('utf8'); }
 
   clone(): SipMessage {
     const m = new SipMessage(this.kind, this.method, this.uri, this.status, this.reason, this.version);
