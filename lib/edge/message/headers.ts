@@ -1,5 +1,7 @@
 /** Header names: compact forms (RFC 3261 §7.3.3 and extensions), canonical spelling, list headers. */
 
+import { ownedString } from './owned';
+
 const COMPACT: Record<string, string> = {
   i: 'call-id', m: 'contact', e: 'content-encoding', l: 'content-length', c: 'content-type',
   f: 'from', s: 'subject', k: 'supported', t: 'to', v: 'via', o: 'event', r: 'refer-to',
@@ -25,7 +27,7 @@ const LIST_HEADERS = new Set([
 /**
  * Names already worked out, as every message is read and written: a name is looked up far more
  * often than it is new. Bounded, since the names come from the network; past the bound a name is
- * worked out each time.
+ * worked out each time. Kept as copies of their own: a name cut from a message would keep its text.
  */
 const MAX_KNOWN_NAMES = 1000;
 const normalized = new Map<string, string>();
@@ -37,21 +39,17 @@ export function normalizeHeaderName(name: string): string {
   if (known !== undefined) return known;
   const lower = name.trim().toLowerCase();
   const full = COMPACT[lower] ?? lower;
-  if (normalized.size < MAX_KNOWN_NAMES) normalized.set(flat(name), flat(full));
+  if (normalized.size < MAX_KNOWN_NAMES) normalized.set(ownedString(name), ownedString(full));
   return full;
 }
 
-/** A copy of its own of a name cut from a message, so that the cache does not keep the message's text. */
-function flat(s: string): string {
-  return Buffer.from(s, 'utf8').toString('utf8');
-}
 
 /** Display spelling of a normalized name: "call-id" → "Call-ID", "x-foo" → "X-Foo". */
 export function canonicalHeaderName(lowerName: string): string {
   const known = CANONICAL[lowerName] ?? canonical.get(lowerName);
   if (known !== undefined) return known;
   const spelt = lowerName.replace(/(^|-)([a-z])/g, (_m, dash: string, ch: string) => dash + ch.toUpperCase());
-  if (canonical.size < MAX_KNOWN_NAMES) canonical.set(flat(lowerName), flat(spelt));
+  if (canonical.size < MAX_KNOWN_NAMES) canonical.set(ownedString(lowerName), ownedString(spelt));
   return spelt;
 }
 
