@@ -543,8 +543,8 @@ export class PrepaidRepository implements PrepaidStore {
     const recovery = as.some((a) => a.recovery)
       ? `recovery = COALESCE(recovery, ${byCall((a) => p(a.recovery ? recoveryText(a.recovery) : null))}), `
       : '';
-    const sql = `UPDATE reservations SET ${recovery}answered_at = COALESCE(answered_at, ${byCall((a) => p(sqlDate(a.at)))}),
-        updated_at = ${byCall((a) => p(sqlDate(a.at)))}
+    const when = byCall((a) => p(sqlDate(a.at)));
+    const sql = `UPDATE reservations SET ${recovery}answered_at = COALESCE(answered_at, ${when}), updated_at = ${when}
       WHERE call_id IN (${as.map((a) => p(a.callId)).join(', ')}) AND state = 'active'`;
     await this.write(() => this.updateBatch(sql, bind)).catch((err: unknown) => { throw storeError(err); });
     return as.map(() => undefined);

@@ -105,7 +105,7 @@ export class SipMessage {
   }
 
   /** Wire form as text (the control link's), written without the wire buffer. */
-  toString(): string { return this.body.length === 0 ? this.head() : this.head() + this.body.toString('utf8'); }
+  toString(): string { return this.head() + this.body.toString('utf8'); }
 
   clone(): SipMessage {
     const m = new SipMessage(this.kind, this.method, this.uri, this.status, this.reason, this.version);

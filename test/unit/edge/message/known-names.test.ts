@@ -34,7 +34,7 @@ describe('header names and tags worked out once', () => {
     for (let i = 0; i < 1000; i += 7) assert.equal(tagOf(`"N ${i}" <sip:${i}@example.com>;tag=t${i}`), `t${i}`);
   });
 
-  it('knows the tags of a parsed message from its validation, and they are its own', () => {
+  it("gives a parsed message's own From and To tags, read again after its validation, and none for a value that does not parse", () => {
     const from = '<sip:alice@example.com>;tag=from-1';
     const to = '<sip:bob@example.com>;tag=to-9';
     const m = parseMessage(Buffer.from([
