@@ -56,7 +56,7 @@ export const MAX_TRUNK_LABELS = 64;
 /** Calls whose admission is being timed; more than this in flight is a leak, not traffic. */
 const MAX_PENDING_SETUPS = 100_000;
 
-const OVERLOAD_CAUSE_LABELS: Record<OverloadSignal, string> = { callsInSetup: 'calls_in_setup', eventLoopLagMs: 'event_loop_lag', poolWaiters: 'pool_waiters' };
+const OVERLOAD_CAUSE_LABELS: Record<OverloadSignal, string> = { callsInSetup: 'calls_in_setup', eventLoopLagMs: 'event_loop_lag', poolWaiters: 'pool_waiters', dialDelayMs: 'dial_delay' };
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const DURATION_BUCKETS = [5, 15, 30, 60, 120, 300, 600, 1200, 3600];
@@ -93,6 +93,7 @@ export class TollgateMetrics {
   private readonly reloads: Counter<'area' | 'outcome'>;
   private readonly cutoffsByCause: Counter<'cause'>;
   private readonly setup: Histogram<'outcome'>;
+  private readonly dialDelay: Histogram<string>;
   private readonly answerDelay: Histogram<'trunk'>;
   private readonly duration: Histogram<'trunk'>;
   private readonly trunkCalls: Counter<'side' | 'trunk' | 'disposition'>;
@@ -131,6 +132,10 @@ export class TollgateMetrics {
       name: 'tollgate_call_setup_seconds', help: 'Time from the INVITE to the admission decision: the outbound INVITE (admitted) or the refusal',
       labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers,
     });
+    this.dialDelay = new Histogram({
+      name: 'tollgate_call_dial_delay_seconds', help: "Time from a new INVITE's arrival at the application to its outbound INVITE's going out (first route): the product's own part of the post-dial delay",
+      buckets: LATENCY_BUCKETS, registers,
+    });
     this.answerDelay = new Histogram({
       name: 'tollgate_call_answer_delay_seconds', help: 'Time from the INVITE to the answer of answered calls, by egress trunk',
       labelNames: ['trunk'], buckets: ANSWER_DELAY_BUCKETS, registers,
@@ -167,6 +172,7 @@ export class TollgateMetrics {
     new Gauge({ name: 'tollgate_overloaded', help: '1 while new calls are refused for overload', registers, collect() { this.set(overload()?.overloaded ? 1 : 0); } });
     new Gauge({ name: 'tollgate_calls_in_setup', help: 'Calls in set-up: INVITE received, not yet answered or ended (an overload signal)', registers, collect() { this.set(overload()?.signals.callsInSetup ?? 0); } });
     new Gauge({ name: 'tollgate_overload_event_loop_lag_seconds', help: 'Event-loop lag p99 over the last second, as the overload control sees it', registers, collect() { this.set((overload()?.signals.eventLoopLagMs ?? 0) / 1000); } });
+    new Gauge({ name: 'tollgate_overload_dial_delay_seconds', help: 'Median dial delay of the new calls of the last second, as the overload control sees it (0 with fewer than 20 calls)', registers, collect() { this.set((overload()?.signals.dialDelayMs ?? 0) / 1000); } });
     new Gauge({ name: 'tollgate_db_pool_waiters', help: 'Queries waiting for a pooled database connection, mean over the last quarter second (an overload signal)', registers, collect() { this.set(overload()?.signals.poolWaiters ?? 0); } });
 
     // One fetch of the edge's counters serves every edge metric of a scrape.
@@ -258,6 +264,7 @@ export class TollgateMetrics {
         if (this.setupStarted.size < MAX_PENDING_SETUPS) this.setupStarted.set(callId, performance.now());
       },
       refused: (code: string, status: number) => this.refused.inc({ reason: code, status: String(status) }),
+      dialled: (_callId: string, delayMs: number) => this.dialDelay.observe(delayMs / 1000),
       answered: () => this.answered.inc(),
       grant: (kind: 'first' | 'answer' | 'extension', grant: Grant) => {
         this.grants.inc({ kind, final: String(grant.final) });
@@ -346,6 +353,7 @@ export function combineObservers(logger: Logger, ...observers: CallObserver[]): 
   return {
     offered: (...a) => call('offered', a),
     refused: (...a) => call('refused', a),
+    dialled: (...a) => call('dialled', a),
     answered: (...a) => call('answered', a),
     grant: (...a) => call('grant', a),
     lowBalance: (...a) => call('lowBalance', a),

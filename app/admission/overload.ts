@@ -11,8 +11,10 @@ import type { CallObserver } from '../calls/call-session';
  * short set-up.
  *
  * Signals, all cheap: calls in set-up (counted exactly as calls are admitted, answered and end),
- * the event-loop lag over the last second and the database pool's waiters averaged over the last
- * quarter second (both sampled by timers, not per INVITE). The decision per INVITE is O(1). Hysteresis: overload starts
+ * the event-loop lag over the last second, the median dial delay of the last second (how long the
+ * product took from a new INVITE's arrival to its outbound INVITE's going out: the queue a new call
+ * meets, whichever process or the database it is in) and the database pool's waiters averaged over
+ * the last quarter second (sampled by timers or recorded as calls go, not computed per INVITE). The decision per INVITE is O(1). Hysteresis: overload starts
  * when one signal reaches its bound and ends only when every signal is back at or below
  * `clearRatio` of its bound, and not before it lasted `minOverloadSeconds`, so it does not flap.
  */
@@ -25,6 +27,8 @@ export interface OverloadSettings {
   maxEventLoopLagMs: number;
   /** … or while more than this many queries wait for a pooled database connection (mean over the last quarter second). */
   maxPoolWaiters: number;
+  /** … or while the median dial delay of the last window is above this (0: not a signal). */
+  maxDialDelayMs: number;
   /** Overload ends when every signal is at or below this share of its bound. */
   clearRatio: number;
   /** The least time an overload lasts once it started. */
@@ -37,6 +41,7 @@ export interface OverloadSignals {
   callsInSetup: number;
   eventLoopLagMs: number;
   poolWaiters: number;
+  dialDelayMs: number;
 }
 
 export type OverloadSignal = keyof OverloadSignals;
@@ -45,6 +50,7 @@ export type OverloadSignal = keyof OverloadSignals;
 export interface OverloadSources {
   eventLoopLagMs(): number;
   poolWaiters(): number;
+  dialDelayMs(): number;
 }
 
 /** The refusal of a new call for overload. */
@@ -78,13 +84,15 @@ export function signalOverBound(signals: OverloadSignals, s: OverloadSettings): 
   if (signals.callsInSetup >= s.maxCallsInSetup) return 'callsInSetup';
   if (signals.eventLoopLagMs > s.maxEventLoopLagMs) return 'eventLoopLagMs';
   if (signals.poolWaiters > s.maxPoolWaiters) return 'poolWaiters';
+  if (s.maxDialDelayMs > 0 && signals.dialDelayMs > s.maxDialDelayMs) return 'dialDelayMs';
   return undefined;
 }
 
 function allCleared(signals: OverloadSignals, s: OverloadSettings): boolean {
   return signals.callsInSetup <= s.maxCallsInSetup * s.clearRatio
     && signals.eventLoopLagMs <= s.maxEventLoopLagMs * s.clearRatio
-    && signals.poolWaiters <= s.maxPoolWaiters * s.clearRatio;
+    && signals.poolWaiters <= s.maxPoolWaiters * s.clearRatio
+    && (s.maxDialDelayMs <= 0 || signals.dialDelayMs <= s.maxDialDelayMs * s.clearRatio);
 }
 
 /** The next state, from the current one and the signals at `now` (ms). Pure. */
@@ -105,7 +113,7 @@ export class OverloadControl implements NewCallGate {
   private state: OverloadState = { overloaded: false, since: 0, cause: undefined };
   private refusedTotal = 0;
   /** Of the current overload, for its end line. */
-  private episode = { refused: 0, peak: { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0 } as OverloadSignals };
+  private episode = { refused: 0, peak: noSignals() };
 
   constructor(
     private readonly settings: OverloadSettings,
@@ -113,6 +121,7 @@ export class OverloadControl implements NewCallGate {
     private readonly logger: Logger,
     private readonly clock: Clock = () => performance.now(),
     private readonly onRefused: (cause: OverloadSignal) => void = () => undefined,
+    private readonly onDialled: (delayMs: number) => void = () => undefined,
   ) {}
 
   admit(callId: string): OverloadRefusal | undefined {
@@ -131,13 +140,16 @@ export class OverloadControl implements NewCallGate {
   /** Calls leave set-up when answered or ended (an admitted call always ends in one of them). */
   observer(): CallObserver {
     return {
+      dialled: (_callId: string, delayMs: number) => { this.onDialled(delayMs); },
       answered: (callId: string) => { this.inSetup.delete(callId); },
       ended: (cdr) => { this.inSetup.delete(cdr.callId); },
     };
   }
 
   signals(): OverloadSignals {
-    return { callsInSetup: this.inSetup.size, eventLoopLagMs: this.sources.eventLoopLagMs(), poolWaiters: this.sources.poolWaiters() };
+    return {
+      callsInSetup: this.inSetup.size, eventLoopLagMs: this.sources.eventLoopLagMs(), poolWaiters: this.sources.poolWaiters(), dialDelayMs: this.sources.dialDelayMs(),
+    };
   }
 
   /** Moves the state on; called at each INVITE and by the lag sampler, so an overload also ends with no new calls. */
@@ -156,7 +168,7 @@ export class OverloadControl implements NewCallGate {
       this.logger.info('overload ended: new calls are admitted again', {
         cause: this.state.cause, durationMs: Math.round(now - this.state.since), refused: this.episode.refused, peak: rounded(this.episode.peak), ...rounded(signals),
       });
-      this.episode = { refused: 0, peak: { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0 } };
+      this.episode = { refused: 0, peak: noSignals() };
     }
     this.state = next;
   }
@@ -167,13 +179,18 @@ export class OverloadControl implements NewCallGate {
 
   private bounds() {
     const s = this.settings;
-    return { maxCallsInSetup: s.maxCallsInSetup, maxEventLoopLagMs: s.maxEventLoopLagMs, maxPoolWaiters: s.maxPoolWaiters };
+    return { maxCallsInSetup: s.maxCallsInSetup, maxEventLoopLagMs: s.maxEventLoopLagMs, maxPoolWaiters: s.maxPoolWaiters, maxDialDelayMs: s.maxDialDelayMs };
   }
 }
 
-/** Signals as logged: the lag and the mean waiters to a tenth. */
+function noSignals(): OverloadSignals {
+  return { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialDelayMs: 0 };
+}
+
+/** Signals as logged: the lag, the mean waiters and the dial delay to a tenth. */
 function rounded(s: OverloadSignals): OverloadSignals {
-  return { callsInSetup: s.callsInSetup, eventLoopLagMs: Math.round(s.eventLoopLagMs * 10) / 10, poolWaiters: Math.round(s.poolWaiters * 10) / 10 };
+  const tenth = (v: number) => Math.round(v * 10) / 10;
+  return { callsInSetup: s.callsInSetup, eventLoopLagMs: tenth(s.eventLoopLagMs), poolWaiters: tenth(s.poolWaiters), dialDelayMs: tenth(s.dialDelayMs) };
 }
 
 /** The event-loop lag is the p99 of this window; the control is also evaluated at its end. */
@@ -216,6 +233,48 @@ export class EventLoopLag {
     return this.recent;
   }
 }
+
+/**
+ * The median of the values recorded in the last complete window (the dial delays of new calls),
+ * read in O(1); the window is closed by roll() (the lag sampler's timer). A window with fewer than
+ * `minSamples` values gives 0: a few calls say little, and a signal that needs calls to be measured
+ * must clear when none come (as while they are refused). The median, not a high percentile: the
+ * calls caught in one pause (a full GC) are a minority of a second's, a queue that stands slows
+ * most of them. At most `capacity` values a window are kept, a uniform sample of them (reservoir).
+ */
+export class MedianOverWindow {
+  private readonly values: Float64Array;
+  private seen = 0;
+  private last = 0;
+
+  constructor(private readonly minSamples: number, capacity = 4096, private readonly random: () => number = Math.random) {
+    this.values = new Float64Array(Math.max(1, capacity));
+  }
+
+  record(value: number): void {
+    if (!Number.isFinite(value)) return;
+    const i = this.seen < this.values.length ? this.seen : Math.floor(this.random() * (this.seen + 1));
+    this.seen++;
+    if (i < this.values.length) this.values[i] = value;
+  }
+
+  /** Closes the window: its median becomes value(), and a new window starts empty. */
+  roll(): void {
+    const n = Math.min(this.seen, this.values.length);
+    this.seen = 0;
+    if (n < Math.max(1, this.minSamples)) { this.last = 0; return; }
+    const sorted = this.values.subarray(0, n).sort();
+    this.last = n % 2 === 1 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  }
+
+  /** The median of the last complete window, or 0 when it had fewer than minSamples values. */
+  value(): number {
+    return this.last;
+  }
+}
+
+/** The dial delays of a window needed before their median is a signal. */
+export const DIAL_DELAY_MIN_SAMPLES = 20;
 
 /**
  * The mean of a level sampled every tickMs over the last `ticks` samples, read in O(1). For the

@@ -68,6 +68,8 @@ export interface CallSessionConfig {
 export interface CallObserver {
   offered?(callId: string): void;
   refused?(code: string, status: number): void;
+  /** The outbound INVITE of the first route went out, delayMs after the INVITE reached the application. */
+  dialled?(callId: string, delayMs: number): void;
   answered?(callId: string): void;
   grant?(kind: 'first' | 'answer' | 'extension', grant: Grant): void;
   lowBalance?(accountId: number, callId: string): void;
@@ -144,6 +146,8 @@ export class CallSession {
   private ending: Promise<void> | undefined;
   private finishing: Promise<void> | undefined;
   private readonly endedHandlers: Array<() => void> = [];
+  /** When the INVITE reached the application (performance.now()), for the dial delay. */
+  private readonly arrivedAt = performance.now();
   /** Both legs on media-server endpoints (a warning, or remaining time at answer); null: media end to end. */
   private anchored: AnchoredMedia | null = null;
 
@@ -353,6 +357,7 @@ export class CallSession {
         }, {
           cbRequest: ((_err: unknown, uacReq: Srf.SrfRequest) => {
             this.uacReq = uacReq;
+            if (i === 0) this.deps.observer?.dialled?.(this.ctx.callId, performance.now() - this.arrivedAt);
             // Given up before the INVITE went out: take it back at once.
             if (this.state !== CallState.Dialling) this.cancelOutbound(uacReq);
             else this.armNoAnswerTimer();

@@ -161,6 +161,8 @@ export const configSchema = z.strictObject({
       maxCallsInSetup: z.number().int().min(1),
       maxEventLoopLagMs: z.number().positive(),
       maxPoolWaiters: z.number().int().min(0),
+      /** 0: the dial delay is measured but is not a signal. */
+      maxDialDelayMs: z.number().min(0),
       clearRatio: z.number().min(0).max(1),
       minOverloadSeconds: z.number().min(0),
       retryAfterSeconds: z.number().int().min(1),

@@ -181,10 +181,12 @@ interface AppFigures {
   heapTotal: number; external: number;
   /** Garbage-collection pauses by kind (prom-client's nodejs_gc_duration_seconds): count and seconds. */
   gcCount: Record<string, number>; gcSeconds: Record<string, number>;
+  /** The dial delay's histogram (tollgate_call_dial_delay_seconds): cumulative count by upper bound (s). */
+  dialBuckets: Map<number, number>;
 }
 
 function parseMetrics(text: string): AppFigures {
-  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0, heapTotal: 0, external: 0, gcCount: {}, gcSeconds: {} };
+  const f: AppFigures = { offered: 0, live: 0, failed: 0, queries: 0, poolWaitSum: 0, poolWaitCount: 0, lagP99: 0, lagMax: 0, heapUsed: 0, heapAfterFullGc: 0, heapTotal: 0, external: 0, gcCount: {}, gcSeconds: {}, dialBuckets: new Map() };
   for (const line of text.split('\n')) {
     if (line.startsWith('#')) continue;
     const m = /^([\w:]+)(\{[^}]*\})?\s+(\S+)/.exec(line);
@@ -206,6 +208,11 @@ function parseMetrics(text: string): AppFigures {
       case 'tollgate_process_nodejs_heap_size_total_bytes': f.heapTotal = v; break;
       case 'tollgate_process_nodejs_external_memory_bytes': f.external = v; break;
       case 'tollgate_process_heap_used_after_full_gc_bytes': f.heapAfterFullGc = v; break;
+      case 'tollgate_call_dial_delay_seconds_bucket': {
+        const le = /le="([^"]+)"/.exec(m[2] ?? '')?.[1];
+        if (le !== undefined) f.dialBuckets.set(le === '+Inf' ? Infinity : Number(le), v);
+        break;
+      }
       case 'tollgate_process_nodejs_gc_duration_seconds_count':
       case 'tollgate_process_nodejs_gc_duration_seconds_sum': {
         const kind = /kind="(\w+)"/.exec(m[2] ?? '')?.[1] ?? 'other';
@@ -217,6 +224,26 @@ function parseMetrics(text: string): AppFigures {
     }
   }
   return f;
+}
+
+/**
+ * The q-quantile (ms) of what a cumulative histogram counted between two scrapes, interpolated
+ * linearly in its bucket as Prometheus' histogram_quantile does; undefined with no observation.
+ */
+function bucketQuantile(q: number, first: Map<number, number> | undefined, last: Map<number, number> | undefined): number | undefined {
+  if (!last) return undefined;
+  const bounds = [...last.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((b) => (last.get(b) ?? 0) - (first?.get(b) ?? 0));
+  const total = counts[counts.length - 1] ?? 0;
+  if (total <= 0) return undefined;
+  const rank = q * total;
+  const i = counts.findIndex((c) => c >= rank);
+  const upper = bounds[i]!;
+  const lower = i > 0 ? bounds[i - 1]! : 0;
+  if (!Number.isFinite(upper)) return lower * 1000;
+  const below = i > 0 ? counts[i - 1]! : 0;
+  const inBucket = counts[i]! - below;
+  return (lower + (upper - lower) * (inBucket > 0 ? (rank - below) / inBucket : 1)) * 1000;
 }
 
 async function scrape(url: string): Promise<AppFigures | undefined> {
@@ -881,7 +908,8 @@ function printWindow(r: StepResult, meter: Meter): void {
     const last = w.lastApp.get(a);
     const n = (last?.poolWaitCount ?? 0) - (first?.poolWaitCount ?? 0);
     const ms = n > 0 ? (((last?.poolWaitSum ?? 0) - (first?.poolWaitSum ?? 0)) / n) * 1000 : NaN;
-    return `${a}: ${loop(a)}, pool wait mean ${fmt(ms, 2)} ms over ${n} acquires, GC pauses ${gcPauses(a)}`;
+    const dial = [0.5, 0.9, 0.99].map((q) => fmt(bucketQuantile(q, first?.dialBuckets, last?.dialBuckets), 1)).join(' / ');
+    return `${a}: ${loop(a)}, dial delay p50/p90/p99 ${dial} ms, pool wait mean ${fmt(ms, 2)} ms over ${n} acquires, GC pauses ${gcPauses(a)}`;
   });
   console.log(`  queues: ${queues.join('; ')}`);
   const cores = machineCoresBusy(w);

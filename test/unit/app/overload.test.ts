@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
 import type { CdrRecord } from '../../../lib/db/cdr-repository';
-import { EventLoopLag, MeanOverWindow, nextOverloadState, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
+import { EventLoopLag, MeanOverWindow, MedianOverWindow, nextOverloadState, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
 import { captureLogs } from '../../support/log-capture';
 
 const SETTINGS: OverloadSettings = {
-  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
+  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, maxDialDelayMs: 40, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
 };
-const CALM: OverloadSignals = { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0 };
+const CALM: OverloadSignals = { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialDelayMs: 0 };
 const IDLE: OverloadState = { overloaded: false, since: 0, cause: undefined };
 const OVER_SINCE_1000: OverloadState = { overloaded: true, since: 1000, cause: 'eventLoopLagMs' };
 
@@ -18,7 +18,13 @@ describe('overload decision', () => {
     { name: 'lag at the bound admits', from: IDLE, signals: { eventLoopLagMs: 200 }, now: 1000, overloaded: false },
     { name: 'lag above the bound starts an overload', from: IDLE, signals: { eventLoopLagMs: 201 }, now: 1000, overloaded: true, cause: 'eventLoopLagMs' },
     { name: 'pool waiters above the bound start an overload', from: IDLE, signals: { poolWaiters: 51 }, now: 1000, overloaded: true, cause: 'poolWaiters' },
-    { name: 'disabled never overloads', from: IDLE, signals: { callsInSetup: 1e6, eventLoopLagMs: 1e6, poolWaiters: 1e6 }, now: 1000, settings: { enabled: false }, overloaded: false },
+    { name: 'dial delay at the bound admits', from: IDLE, signals: { dialDelayMs: 40 }, now: 1000, overloaded: false },
+    { name: 'dial delay above the bound starts an overload', from: IDLE, signals: { dialDelayMs: 41 }, now: 1000, overloaded: true, cause: 'dialDelayMs' },
+    { name: 'a dial-delay bound of 0 is no signal', from: IDLE, signals: { dialDelayMs: 1e6 }, now: 1000, settings: { maxDialDelayMs: 0 }, overloaded: false },
+    { name: 'dial delay above its clearing level keeps it', from: OVER_SINCE_1000, signals: { dialDelayMs: 21 }, now: 60_000, overloaded: true, cause: 'eventLoopLagMs' },
+    { name: 'dial delay at its clearing level ends it', from: { overloaded: true, since: 0, cause: 'dialDelayMs' }, signals: { dialDelayMs: 20 }, now: 60_000, overloaded: false },
+    { name: 'with no dial-delay bound, its figure does not hold an overload', from: OVER_SINCE_1000, signals: { dialDelayMs: 1e6 }, now: 60_000, settings: { maxDialDelayMs: 0 }, overloaded: false },
+    { name: 'disabled never overloads', from: IDLE, signals: { callsInSetup: 1e6, eventLoopLagMs: 1e6, poolWaiters: 1e6, dialDelayMs: 1e6 }, now: 1000, settings: { enabled: false }, overloaded: false },
     { name: 'disabled while overloaded ends it', from: OVER_SINCE_1000, signals: { eventLoopLagMs: 1e6 }, now: 1001, settings: { enabled: false }, overloaded: false },
     { name: 'calm before the minimum time stays overloaded', from: OVER_SINCE_1000, signals: {}, now: 2999, overloaded: true, cause: 'eventLoopLagMs' },
     { name: 'calm after the minimum time ends it', from: OVER_SINCE_1000, signals: {}, now: 3000, overloaded: false },
@@ -48,13 +54,14 @@ describe('overload control', () => {
     const clock = { now: 0 };
     const lag = { ms: 0 };
     const waiters = { n: 0 };
+    const dial = new MedianOverWindow(3);
     const logs = captureLogs('info');
     const refusedFor: string[] = [];
-    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n }, logs.logger,
-      () => clock.now, (cause) => refusedFor.push(cause));
+    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n, dialDelayMs: () => dial.value() },
+      logs.logger, () => clock.now, (cause) => refusedFor.push(cause), (ms) => dial.record(ms));
     const observer = control.observer();
     const ended = (callId: string) => observer.ended!({ callId } as CdrRecord, 'caller_bye');
-    return { clock, lag, waiters, logs, control, observer, ended, refusedFor };
+    return { clock, lag, waiters, dial, logs, control, observer, ended, refusedFor };
   }
 
   it('admits up to the bound of calls in set-up, refuses the next with its Retry-After, and admits again once calls are answered or end', () => {
@@ -66,7 +73,7 @@ describe('overload control', () => {
     assert.ok(r.control.admit('e'), 'hysteresis: 2 in set-up is above the clearing level 1.5');
     r.ended('b');
     assert.equal(r.control.admit('f'), undefined, 'one in set-up: overload over');
-    assert.deepEqual(r.control.status(), { overloaded: false, signals: { callsInSetup: 2, eventLoopLagMs: 0, poolWaiters: 0 }, refused: 2 });
+    assert.deepEqual(r.control.status(), { overloaded: false, signals: { callsInSetup: 2, eventLoopLagMs: 0, poolWaiters: 0, dialDelayMs: 0 }, refused: 2 });
     assert.deepEqual(r.refusedFor, ['callsInSetup', 'callsInSetup']);
   });
 
@@ -97,7 +104,7 @@ describe('overload control', () => {
     assert.equal(end.refused, 50);
     assert.equal(end.durationMs, 2500);
     assert.equal(end.cause, 'eventLoopLagMs');
-    assert.deepEqual(end.peak, { callsInSetup: 0, eventLoopLagMs: 300, poolWaiters: 0 });
+    assert.deepEqual(end.peak, { callsInSetup: 0, eventLoopLagMs: 300, poolWaiters: 0, dialDelayMs: 0 });
   });
 
   it('pool waiters start an overload; it ends without any new call, at the sampler\'s evaluation', () => {
@@ -109,6 +116,20 @@ describe('overload control', () => {
     r.control.evaluate();
     assert.equal(r.control.status().overloaded, false);
     assert.equal(r.control.admit('b'), undefined);
+  });
+
+  it('the dial delays its observer hears, as the median of a closed window, start an overload; a window without calls ends it', () => {
+    const r = rig();
+    for (const ms of [5, 60, 70, 80]) r.observer.dialled!('x', ms);
+    assert.equal(r.control.admit('a'), undefined, 'the window is not closed yet');
+    r.dial.roll();
+    assert.equal(r.control.status().signals.dialDelayMs, 65);
+    assert.deepEqual(r.control.admit('b'), { retryAfterSeconds: 7, cause: 'dialDelayMs' });
+    r.dial.roll();
+    r.clock.now = 2000;
+    r.control.evaluate();
+    assert.equal(r.control.status().overloaded, false, 'no calls dialled in the last window: its median reads 0');
+    assert.equal(r.control.admit('c'), undefined);
   });
 
   it('disabled, it never refuses but still counts calls in set-up for the metrics', () => {
@@ -134,6 +155,42 @@ describe('mean of a level over a window', () => {
     level = 0;
     for (let i = 0; i < 10; i++) mean.sample();
     assert.equal(mean.value(), 0);
+  });
+});
+
+describe('median of the values of a window', () => {
+  it('gives the median of the last closed window, and 0 for a window with fewer values than its minimum', () => {
+    const median = new MedianOverWindow(3);
+    assert.equal(median.value(), 0, 'no window closed yet');
+    for (const v of [9, 1, 200, 4, 5]) median.record(v);
+    assert.equal(median.value(), 0, 'still open');
+    median.roll();
+    assert.equal(median.value(), 5, 'one value in five slow does not move the median');
+    for (const v of [10, 30, 20, 40]) median.record(v);
+    median.roll();
+    assert.equal(median.value(), 25, 'an even count: the mean of the middle two');
+    median.record(100);
+    median.record(100);
+    median.roll();
+    assert.equal(median.value(), 0, 'two values are below the minimum of three');
+    median.record(Number.NaN);
+    median.record(1);
+    median.record(2);
+    median.roll();
+    assert.equal(median.value(), 0, 'a value that is not a number is not recorded');
+  });
+
+  it('past its capacity it keeps a uniform sample of the window, whose median follows the whole window', () => {
+    let seed = 7;
+    const random = () => { seed = (seed * 48271) % 2147483647; return seed / 2147483647; };
+    const median = new MedianOverWindow(1, 100, random);
+    // 10,000 values: the first half 1 ms, the second half 100 ms. A sample of the first 100 alone would read 1.
+    for (let i = 0; i < 10_000; i++) median.record(i < 4_000 ? 1 : 100);
+    median.roll();
+    assert.equal(median.value(), 100);
+    for (let i = 0; i < 10_000; i++) median.record(i < 6_000 ? 1 : 100);
+    median.roll();
+    assert.equal(median.value(), 1);
   });
 });
 
