@@ -56,7 +56,7 @@ export const MAX_TRUNK_LABELS = 64;
 /** Calls whose admission is being timed; more than this in flight is a leak, not traffic. */
 const MAX_PENDING_SETUPS = 100_000;
 
-const OVERLOAD_CAUSE_LABELS: Record<OverloadSignal, string> = { callsInSetup: 'calls_in_setup', eventLoopLagMs: 'event_loop_lag', poolWaiters: 'pool_waiters', dialDelayMs: 'dial_delay' };
+const OVERLOAD_CAUSE_LABELS: Record<OverloadSignal, string> = { callsInSetup: 'calls_in_setup', eventLoopLagMs: 'event_loop_lag', poolWaiters: 'pool_waiters', dialQueueMs: 'dial_queue' };
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const DURATION_BUCKETS = [5, 15, 30, 60, 120, 300, 600, 1200, 3600];
@@ -169,10 +169,11 @@ export class TollgateMetrics {
     new Gauge({ name: 'tollgate_rating_rule_set_version', help: 'Rule sets in force since start (1 at start; grows with every reload that swapped)', registers, collect() { this.set(self.sources?.ratingVersion() ?? 0); } });
 
     const overload = () => self.sources?.overload?.();
-    new Gauge({ name: 'tollgate_overloaded', help: '1 while new calls are refused for overload', registers, collect() { this.set(overload()?.overloaded ? 1 : 0); } });
+    new Gauge({ name: 'tollgate_overloaded', help: '1 while new calls are refused for overload (every one, or a share)', registers, collect() { this.set(overload()?.overloaded ? 1 : 0); } });
     new Gauge({ name: 'tollgate_calls_in_setup', help: 'Calls in set-up: INVITE received, not yet answered or ended (an overload signal)', registers, collect() { this.set(overload()?.signals.callsInSetup ?? 0); } });
     new Gauge({ name: 'tollgate_overload_event_loop_lag_seconds', help: 'Event-loop lag p99 over the last second, as the overload control sees it', registers, collect() { this.set((overload()?.signals.eventLoopLagMs ?? 0) / 1000); } });
-    new Gauge({ name: 'tollgate_overload_dial_delay_seconds', help: 'Median dial delay of the new calls of the last second, as the overload control sees it (0 with fewer than 20 calls)', registers, collect() { this.set((overload()?.signals.dialDelayMs ?? 0) / 1000); } });
+    new Gauge({ name: 'tollgate_overload_dial_queue_seconds', help: 'Median dial delay of the new calls of the last second above its floor of the last ten minutes (0 with fewer than 20 calls)', registers, collect() { this.set((overload()?.signals.dialQueueMs ?? 0) / 1000); } });
+    new Gauge({ name: 'tollgate_overload_refused_share', help: 'Share of new calls refused for overload: 1 while every one is, less while the dial queue sheds a share', registers, collect() { this.set(overload()?.refusedShare ?? 0); } });
     new Gauge({ name: 'tollgate_db_pool_waiters', help: 'Queries waiting for a pooled database connection, mean over the last quarter second (an overload signal)', registers, collect() { this.set(overload()?.signals.poolWaiters ?? 0); } });
 
     // One fetch of the edge's counters serves every edge metric of a scrape.

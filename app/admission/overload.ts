@@ -11,10 +11,17 @@ import type { CallObserver } from '../calls/call-session';
  * short set-up.
  *
  * Signals, all cheap: calls in set-up (counted exactly as calls are admitted, answered and end),
- * the event-loop lag over the last second, the median dial delay of the last second (how long the
- * product took from a new INVITE's arrival to its outbound INVITE's going out: the queue a new call
- * meets, whichever process or the database it is in) and the database pool's waiters averaged over
- * the last quarter second (sampled by timers or recorded as calls go, not computed per INVITE). The decision per INVITE is O(1). Hysteresis: overload starts
+ * the event-loop lag over the last second and the database pool's waiters averaged over the last
+ * quarter second (sampled by timers, not per INVITE). Each has a bound at which every new call is
+ * refused.
+ *
+ * Before any of those: the dial queue, what the median new call of the last second waited in the
+ * product (its dial delay, from the INVITE's arrival to its outbound INVITE's going out, whichever
+ * process or the database it waited in) above the floor of that median over the last ten minutes
+ * (what a call takes with no queue: a remote database's round trips, say). While it is above its
+ * bound a share of new calls is refused, evenly spread, raised each second it stays above and
+ * halved each second it is back below the clearing level: the refusals follow the excess of calls
+ * over what the machine sets up in time, and the calls admitted keep their set-up short. The decision per INVITE is O(1). Hysteresis: overload starts
  * when one signal reaches its bound and ends only when every signal is back at or below
  * `clearRatio` of its bound, and not before it lasted `minOverloadSeconds`, so it does not flap.
  */
@@ -27,8 +34,8 @@ export interface OverloadSettings {
   maxEventLoopLagMs: number;
   /** … or while more than this many queries wait for a pooled database connection (mean over the last quarter second). */
   maxPoolWaiters: number;
-  /** … or while the median dial delay of the last window is above this (0: not a signal). */
-  maxDialDelayMs: number;
+  /** A share of new calls is refused while the dial queue (median dial delay of the last window above its floor) is above this; 0: never. */
+  maxDialQueueMs: number;
   /** Overload ends when every signal is at or below this share of its bound. */
   clearRatio: number;
   /** The least time an overload lasts once it started. */
@@ -41,7 +48,8 @@ export interface OverloadSignals {
   callsInSetup: number;
   eventLoopLagMs: number;
   poolWaiters: number;
-  dialDelayMs: number;
+  /** The median dial delay of the last window above its floor (0 without enough calls to tell). */
+  dialQueueMs: number;
 }
 
 export type OverloadSignal = keyof OverloadSignals;
@@ -50,7 +58,7 @@ export type OverloadSignal = keyof OverloadSignals;
 export interface OverloadSources {
   eventLoopLagMs(): number;
   poolWaiters(): number;
-  dialDelayMs(): number;
+  dialQueueMs(): number;
 }
 
 /** The refusal of a new call for overload. */
@@ -66,7 +74,10 @@ export interface NewCallGate {
 }
 
 export interface OverloadStatus {
+  /** Every new call is refused, or a share of them. */
   overloaded: boolean;
+  /** The share of new calls refused for the dial queue (0 to REFUSED_SHARE_MAX); 1 while every one is. */
+  refusedShare: number;
   signals: OverloadSignals;
   /** New calls refused for overload since start. */
   refused: number;
@@ -84,15 +95,13 @@ export function signalOverBound(signals: OverloadSignals, s: OverloadSettings): 
   if (signals.callsInSetup >= s.maxCallsInSetup) return 'callsInSetup';
   if (signals.eventLoopLagMs > s.maxEventLoopLagMs) return 'eventLoopLagMs';
   if (signals.poolWaiters > s.maxPoolWaiters) return 'poolWaiters';
-  if (s.maxDialDelayMs > 0 && signals.dialDelayMs > s.maxDialDelayMs) return 'dialDelayMs';
   return undefined;
 }
 
 function allCleared(signals: OverloadSignals, s: OverloadSettings): boolean {
   return signals.callsInSetup <= s.maxCallsInSetup * s.clearRatio
     && signals.eventLoopLagMs <= s.maxEventLoopLagMs * s.clearRatio
-    && signals.poolWaiters <= s.maxPoolWaiters * s.clearRatio
-    && (s.maxDialDelayMs <= 0 || signals.dialDelayMs <= s.maxDialDelayMs * s.clearRatio);
+    && signals.poolWaiters <= s.maxPoolWaiters * s.clearRatio;
 }
 
 /** The next state, from the current one and the signals at `now` (ms). Pure. */
@@ -106,6 +115,33 @@ export function nextOverloadState(current: OverloadState, signals: OverloadSigna
   return current;
 }
 
+/** The dial queue's share: raised by this each window over the bound, up to the most. */
+export const REFUSED_SHARE_STEP = 0.1;
+/** Some calls are always admitted while only the dial queue refuses: they are what measures it. */
+export const REFUSED_SHARE_MAX = 0.9;
+/** Halved below the clearing level; below this it is 0. */
+const REFUSED_SHARE_MIN = 0.02;
+
+/**
+ * Refusals for the dial queue start once it has been over its bound this many windows in a row: a
+ * queue that stands, not one second's hiccup (a full GC on a busy machine, code still warming up).
+ */
+export const DIAL_QUEUE_WINDOWS_TO_START = 2;
+
+/**
+ * The share of new calls to refuse for the next window, from this window's, the dial queue and
+ * how many windows in a row (this one included) it has been over its bound. Pure.
+ */
+export function nextRefusedShare(share: number, dialQueueMs: number, windowsOver: number, s: OverloadSettings): number {
+  if (!s.enabled || s.maxDialQueueMs <= 0) return 0;
+  if (dialQueueMs > s.maxDialQueueMs) {
+    if (share === 0 && windowsOver < DIAL_QUEUE_WINDOWS_TO_START) return 0;
+    return Math.min(REFUSED_SHARE_MAX, Math.round((share + REFUSED_SHARE_STEP) * 1000) / 1000);
+  }
+  if (dialQueueMs <= s.maxDialQueueMs * s.clearRatio) return share / 2 < REFUSED_SHARE_MIN ? 0 : share / 2;
+  return share;
+}
+
 type Clock = () => number;
 
 export class OverloadControl implements NewCallGate {
@@ -114,6 +150,12 @@ export class OverloadControl implements NewCallGate {
   private refusedTotal = 0;
   /** Of the current overload, for its end line. */
   private episode = { refused: 0, peak: noSignals() };
+  /** The share of new calls refused for the dial queue, and the refusals it owes (one at each whole). */
+  private share = 0;
+  private owed = 0;
+  /** Windows in a row the dial queue has been over its bound. */
+  private windowsOver = 0;
+  private shedding = { since: 0, refused: 0, peakShare: 0, peakQueueMs: 0 };
 
   constructor(
     private readonly settings: OverloadSettings,
@@ -128,13 +170,55 @@ export class OverloadControl implements NewCallGate {
     this.evaluate();
     const { cause } = this.state;
     if (this.state.overloaded && cause) {
-      this.refusedTotal++;
       this.episode.refused++;
-      this.onRefused(cause);
-      return { retryAfterSeconds: this.settings.retryAfterSeconds, cause };
+      return this.refused(cause);
+    }
+    if (this.share > 0) {
+      this.owed += this.share;
+      // 0.1 added ten times is just under 1 in binary floating point.
+      if (this.owed >= 1 - 1e-9) {
+        this.owed -= 1;
+        this.shedding.refused++;
+        return this.refused('dialQueueMs');
+      }
     }
     this.inSetup.add(callId);
     return undefined;
+  }
+
+  private refused(cause: OverloadSignal): OverloadRefusal {
+    this.refusedTotal++;
+    this.onRefused(cause);
+    return { retryAfterSeconds: this.settings.retryAfterSeconds, cause };
+  }
+
+  /**
+   * At the end of each window of the dial delay (the lag sampler's timer, after the window's
+   * median is taken): the share of new calls refused for the dial queue moves on.
+   */
+  windowClosed(): void {
+    const queueMs = this.sources.dialQueueMs();
+    this.windowsOver = queueMs > this.settings.maxDialQueueMs ? this.windowsOver + 1 : 0;
+    const next = nextRefusedShare(this.share, queueMs, this.windowsOver, this.settings);
+    const now = this.clock();
+    if (next > 0) {
+      if (this.share === 0) {
+        this.shedding = { since: now, refused: 0, peakShare: 0, peakQueueMs: 0 };
+        this.logger.warn('overload started: a share of new calls is refused with 503', {
+          cause: 'dialQueueMs', share: next, ...rounded(this.signals()), maxDialQueueMs: this.settings.maxDialQueueMs,
+        });
+      }
+      this.shedding.peakShare = Math.max(this.shedding.peakShare, next);
+      this.shedding.peakQueueMs = Math.max(this.shedding.peakQueueMs, queueMs);
+    } else if (this.share > 0) {
+      this.logger.info('overload ended: new calls are admitted again', {
+        cause: 'dialQueueMs', durationMs: Math.round(now - this.shedding.since), refused: this.shedding.refused,
+        peakShare: this.shedding.peakShare, peakDialQueueMs: Math.round(this.shedding.peakQueueMs * 10) / 10, ...rounded(this.signals()),
+      });
+      this.owed = 0;
+    }
+    this.share = next;
+    this.evaluate();
   }
 
   /** Calls leave set-up when answered or ended (an admitted call always ends in one of them). */
@@ -148,7 +232,7 @@ export class OverloadControl implements NewCallGate {
 
   signals(): OverloadSignals {
     return {
-      callsInSetup: this.inSetup.size, eventLoopLagMs: this.sources.eventLoopLagMs(), poolWaiters: this.sources.poolWaiters(), dialDelayMs: this.sources.dialDelayMs(),
+      callsInSetup: this.inSetup.size, eventLoopLagMs: this.sources.eventLoopLagMs(), poolWaiters: this.sources.poolWaiters(), dialQueueMs: this.sources.dialQueueMs(),
     };
   }
 
@@ -174,23 +258,25 @@ export class OverloadControl implements NewCallGate {
   }
 
   status(): OverloadStatus {
-    return { overloaded: this.state.overloaded, signals: this.signals(), refused: this.refusedTotal };
+    return {
+      overloaded: this.state.overloaded || this.share > 0, refusedShare: this.state.overloaded ? 1 : this.share, signals: this.signals(), refused: this.refusedTotal,
+    };
   }
 
   private bounds() {
     const s = this.settings;
-    return { maxCallsInSetup: s.maxCallsInSetup, maxEventLoopLagMs: s.maxEventLoopLagMs, maxPoolWaiters: s.maxPoolWaiters, maxDialDelayMs: s.maxDialDelayMs };
+    return { maxCallsInSetup: s.maxCallsInSetup, maxEventLoopLagMs: s.maxEventLoopLagMs, maxPoolWaiters: s.maxPoolWaiters };
   }
 }
 
 function noSignals(): OverloadSignals {
-  return { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialDelayMs: 0 };
+  return { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialQueueMs: 0 };
 }
 
-/** Signals as logged: the lag, the mean waiters and the dial delay to a tenth. */
+/** Signals as logged: the lag, the mean waiters and the dial queue to a tenth. */
 function rounded(s: OverloadSignals): OverloadSignals {
   const tenth = (v: number) => Math.round(v * 10) / 10;
-  return { callsInSetup: s.callsInSetup, eventLoopLagMs: tenth(s.eventLoopLagMs), poolWaiters: tenth(s.poolWaiters), dialDelayMs: tenth(s.dialDelayMs) };
+  return { callsInSetup: s.callsInSetup, eventLoopLagMs: tenth(s.eventLoopLagMs), poolWaiters: tenth(s.poolWaiters), dialQueueMs: tenth(s.dialQueueMs) };
 }
 
 /** The event-loop lag is the p99 of this window; the control is also evaluated at its end. */
@@ -275,6 +361,58 @@ export class MedianOverWindow {
 
 /** The dial delays of a window needed before their median is a signal. */
 export const DIAL_DELAY_MIN_SAMPLES = 20;
+/** The dial delay's floor is the lowest median of this many minutes (the last, and the ones before it). */
+export const DIAL_FLOOR_MINUTES = 10;
+
+/**
+ * The dial queue: the median dial delay of the last window above its floor, the lowest such
+ * median in the last DIAL_FLOOR_MINUTES minutes (kept as one minimum a minute, as LEDBAT keeps its
+ * base delay, RFC 6817). The floor is what a call takes with no queue on this deployment (its
+ * database's round trips, its machine's speed), so the bound is on the waiting alone. A window
+ * with too few calls gives no median: the dial queue reads 0 and the floor is left as it was.
+ */
+export class DialQueue {
+  private readonly window: MedianOverWindow;
+  private readonly minima: number[] = [];
+  private minuteStartedAt: number | undefined;
+  private median = 0;
+  private queue = 0;
+
+  constructor(private readonly clock: Clock = () => performance.now(), minSamples = DIAL_DELAY_MIN_SAMPLES) {
+    this.window = new MedianOverWindow(minSamples);
+  }
+
+  record(delayMs: number): void {
+    this.window.record(delayMs);
+  }
+
+  /** Closes the window (the lag sampler's timer calls it each second). */
+  roll(): void {
+    this.window.roll();
+    const m = this.window.value();
+    this.median = m;
+    if (m <= 0) { this.queue = 0; return; }
+    const now = this.clock();
+    if (this.minuteStartedAt === undefined || now - this.minuteStartedAt >= 60_000) {
+      this.minima.push(m);
+      if (this.minima.length > DIAL_FLOOR_MINUTES) this.minima.shift();
+      this.minuteStartedAt = now;
+    } else {
+      this.minima[this.minima.length - 1] = Math.min(this.minima[this.minima.length - 1]!, m);
+    }
+    this.queue = Math.max(0, m - Math.min(...this.minima));
+  }
+
+  /** The dial queue of the last window, ms. */
+  value(): number {
+    return this.queue;
+  }
+
+  /** The median dial delay of the last window (0 with too few calls) and the floor, ms. */
+  figures(): { medianMs: number; floorMs: number } {
+    return { medianMs: this.median, floorMs: this.minima.length > 0 ? Math.min(...this.minima) : 0 };
+  }
+}
 
 /**
  * The mean of a level sampled every tickMs over the last `ticks` samples, read in O(1). For the

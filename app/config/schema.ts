@@ -161,8 +161,8 @@ export const configSchema = z.strictObject({
       maxCallsInSetup: z.number().int().min(1),
       maxEventLoopLagMs: z.number().positive(),
       maxPoolWaiters: z.number().int().min(0),
-      /** 0: the dial delay is measured but is not a signal. */
-      maxDialDelayMs: z.number().min(0),
+      /** A share of new calls is refused while the dial queue is above this; 0: never (it is still measured). */
+      maxDialQueueMs: z.number().min(0),
       clearRatio: z.number().min(0).max(1),
       minOverloadSeconds: z.number().min(0),
       retryAfterSeconds: z.number().int().min(1),

@@ -1,12 +1,12 @@
 import { strict as assert } from 'node:assert';
 import type { CdrRecord } from '../../../lib/db/cdr-repository';
-import { EventLoopLag, MeanOverWindow, MedianOverWindow, nextOverloadState, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
+import { DialQueue, EventLoopLag, MeanOverWindow, MedianOverWindow, nextOverloadState, nextRefusedShare, DIAL_QUEUE_WINDOWS_TO_START, REFUSED_SHARE_MAX, OverloadControl, poolWaitersOf, type OverloadSettings, type OverloadSignals, type OverloadState } from '../../../app/admission/overload';
 import { captureLogs } from '../../support/log-capture';
 
 const SETTINGS: OverloadSettings = {
-  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, maxDialDelayMs: 40, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
+  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, maxDialQueueMs: 40, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
 };
-const CALM: OverloadSignals = { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialDelayMs: 0 };
+const CALM: OverloadSignals = { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialQueueMs: 0 };
 const IDLE: OverloadState = { overloaded: false, since: 0, cause: undefined };
 const OVER_SINCE_1000: OverloadState = { overloaded: true, since: 1000, cause: 'eventLoopLagMs' };
 
@@ -18,13 +18,9 @@ describe('overload decision', () => {
     { name: 'lag at the bound admits', from: IDLE, signals: { eventLoopLagMs: 200 }, now: 1000, overloaded: false },
     { name: 'lag above the bound starts an overload', from: IDLE, signals: { eventLoopLagMs: 201 }, now: 1000, overloaded: true, cause: 'eventLoopLagMs' },
     { name: 'pool waiters above the bound start an overload', from: IDLE, signals: { poolWaiters: 51 }, now: 1000, overloaded: true, cause: 'poolWaiters' },
-    { name: 'dial delay at the bound admits', from: IDLE, signals: { dialDelayMs: 40 }, now: 1000, overloaded: false },
-    { name: 'dial delay above the bound starts an overload', from: IDLE, signals: { dialDelayMs: 41 }, now: 1000, overloaded: true, cause: 'dialDelayMs' },
-    { name: 'a dial-delay bound of 0 is no signal', from: IDLE, signals: { dialDelayMs: 1e6 }, now: 1000, settings: { maxDialDelayMs: 0 }, overloaded: false },
-    { name: 'dial delay above its clearing level keeps it', from: OVER_SINCE_1000, signals: { dialDelayMs: 21 }, now: 60_000, overloaded: true, cause: 'eventLoopLagMs' },
-    { name: 'dial delay at its clearing level ends it', from: { overloaded: true, since: 0, cause: 'dialDelayMs' }, signals: { dialDelayMs: 20 }, now: 60_000, overloaded: false },
-    { name: 'with no dial-delay bound, its figure does not hold an overload', from: OVER_SINCE_1000, signals: { dialDelayMs: 1e6 }, now: 60_000, settings: { maxDialDelayMs: 0 }, overloaded: false },
-    { name: 'disabled never overloads', from: IDLE, signals: { callsInSetup: 1e6, eventLoopLagMs: 1e6, poolWaiters: 1e6, dialDelayMs: 1e6 }, now: 1000, settings: { enabled: false }, overloaded: false },
+    { name: 'the dial queue, however long, refuses a share, not every call', from: IDLE, signals: { dialQueueMs: 1e6 }, now: 1000, overloaded: false },
+    { name: 'the dial queue does not hold an overload of every call', from: OVER_SINCE_1000, signals: { dialQueueMs: 1e6 }, now: 60_000, overloaded: false },
+    { name: 'disabled never overloads', from: IDLE, signals: { callsInSetup: 1e6, eventLoopLagMs: 1e6, poolWaiters: 1e6, dialQueueMs: 1e6 }, now: 1000, settings: { enabled: false }, overloaded: false },
     { name: 'disabled while overloaded ends it', from: OVER_SINCE_1000, signals: { eventLoopLagMs: 1e6 }, now: 1001, settings: { enabled: false }, overloaded: false },
     { name: 'calm before the minimum time stays overloaded', from: OVER_SINCE_1000, signals: {}, now: 2999, overloaded: true, cause: 'eventLoopLagMs' },
     { name: 'calm after the minimum time ends it', from: OVER_SINCE_1000, signals: {}, now: 3000, overloaded: false },
@@ -54,10 +50,10 @@ describe('overload control', () => {
     const clock = { now: 0 };
     const lag = { ms: 0 };
     const waiters = { n: 0 };
-    const dial = new MedianOverWindow(3);
+    const dial = new DialQueue(() => clock.now, 3);
     const logs = captureLogs('info');
     const refusedFor: string[] = [];
-    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n, dialDelayMs: () => dial.value() },
+    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n, dialQueueMs: () => dial.value() },
       logs.logger, () => clock.now, (cause) => refusedFor.push(cause), (ms) => dial.record(ms));
     const observer = control.observer();
     const ended = (callId: string) => observer.ended!({ callId } as CdrRecord, 'caller_bye');
@@ -73,7 +69,7 @@ describe('overload control', () => {
     assert.ok(r.control.admit('e'), 'hysteresis: 2 in set-up is above the clearing level 1.5');
     r.ended('b');
     assert.equal(r.control.admit('f'), undefined, 'one in set-up: overload over');
-    assert.deepEqual(r.control.status(), { overloaded: false, signals: { callsInSetup: 2, eventLoopLagMs: 0, poolWaiters: 0, dialDelayMs: 0 }, refused: 2 });
+    assert.deepEqual(r.control.status(), { overloaded: false, refusedShare: 0, signals: { callsInSetup: 2, eventLoopLagMs: 0, poolWaiters: 0, dialQueueMs: 0 }, refused: 2 });
     assert.deepEqual(r.refusedFor, ['callsInSetup', 'callsInSetup']);
   });
 
@@ -104,7 +100,7 @@ describe('overload control', () => {
     assert.equal(end.refused, 50);
     assert.equal(end.durationMs, 2500);
     assert.equal(end.cause, 'eventLoopLagMs');
-    assert.deepEqual(end.peak, { callsInSetup: 0, eventLoopLagMs: 300, poolWaiters: 0, dialDelayMs: 0 });
+    assert.deepEqual(end.peak, { callsInSetup: 0, eventLoopLagMs: 300, poolWaiters: 0, dialQueueMs: 0 });
   });
 
   it('pool waiters start an overload; it ends without any new call, at the sampler\'s evaluation', () => {
@@ -118,18 +114,59 @@ describe('overload control', () => {
     assert.equal(r.control.admit('b'), undefined);
   });
 
-  it('the dial delays its observer hears, as the median of a closed window, start an overload; a window without calls ends it', () => {
+  it('a dial queue over its bound refuses a share of new calls, evenly spread, that rises each window it stays over and halves once below the clearing level', () => {
     const r = rig();
-    for (const ms of [5, 60, 70, 80]) r.observer.dialled!('x', ms);
-    assert.equal(r.control.admit('a'), undefined, 'the window is not closed yet');
+    const windowOf = (ms: number) => { for (let i = 0; i < 5; i++) r.observer.dialled!('x', ms); r.dial.roll(); r.control.windowClosed(); };
+    windowOf(2);
+    assert.equal(r.control.status().signals.dialQueueMs, 0, 'the first window sets the floor');
+    windowOf(50);
+    assert.equal(r.control.status().signals.dialQueueMs, 48, 'the median above the floor');
+    assert.equal(r.control.status().refusedShare, 0, 'one window over the bound is not yet a queue that stands');
+    windowOf(50);
+    assert.equal(r.control.status().refusedShare, 0.1);
+    assert.equal(r.control.status().overloaded, true);
+    const admitTen = () => Array.from({ length: 10 }, (_, i) => r.control.admit(`c${i}`)?.cause ?? 'admitted');
+    assert.deepEqual(admitTen(), [...Array(9).fill('admitted'), 'dialQueueMs'], 'one in ten, the tenth');
+    windowOf(60);
+    assert.equal(r.control.status().refusedShare, 0.2);
+    assert.equal(admitTen().filter((c) => c === 'dialQueueMs').length, 2);
+    windowOf(30);
+    assert.equal(r.control.status().refusedShare, 0.2, 'between the clearing level (20) and the bound (40): held');
+    windowOf(12);
+    assert.equal(r.control.status().refusedShare, 0.1, 'at or below the clearing level: halved');
+    r.clock.now = 5000;
+    windowOf(2);
+    windowOf(2);
+    windowOf(2);
+    assert.equal(r.control.status().refusedShare, 0, 'below 0.02 it is none');
+    assert.equal(r.control.status().overloaded, false);
+    assert.equal(admitTen().filter((c) => c === 'dialQueueMs').length, 0);
+    const lines = r.logs.lines.map((l) => l.message);
+    assert.deepEqual(lines, ['overload started: a share of new calls is refused with 503', 'overload ended: new calls are admitted again']);
+    const end = r.logs.lines[1]!;
+    assert.equal(end.cause, 'dialQueueMs');
+    assert.equal(end.refused, 3);
+    assert.equal(end.peakShare, 0.2);
+    assert.equal(end.peakDialQueueMs, 58);
+    assert.equal(end.durationMs, 5000);
+    assert.deepEqual(r.refusedFor, ['dialQueueMs', 'dialQueueMs', 'dialQueueMs']);
+  });
+
+  it('the share never reaches every call, and a window without enough calls to tell lowers it', () => {
+    const r = rig();
+    r.dial.record(1); r.dial.record(1); r.dial.record(1); r.dial.roll(); r.control.windowClosed();
+    for (let w = 0; w < 20; w++) { for (let i = 0; i < 3; i++) r.observer.dialled!('x', 500); r.dial.roll(); r.control.windowClosed(); }
+    assert.equal(r.control.status().refusedShare, REFUSED_SHARE_MAX);
     r.dial.roll();
-    assert.equal(r.control.status().signals.dialDelayMs, 65);
-    assert.deepEqual(r.control.admit('b'), { retryAfterSeconds: 7, cause: 'dialDelayMs' });
-    r.dial.roll();
-    r.clock.now = 2000;
-    r.control.evaluate();
-    assert.equal(r.control.status().overloaded, false, 'no calls dialled in the last window: its median reads 0');
-    assert.equal(r.control.admit('c'), undefined);
+    r.control.windowClosed();
+    assert.equal(r.control.status().refusedShare, REFUSED_SHARE_MAX / 2, 'no median: the dial queue reads 0');
+  });
+
+  it('every call refused (a bound of the other signals) reads a share of 1, and the dial queue\'s share comes after it', () => {
+    const r = rig({ maxCallsInSetup: 1, minOverloadSeconds: 0 });
+    assert.equal(r.control.admit('a'), undefined);
+    assert.equal(r.control.admit('b')?.cause, 'callsInSetup');
+    assert.equal(r.control.status().refusedShare, 1);
   });
 
   it('disabled, it never refuses but still counts calls in set-up for the metrics', () => {
@@ -191,6 +228,47 @@ describe('median of the values of a window', () => {
     for (let i = 0; i < 10_000; i++) median.record(i < 6_000 ? 1 : 100);
     median.roll();
     assert.equal(median.value(), 1);
+  });
+});
+
+describe('share of new calls refused for the dial queue', () => {
+  const table: Array<{ share: number; queueMs: number; over?: number; settings?: Partial<OverloadSettings>; next: number }> = [
+    { share: 0, queueMs: 40, next: 0 },
+    { share: 0, queueMs: 41, over: 1, next: 0 },
+    { share: 0, queueMs: 41, next: 0.1 },
+    { share: 0.3, queueMs: 41, next: 0.4 },
+    { share: 0.3, queueMs: 41, over: 1, next: 0.4 },
+    { share: 0.9, queueMs: 1e6, next: 0.9 },
+    { share: 0.4, queueMs: 21, next: 0.4 },
+    { share: 0.4, queueMs: 20, next: 0.2 },
+    { share: 0.03, queueMs: 0, next: 0 },
+    { share: 0.5, queueMs: 1e6, settings: { maxDialQueueMs: 0 }, next: 0 },
+    { share: 0.5, queueMs: 1e6, settings: { enabled: false }, next: 0 },
+  ];
+  for (const t of table) {
+    const over = t.over ?? DIAL_QUEUE_WINDOWS_TO_START;
+    it(`share ${t.share}, dial queue ${t.queueMs} ms over ${over} window(s)${t.settings ? ` (${JSON.stringify(t.settings)})` : ''}: ${t.next}`, () => {
+      assert.equal(nextRefusedShare(t.share, t.queueMs, over, { ...SETTINGS, ...t.settings }), t.next);
+    });
+  }
+});
+
+describe('dial queue', () => {
+  it('is the median of the last window above the lowest median of the last ten minutes; a window with too few calls reads 0 and leaves the floor', () => {
+    const clock = { now: 0 };
+    const q = new DialQueue(() => clock.now, 3);
+    const windowOf = (...ms: number[]) => { for (const v of ms) q.record(v); q.roll(); return q.value(); };
+    assert.equal(windowOf(10, 11, 12), 0, 'the first median is the floor');
+    assert.equal(windowOf(30, 31, 32), 20);
+    assert.equal(windowOf(1, 2), 0, 'too few calls');
+    assert.deepEqual(q.figures(), { medianMs: 0, floorMs: 11 });
+    clock.now = 30_000;
+    assert.equal(windowOf(5, 6, 7), 0, 'a lower median lowers the floor');
+    assert.equal(windowOf(10, 10, 10), 4);
+    // Each minute keeps its lowest median; after ten more minutes the 6 ms one is gone.
+    for (let m = 1; m <= 10; m++) { clock.now = 30_000 + m * 60_000; windowOf(20, 20, 20); }
+    assert.equal(q.figures().floorMs, 20);
+    assert.equal(windowOf(50, 50, 50), 30);
   });
 });
 
