@@ -26,7 +26,7 @@ import { FileNotificationOutbox, SpendNotifier } from '../lib/notify';
 import { SpendNotifications } from './notify/spend-observer';
 import { CAP_LOOKAHEAD_MS, CapAccounts, openCapsOfMember } from './admission/group-budget';
 import { SuspensionWatch } from './calls/suspensions';
-import { DialQueue, EventLoopLag, LAG_WINDOW_MS, MeanOverWindow, OverloadControl, POOL_SAMPLE_MS, POOL_SAMPLES, poolWaitersOf } from './admission/overload';
+import { EventLoopLag, LAG_WINDOW_MS, MeanOverWindow, OverloadControl, POOL_SAMPLE_MS, POOL_SAMPLES, poolWaitersOf } from './admission/overload';
 
 /** Cap accounts are opened ahead every this long, for now and for this long ahead. */
 
@@ -132,12 +132,10 @@ export async function startApplication(config: TollgateConfig, logger: Logger): 
     cleanups.push(() => databaseWatch.stop());
     const eventLoopLag = new EventLoopLag();
     const poolWaiters = new MeanOverWindow(poolWaitersOf(db.sequelize), POOL_SAMPLES);
-    const dialQueue = new DialQueue();
-    const overload = new OverloadControl(config.calls.overload,
-      { eventLoopLagMs: () => eventLoopLag.recentMs(), poolWaiters: () => poolWaiters.value(), dialQueueMs: () => dialQueue.value() },
-      logger.child({ module: 'overload' }), undefined, (cause) => metrics.refusedForOverload(cause), (ms) => dialQueue.record(ms));
+    const overload = new OverloadControl(config.calls.overload, { eventLoopLagMs: () => eventLoopLag.recentMs(), poolWaiters: () => poolWaiters.value() },
+      logger.child({ module: 'overload' }), undefined, (cause) => metrics.refusedForOverload(cause));
     poolWaiters.start(POOL_SAMPLE_MS);
-    eventLoopLag.start(LAG_WINDOW_MS, () => { dialQueue.roll(); overload.windowClosed(); });
+    eventLoopLag.start(LAG_WINDOW_MS, () => overload.windowClosed());
     cleanups.push(() => { eventLoopLag.stop(); poolWaiters.stop(); });
     // Made before credit control, which asks it when the calls of a lost instance really ended.
     const sip = new SipApplication(logger.child({ module: 'calls' }), {

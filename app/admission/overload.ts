@@ -58,7 +58,6 @@ export type OverloadSignal = keyof OverloadSignals;
 export interface OverloadSources {
   eventLoopLagMs(): number;
   poolWaiters(): number;
-  dialQueueMs(): number;
 }
 
 /** The refusal of a new call for overload. */
@@ -155,6 +154,9 @@ export class OverloadControl implements NewCallGate {
   private owed = 0;
   /** Windows in a row the dial queue has been over its bound. */
   private windowsOver = 0;
+  private readonly dial: DialQueue;
+  /** Admitted calls whose outbound INVITE has not gone out yet, and since when (clock ms). */
+  private readonly awaitingDial = new Map<string, number>();
   private shedding = { since: 0, refused: 0, peakShare: 0, peakQueueMs: 0 };
 
   constructor(
@@ -163,8 +165,10 @@ export class OverloadControl implements NewCallGate {
     private readonly logger: Logger,
     private readonly clock: Clock = () => performance.now(),
     private readonly onRefused: (cause: OverloadSignal) => void = () => undefined,
-    private readonly onDialled: (delayMs: number) => void = () => undefined,
-  ) {}
+    dialMinSamples = DIAL_DELAY_MIN_SAMPLES,
+  ) {
+    this.dial = new DialQueue(clock, dialMinSamples);
+  }
 
   admit(callId: string): OverloadRefusal | undefined {
     this.evaluate();
@@ -183,6 +187,7 @@ export class OverloadControl implements NewCallGate {
       }
     }
     this.inSetup.add(callId);
+    this.awaitingDial.set(callId, this.clock());
     return undefined;
   }
 
@@ -193,11 +198,13 @@ export class OverloadControl implements NewCallGate {
   }
 
   /**
-   * At the end of each window of the dial delay (the lag sampler's timer, after the window's
-   * median is taken): the share of new calls refused for the dial queue moves on.
+   * At the end of each window (the lag sampler's timer, each second): the dial queue's window
+   * closes, with the calls still waiting to dial counted at their wait so far, and the share of
+   * new calls refused for it moves on.
    */
   windowClosed(): void {
-    const queueMs = this.sources.dialQueueMs();
+    this.dial.roll(this.awaitingDial.values());
+    const queueMs = this.dial.value();
     this.windowsOver = queueMs > this.settings.maxDialQueueMs ? this.windowsOver + 1 : 0;
     const next = nextRefusedShare(this.share, queueMs, this.windowsOver, this.settings);
     const now = this.clock();
@@ -224,15 +231,24 @@ export class OverloadControl implements NewCallGate {
   /** Calls leave set-up when answered or ended (an admitted call always ends in one of them). */
   observer(): CallObserver {
     return {
-      dialled: (_callId: string, delayMs: number) => { this.onDialled(delayMs); },
-      answered: (callId: string) => { this.inSetup.delete(callId); },
-      ended: (cdr) => { this.inSetup.delete(cdr.callId); },
+      dialled: (callId: string, delayMs: number) => {
+        this.awaitingDial.delete(callId);
+        this.dial.record(delayMs);
+      },
+      answered: (callId: string) => {
+        this.inSetup.delete(callId);
+        this.awaitingDial.delete(callId);
+      },
+      ended: (cdr) => {
+        this.inSetup.delete(cdr.callId);
+        this.awaitingDial.delete(cdr.callId);
+      },
     };
   }
 
   signals(): OverloadSignals {
     return {
-      callsInSetup: this.inSetup.size, eventLoopLagMs: this.sources.eventLoopLagMs(), poolWaiters: this.sources.poolWaiters(), dialQueueMs: this.sources.dialQueueMs(),
+      callsInSetup: this.inSetup.size, eventLoopLagMs: this.sources.eventLoopLagMs(), poolWaiters: this.sources.poolWaiters(), dialQueueMs: this.dial.value(),
     };
   }
 
@@ -386,13 +402,19 @@ export class DialQueue {
     this.window.record(delayMs);
   }
 
-  /** Closes the window (the lag sampler's timer calls it each second). */
-  roll(): void {
+  /**
+   * Closes the window (each second). `waitingSince`: when each admitted call still waiting for its
+   * outbound INVITE arrived; how long each has waited so far counts as a dial delay of the window
+   * (it will be at least that). Without them a queue so long that fewer than the minimum of calls
+   * get through in a window would read as none.
+   */
+  roll(waitingSince: Iterable<number> = []): void {
+    const now = this.clock();
+    for (const t of waitingSince) this.window.record(now - t);
     this.window.roll();
     const m = this.window.value();
     this.median = m;
     if (m <= 0) { this.queue = 0; return; }
-    const now = this.clock();
     if (this.minuteStartedAt === undefined || now - this.minuteStartedAt >= 60_000) {
       this.minima.push(m);
       if (this.minima.length > DIAL_FLOOR_MINUTES) this.minima.shift();

@@ -1,11 +1,16 @@
 import { strict as assert } from 'node:assert';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import mysql from 'mysql2/promise';
-import type { CdrRecord } from '../../lib/db/cdr-repository';
+import { QueryTypes } from 'sequelize';
+import { CdrRepository, type CdrRecord } from '../../lib/db/cdr-repository';
 import { silentLogger } from '../../lib/common/logger';
 import { databaseOptionsFromUrl, openDatabase, openDatabaseUrl, type Database } from '../../lib/db/database';
 import { poolWaitersOf } from '../../app/admission/overload';
 import { allFarEndsAt, PEOPLE, PREFIX_OF, seedCallWorld } from '../support/call-fixture';
-import { cdrOf, checkBooks, placeCall, startFarEnd, type CallerRun, type FarEndProcess } from '../support/calls';
+import { cdrOf, checkBooks, placeCall, SCENARIOS, startFarEnd, type CallerRun, type FarEndProcess } from '../support/calls';
+import { startSipp, type SippResult } from '../support/sipp';
 import { testDatabaseUrl } from '../support/mariadb';
 import { adminClient, eventually, metricSum, parseMetrics, type AdminClient } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
@@ -270,5 +275,112 @@ describe('overload: while queries queue for the database pool, new calls get 503
     assert.deepEqual(books.problems, []);
     assert.equal(books.openReservations, 0);
     assert.equal(books.cdrsChecked, BLOCKED + 2);
+  });
+});
+
+/**
+ * The dial queue is made real by slowing the database: a trigger sleeps in every reservation the
+ * authorisations write, so every new call waits that much longer for its outbound INVITE, as a
+ * queue that stands would make it wait. The floor is set by the calls before it.
+ */
+describe('overload: while the dial queue stands over its bound, a share of new calls gets 503 and the rest are connected; it ends when the queue goes (MariaDB, SIPp)', function () {
+  this.timeout(240_000);
+  const RATE = 40;
+  const CALLS = 1400;
+  /** Each authorisation's sleep: above the bound (20 ms) alone, and 40 calls/s over two accounts still get through. */
+  const SLEEP_S = 0.03;
+  let db: Database;
+  let product: Product;
+  let answerFar: FarEndProcess;
+  let caller: SippResult;
+  let cdrs: CdrRecord[] = [];
+  let slowedAt = 0;
+  let startedAt = 0;
+  let endedAt = 0;
+
+  const cdrCount = async () => Number((await db.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM cdrs', { type: QueryTypes.SELECT }))[0]?.n ?? 0);
+
+  before(async () => {
+    const url = await testDatabaseUrl('calls_overload_dial');
+    db = await openDatabaseUrl(url);
+    await db.migrate();
+    answerFar = await startFarEnd('uas-answer.xml', 'udp');
+    await seedCallWorld(db, allFarEndsAt(answerFar.port), 'udp');
+    product = await startProduct({
+      databaseUrl: url,
+      config: {
+        prepaid: { grantSeconds: 30, reauthLeadSeconds: 2 },
+        // Only the dial queue can trip: the other bounds are out of reach on any machine.
+        calls: { overload: { enabled: true, maxCallsInSetup: 100_000, maxEventLoopLagMs: 600_000, maxPoolWaiters: 1_000_000, maxDialQueueMs: 20, clearRatio: 0.5, minOverloadSeconds: 0, retryAfterSeconds: RETRY_AFTER } },
+      },
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-dial-queue-'));
+    const csv = path.join(dir, 'callers.csv');
+    // Two callers, each on an account of its own: the authorisations of one account wait for each other's.
+    fs.writeFileSync(csv, `SEQUENTIAL\n${PEOPLE.alice.e164};${PEOPLE.bob.ext};\n${PEOPLE.bob.e164};${PEOPLE.alice.ext};\n`);
+    try {
+      const sipp = await startSipp({
+        scenario: { file: path.join(SCENARIOS, 'uac-call-or-503.xml') }, transport: 'udp', target: `127.0.0.1:${product.sipPort}`,
+        calls: CALLS, rate: RATE, injection: csv, durationMs: 200, timeoutMs: 180_000, extraArgs: ['-recv_timeout', '60000'],
+      });
+      // Ten seconds of calls at the floor, then every authorisation sleeps.
+      await eventually('calls set up before the database is slowed', async () => (await cdrCount()) >= RATE * 10, 90_000);
+      await db.sequelize.query(`CREATE TRIGGER slow_reservations BEFORE INSERT ON reservations FOR EACH ROW SET @slept = SLEEP(${SLEEP_S})`);
+      slowedAt = Date.now();
+      const started = await product.waitForLog((l) => l.message.startsWith('overload started'), 60_000);
+      startedAt = Date.parse(String(started.timestamp));
+      // Some seconds of shedding, then the database is quick again.
+      await eventually('calls refused for the dial queue', async () => metricSum(parseMetrics((await adminClient(`http://127.0.0.1:${product.adminPort}`, product.adminToken).call('GET', '/metrics')).text), 'tollgate_overload_refused_total') >= 20, 60_000);
+      await db.sequelize.query('DROP TRIGGER slow_reservations');
+      const ended = await product.waitForLog((l) => l.message.startsWith('overload ended'), 60_000);
+      endedAt = Date.parse(String(ended.timestamp));
+      caller = await sipp.done;
+    } finally {
+      await db.sequelize.query('DROP TRIGGER IF EXISTS slow_reservations');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    await eventually('one CDR per call', async () => (await cdrCount()) >= CALLS, 60_000);
+    cdrs = await new CdrRepository(db).list({ limit: CALLS + 10 });
+  });
+
+  after(async () => {
+    await product?.stop();
+    await answerFar?.stop();
+    await db?.close();
+  });
+
+  it('starts on the dial queue after the database slowed, with a share of new calls, not every one', () => {
+    const started = product.logs.filter((l) => l.message.startsWith('overload started'));
+    assert.equal(started[0]?.message, 'overload started: a share of new calls is refused with 503');
+    assert.equal(started[0]?.cause, 'dialQueueMs');
+    assert.ok(Number(started[0]?.dialQueueMs) > 20, `dial queue ${started[0]?.dialQueueMs} ms`);
+    assert.ok(startedAt >= slowedAt - 1000, 'not before the database slowed');
+  });
+
+  it('every call ends as SIPp expects; in the overload, calls are both refused (503 Overloaded, nothing charged) and connected', () => {
+    assert.equal(caller.exitCode, 0, `SIPp exit ${caller.exitCode}\n${caller.stdout.slice(-1500)}`);
+    assert.equal(caller.stats.successful, CALLS);
+    assert.equal(cdrs.length, CALLS, 'one CDR per call');
+    const refused = cdrs.filter((c) => c.disposition === 'refused');
+    assert.ok(refused.length >= 20);
+    for (const c of refused) assert.deepEqual([c.sipStatus, c.sipReason, c.cost, c.ledgerKey], [503, 'OVERLOADED', 0n, null]);
+    const during = cdrs.filter((c) => c.inviteAt.getTime() >= startedAt && c.inviteAt.getTime() <= endedAt);
+    const answeredDuring = during.filter((c) => c.disposition === 'answered').length;
+    assert.ok(answeredDuring > 0 && answeredDuring < during.length, `of ${during.length} calls in the overload, ${answeredDuring} answered`);
+    assert.deepEqual(new Set(cdrs.filter((c) => c.disposition !== 'refused').map((c) => c.disposition)), new Set(['answered']));
+  });
+
+  it('admits every call again once the queue is gone', () => {
+    // A call offered a second after the end: past the share's last refusals.
+    const after = cdrs.filter((c) => c.inviteAt.getTime() > endedAt + 1000);
+    assert.ok(after.length > 0, 'calls after the end of the overload');
+    assert.deepEqual(after.filter((c) => c.disposition !== 'answered').map((c) => `${c.sipStatus} ${c.sipReason}`), []);
+  });
+
+  it('leaves the books exact', async () => {
+    const books = await checkBooks(db);
+    assert.deepEqual(books.problems, []);
+    assert.equal(books.openReservations, 0);
+    assert.equal(books.cdrsChecked, CALLS);
   });
 });

@@ -50,14 +50,15 @@ describe('overload control', () => {
     const clock = { now: 0 };
     const lag = { ms: 0 };
     const waiters = { n: 0 };
-    const dial = new DialQueue(() => clock.now, 3);
     const logs = captureLogs('info');
     const refusedFor: string[] = [];
-    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n, dialQueueMs: () => dial.value() },
-      logs.logger, () => clock.now, (cause) => refusedFor.push(cause), (ms) => dial.record(ms));
+    const control = new OverloadControl({ ...SETTINGS, ...settings }, { eventLoopLagMs: () => lag.ms, poolWaiters: () => waiters.n },
+      logs.logger, () => clock.now, (cause) => refusedFor.push(cause), 3);
     const observer = control.observer();
     const ended = (callId: string) => observer.ended!({ callId } as CdrRecord, 'caller_bye');
-    return { clock, lag, waiters, dial, logs, control, observer, ended, refusedFor };
+    /** A window in which five calls dialled after `ms`, then its end. */
+    const windowOf = (ms: number) => { for (let i = 0; i < 5; i++) observer.dialled!('x', ms); control.windowClosed(); };
+    return { clock, lag, waiters, logs, control, observer, ended, refusedFor, windowOf };
   }
 
   it('admits up to the bound of calls in set-up, refuses the next with its Retry-After, and admits again once calls are answered or end', () => {
@@ -116,7 +117,7 @@ describe('overload control', () => {
 
   it('a dial queue over its bound refuses a share of new calls, evenly spread, that rises each window it stays over and halves once below the clearing level', () => {
     const r = rig();
-    const windowOf = (ms: number) => { for (let i = 0; i < 5; i++) r.observer.dialled!('x', ms); r.dial.roll(); r.control.windowClosed(); };
+    const { windowOf } = r;
     windowOf(2);
     assert.equal(r.control.status().signals.dialQueueMs, 0, 'the first window sets the floor');
     windowOf(50);
@@ -125,7 +126,12 @@ describe('overload control', () => {
     windowOf(50);
     assert.equal(r.control.status().refusedShare, 0.1);
     assert.equal(r.control.status().overloaded, true);
-    const admitTen = () => Array.from({ length: 10 }, (_, i) => r.control.admit(`c${i}`)?.cause ?? 'admitted');
+    // The admitted calls end at once: no call waits to dial past its window.
+    const admitTen = () => Array.from({ length: 10 }, (_, i) => {
+      const refusal = r.control.admit(`c${i}`);
+      if (!refusal) r.ended(`c${i}`);
+      return refusal?.cause ?? 'admitted';
+    });
     assert.deepEqual(admitTen(), [...Array(9).fill('admitted'), 'dialQueueMs'], 'one in ten, the tenth');
     windowOf(60);
     assert.equal(r.control.status().refusedShare, 0.2);
@@ -154,12 +160,26 @@ describe('overload control', () => {
 
   it('the share never reaches every call, and a window without enough calls to tell lowers it', () => {
     const r = rig();
-    r.dial.record(1); r.dial.record(1); r.dial.record(1); r.dial.roll(); r.control.windowClosed();
-    for (let w = 0; w < 20; w++) { for (let i = 0; i < 3; i++) r.observer.dialled!('x', 500); r.dial.roll(); r.control.windowClosed(); }
+    r.windowOf(1);
+    for (let w = 0; w < 20; w++) r.windowOf(500);
     assert.equal(r.control.status().refusedShare, REFUSED_SHARE_MAX);
-    r.dial.roll();
     r.control.windowClosed();
     assert.equal(r.control.status().refusedShare, REFUSED_SHARE_MAX / 2, 'no median: the dial queue reads 0');
+  });
+
+  it('calls admitted and still waiting to dial count at their wait so far: a queue that lets too few calls through still reads', () => {
+    const r = rig();
+    r.windowOf(2);
+    for (const id of ['a', 'b', 'c', 'd']) assert.equal(r.control.admit(id), undefined);
+    r.clock.now = 300;
+    r.observer.dialled!('a', 300);
+    r.ended('b');
+    r.control.windowClosed();
+    assert.equal(r.control.status().signals.dialQueueMs, 298, 'a dialled after 300 ms, c and d waiting 300 ms; b ended and is not counted');
+    r.observer.dialled!('c', 500);
+    r.observer.answered!('d');
+    r.control.windowClosed();
+    assert.equal(r.control.status().signals.dialQueueMs, 0, 'one dialled call is below the minimum; d, answered, waits no more');
   });
 
   it('every call refused (a bound of the other signals) reads a share of 1, and the dial queue\'s share comes after it', () => {
