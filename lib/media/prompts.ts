@@ -34,10 +34,13 @@ export function unknownPlaceholders(prompt: Prompt, allowed: readonly (keyof Pro
   return out;
 }
 
+const MIX_LIMIT_SLACK_SECONDS = 0.05;
+
 /**
  * The API command that mixes a file or tone into a running channel (what that channel's party
  * hears), without taking the other party's audio away: `uuid_displace ... mux`, stopped after
- * limitSeconds.
+ * limitSeconds, in whole seconds. A timer that fires a millisecond early leaves 1.001 s for what
+ * was to be 1 s: up to 50 ms over a whole second round down, not up a second past the end.
  */
 export function mixCommand(uuid: string, part: PromptPart, limitSeconds: number): string {
   let source: string;
@@ -46,5 +49,5 @@ export function mixCommand(uuid: string, part: PromptPart, limitSeconds: number)
   else throw new Error('only files and tones can be mixed into a running call');
   if (/\s/.test(source)) throw new Error(`a mixed prompt may not contain white space: "${source}"`);
   if (!/^[\w-]+$/.test(uuid)) throw new Error(`not a channel uuid: "${uuid}"`);
-  return `uuid_displace ${uuid} start ${source} ${Math.max(1, Math.ceil(limitSeconds))} mux`;
+  return `uuid_displace ${uuid} start ${source} ${Math.max(1, Math.ceil(limitSeconds - MIX_LIMIT_SLACK_SECONDS))} mux`;
 }

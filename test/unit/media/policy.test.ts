@@ -133,6 +133,8 @@ describe('media prompts: what FreeSWITCH is asked to play', () => {
   it('mixes files and tones into a running channel, bounded', () => {
     assert.equal(mixCommand('ab-12', { file: '/s/w.wav' }, 29.1), 'uuid_displace ab-12 start /s/w.wav 30 mux');
     assert.equal(mixCommand('ab-12', { tone: '%(200,0,880)' }, 0.2), 'uuid_displace ab-12 start tone_stream://%(200,0,880) 1 mux');
+    assert.equal(mixCommand('ab-12', { file: '/s/w.wav' }, 1.004), 'uuid_displace ab-12 start /s/w.wav 1 mux', 'a timer a few ms early does not add a second');
+    assert.equal(mixCommand('ab-12', { file: '/s/w.wav' }, 1.2), 'uuid_displace ab-12 start /s/w.wav 2 mux');
     assert.throws(() => mixCommand('ab-12', { speak: 'x', engine: 'flite', voice: 'kal' }, 5), /only files and tones/);
     assert.throws(() => mixCommand('ab 12; hupall', { file: '/s/w.wav' }, 5), /not a channel uuid/);
     assert.throws(() => mixCommand('ab-12', { file: '/s/my warning.wav' }, 5), /white space/);
