@@ -13,7 +13,9 @@ import type { CallObserver } from '../calls/call-session';
  * Signals, all cheap: calls in set-up (counted exactly as calls are admitted, answered and end),
  * the event-loop lag over the last second and the database pool's waiters averaged over the last
  * quarter second (sampled by timers, not per INVITE). Each has a bound at which every new call is
- * refused.
+ * refused. The decision per INVITE is O(1). Hysteresis: that overload starts when one signal
+ * reaches its bound and ends only when every signal is back at or below `clearRatio` of its
+ * bound, and not before it lasted `minOverloadSeconds`, so it does not flap.
  *
  * Before any of those: the dial queue, what the median new call of the last second waited in the
  * product (its dial delay, from the INVITE's arrival to its outbound INVITE's going out, whichever
@@ -21,9 +23,7 @@ import type { CallObserver } from '../calls/call-session';
  * (what a call takes with no queue: a remote database's round trips, say). While it is above its
  * bound a share of new calls is refused, evenly spread, raised each second it stays above and
  * halved each second it is back below the clearing level: the refusals follow the excess of calls
- * over what the machine sets up in time, and the calls admitted keep their set-up short. The decision per INVITE is O(1). Hysteresis: overload starts
- * when one signal reaches its bound and ends only when every signal is back at or below
- * `clearRatio` of its bound, and not before it lasted `minOverloadSeconds`, so it does not flap.
+ * over what the machine sets up in time, and the calls admitted keep their set-up short.
  */
 
 export interface OverloadSettings {
@@ -211,8 +211,10 @@ export class OverloadControl implements NewCallGate {
     if (next > 0) {
       if (this.share === 0) {
         this.shedding = { since: now, refused: 0, peakShare: 0, peakQueueMs: 0 };
+        const { medianMs, floorMs } = this.dial.figures();
         this.logger.warn('overload started: a share of new calls is refused with 503', {
-          cause: 'dialQueueMs', share: next, ...rounded(this.signals()), maxDialQueueMs: this.settings.maxDialQueueMs,
+          cause: 'dialQueueMs', share: next, ...rounded(this.signals()), dialDelayMedianMs: Math.round(medianMs * 10) / 10, dialDelayFloorMs: Math.round(floorMs * 10) / 10,
+          maxDialQueueMs: this.settings.maxDialQueueMs,
         });
       }
       this.shedding.peakShare = Math.max(this.shedding.peakShare, next);
