@@ -15,6 +15,16 @@ import { testDatabaseUrl } from '../support/mariadb';
 import { adminClient, eventually, metricSum, parseMetrics, type AdminClient } from '../support/ops-product';
 import { startProduct, type Product } from '../support/product';
 
+/** A fresh database with the call world, and a far end that answers every call. */
+async function answeringWorld(name: string): Promise<{ url: string; db: Database; answerFar: FarEndProcess }> {
+  const url = await testDatabaseUrl(name);
+  const db = await openDatabaseUrl(url);
+  await db.migrate();
+  const answerFar = await startFarEnd('uas-answer.xml', 'udp');
+  await seedCallWorld(db, allFarEndsAt(answerFar.port), 'udp');
+  return { url, db, answerFar };
+}
+
 /** Long enough that the far-end-held calls and the refusals are all in place before its caller hangs up. */
 const LIVE_HOLD_MS = 12_000;
 const RETRY_AFTER = 7;
@@ -213,11 +223,9 @@ describe('overload: while queries queue for the database pool, new calls get 503
   const call = (scenario: string, holdMs = 1000) => placeCall({ scenario, caller: PEOPLE.alice.e164, dialled: PEOPLE.bob.ext, transport: 'udp', sipPort: product.sipPort, holdMs, timeoutMs: 90_000 });
 
   before(async () => {
-    const url = await testDatabaseUrl('calls_overload_pool');
-    db = await openDatabaseUrl(url);
-    await db.migrate();
-    answerFar = await startFarEnd('uas-answer.xml', 'udp');
-    await seedCallWorld(db, allFarEndsAt(answerFar.port), 'udp');
+    const world = await answeringWorld('calls_overload_pool');
+    ({ db, answerFar } = world);
+    const url = world.url;
     product = await startProduct({
       databaseUrl: url,
       config: {
@@ -301,11 +309,9 @@ describe('overload: while the dial queue stands over its bound, a share of new c
   const cdrCount = async () => Number((await db.sequelize.query<{ n: number }>('SELECT COUNT(*) AS n FROM cdrs', { type: QueryTypes.SELECT }))[0]?.n ?? 0);
 
   before(async () => {
-    const url = await testDatabaseUrl('calls_overload_dial');
-    db = await openDatabaseUrl(url);
-    await db.migrate();
-    answerFar = await startFarEnd('uas-answer.xml', 'udp');
-    await seedCallWorld(db, allFarEndsAt(answerFar.port), 'udp');
+    const world = await answeringWorld('calls_overload_dial');
+    ({ db, answerFar } = world);
+    const url = world.url;
     product = await startProduct({
       databaseUrl: url,
       config: {
