@@ -36,6 +36,8 @@ export interface OverloadSettings {
   maxPoolWaiters: number;
   /** A share of new calls is refused while the dial queue (median dial delay of the last window above its floor) is above this; 0: never. */
   maxDialQueueMs: number;
+  /** The floor is the lowest median of this long; it is trusted (the dial queue reads) once a tenth of it has been watched. */
+  dialFloorSeconds: number;
   /** Overload ends when every signal is at or below this share of its bound. */
   clearRatio: number;
   /** The least time an overload lasts once it started. */
@@ -167,7 +169,7 @@ export class OverloadControl implements NewCallGate {
     private readonly onRefused: (cause: OverloadSignal) => void = () => undefined,
     dialMinSamples = DIAL_DELAY_MIN_SAMPLES,
   ) {
-    this.dial = new DialQueue(clock, dialMinSamples);
+    this.dial = new DialQueue(clock, dialMinSamples, settings.dialFloorSeconds);
   }
 
   admit(callId: string): OverloadRefusal | undefined {
@@ -379,25 +381,31 @@ export class MedianOverWindow {
 
 /** The dial delays of a window needed before their median is a signal. */
 export const DIAL_DELAY_MIN_SAMPLES = 20;
-/** The dial delay's floor is the lowest median of this many minutes (the last, and the ones before it). */
-export const DIAL_FLOOR_MINUTES = 10;
+/** The floor's span is kept as this many slices, one minimum each (the last, and the ones before it). */
+const DIAL_FLOOR_SLICES = 10;
 
 /**
  * The dial queue: the median dial delay of the last window above its floor, the lowest such
- * median in the last DIAL_FLOOR_MINUTES minutes (kept as one minimum a minute, as LEDBAT keeps its
- * base delay, RFC 6817). The floor is what a call takes with no queue on this deployment (its
- * database's round trips, its machine's speed), so the bound is on the waiting alone. A window
- * with too few calls gives no median: the dial queue reads 0 and the floor is left as it was.
+ * median of the last `floorSeconds` (kept as one minimum a tenth of that, as LEDBAT keeps its base
+ * delay, RFC 6817). The floor is what a call takes with no queue on this deployment (its
+ * database's round trips, its machine's speed), so the bound is on the waiting alone. It is not
+ * known before calls have been watched a while: the dial queue reads 0 until a tenth of
+ * `floorSeconds` has passed since the first median (a burst of calls at start-up, all waiting for
+ * the same account, would otherwise be its own floor and queue). A window with too few calls gives
+ * no median: the dial queue reads 0 and the floor is left as it was.
  */
 export class DialQueue {
   private readonly window: MedianOverWindow;
   private readonly minima: number[] = [];
-  private minuteStartedAt: number | undefined;
+  private sliceStartedAt: number | undefined;
+  private firstMedianAt: number | undefined;
+  private readonly sliceMs: number;
   private median = 0;
   private queue = 0;
 
-  constructor(private readonly clock: Clock = () => performance.now(), minSamples = DIAL_DELAY_MIN_SAMPLES) {
+  constructor(private readonly clock: Clock = () => performance.now(), minSamples = DIAL_DELAY_MIN_SAMPLES, floorSeconds = 600) {
     this.window = new MedianOverWindow(minSamples);
+    this.sliceMs = (floorSeconds * 1000) / DIAL_FLOOR_SLICES;
   }
 
   record(delayMs: number): void {
@@ -417,14 +425,15 @@ export class DialQueue {
     const m = this.window.value();
     this.median = m;
     if (m <= 0) { this.queue = 0; return; }
-    if (this.minuteStartedAt === undefined || now - this.minuteStartedAt >= 60_000) {
+    this.firstMedianAt ??= now;
+    if (this.sliceStartedAt === undefined || now - this.sliceStartedAt >= this.sliceMs) {
       this.minima.push(m);
-      if (this.minima.length > DIAL_FLOOR_MINUTES) this.minima.shift();
-      this.minuteStartedAt = now;
+      if (this.minima.length > DIAL_FLOOR_SLICES) this.minima.shift();
+      this.sliceStartedAt = now;
     } else {
       this.minima[this.minima.length - 1] = Math.min(this.minima[this.minima.length - 1]!, m);
     }
-    this.queue = Math.max(0, m - Math.min(...this.minima));
+    this.queue = now - this.firstMedianAt >= this.sliceMs ? Math.max(0, m - Math.min(...this.minima)) : 0;
   }
 
   /** The dial queue of the last window, ms. */

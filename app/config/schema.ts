@@ -163,6 +163,8 @@ export const configSchema = z.strictObject({
       maxPoolWaiters: z.number().int().min(0),
       /** A share of new calls is refused while the dial queue is above this; 0: never (it is still measured). */
       maxDialQueueMs: z.number().min(0),
+      /** The dial delay's floor is the lowest median of this long; the dial queue reads once a tenth of it has been watched. */
+      dialFloorSeconds: z.number().min(10),
       clearRatio: z.number().min(0).max(1),
       minOverloadSeconds: z.number().min(0),
       retryAfterSeconds: z.number().int().min(1),

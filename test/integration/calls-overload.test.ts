@@ -316,8 +316,9 @@ describe('overload: while the dial queue stands over its bound, a share of new c
       databaseUrl: url,
       config: {
         prepaid: { grantSeconds: 30, reauthLeadSeconds: 2 },
-        // Only the dial queue can trip: the other bounds are out of reach on any machine.
-        calls: { overload: { enabled: true, maxCallsInSetup: 100_000, maxEventLoopLagMs: 600_000, maxPoolWaiters: 1_000_000, maxDialQueueMs: 20, clearRatio: 0.5, minOverloadSeconds: 0, retryAfterSeconds: RETRY_AFTER } },
+        // Only the dial queue can trip: the other bounds are out of reach on any machine. The floor is
+        // read after 5 s of calls (a tenth of 50 s), well within the calls before the slow-down.
+        calls: { overload: { enabled: true, maxCallsInSetup: 100_000, maxEventLoopLagMs: 600_000, maxPoolWaiters: 1_000_000, maxDialQueueMs: 20, dialFloorSeconds: 50, clearRatio: 0.5, minOverloadSeconds: 0, retryAfterSeconds: RETRY_AFTER } },
       },
     });
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tg-dial-queue-'));

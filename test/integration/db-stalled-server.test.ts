@@ -28,7 +28,14 @@ describe('a database server that stalls (stopped, not gone)', function () {
   let dir: string;
   const credit: CreditControl[] = [];
 
-  const stall = (): void => { process.kill(server.pid!, 'SIGSTOP'); };
+  /** SIGSTOP is delivered asynchronously: on a busy machine the server may run on a moment, so wait until the kernel shows it stopped (bounded). */
+  const stall = async (): Promise<void> => {
+    process.kill(server.pid!, 'SIGSTOP');
+    const until = Date.now() + 5000;
+    const state = () => /\)\s+(\S)/.exec(fs.readFileSync(`/proc/${server.pid}/stat`, 'utf8'))?.[1];
+    while (state() !== 'T' && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(state(), 'T', 'mariadbd stopped');
+  };
   const resume = (): void => { if (server?.pid) process.kill(server.pid, 'SIGCONT'); };
 
   before(async () => {
@@ -61,7 +68,7 @@ describe('a database server that stalls (stopped, not gone)', function () {
 
   it('fails each statement that gets no answer within the statement timeout as a lost connection, and goes on once the server answers', async () => {
     await warmPool();
-    stall();
+    await stall();
     let took: number;
     let errors: unknown[];
     try {
@@ -89,7 +96,7 @@ describe('a database server that stalls (stopped, not gone)', function () {
     try {
       failure = await db.direct!.transaction({}, async (t) => {
         await db.sequelize.query('SELECT 1', { transaction: t });
-        stall();
+        await stall();
         const t0 = Date.now();
         try {
           return await db.sequelize.query('SELECT 2', { transaction: t });
@@ -117,7 +124,7 @@ describe('a database server that stalls (stopped, not gone)', function () {
     // that under the stall the statement itself is sent, not only its PREPARE.
     assert.ok((await cc.authorise({ callId: 'stall-warm', accountId: account.id, pricer: tariff })).granted);
     await cc.release('stall-warm');
-    stall();
+    await stall();
     let refused;
     let took: number;
     try {
@@ -153,7 +160,7 @@ describe('a database server that stalls (stopped, not gone)', function () {
     assert.ok((await cc.authorise({ callId: 'stall-warm-2', accountId: account.id, pricer: tariff })).granted);
     await cc.answer('stall-warm-2', tariff);
     await cc.settle('stall-warm-2', 10);
-    stall();
+    await stall();
     let settlement;
     try {
       settlement = await cc.settle('stall-call-2', 95);
@@ -177,7 +184,7 @@ describe('a database server that stalls (stopped, not gone)', function () {
   it('fails a top-up within the bound while the server stalls, and the same key applies it once after it resumes', async () => {
     const cc = await creditControl('stall-c');
     const account = await fundedAccount(cc, '10');
-    stall();
+    await stall();
     let failure: unknown;
     let took: number;
     try {

@@ -4,7 +4,7 @@ import { DialQueue, EventLoopLag, MeanOverWindow, MedianOverWindow, nextOverload
 import { captureLogs } from '../../support/log-capture';
 
 const SETTINGS: OverloadSettings = {
-  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, maxDialQueueMs: 40, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
+  enabled: true, maxCallsInSetup: 10, maxEventLoopLagMs: 200, maxPoolWaiters: 50, maxDialQueueMs: 40, dialFloorSeconds: 10, clearRatio: 0.5, minOverloadSeconds: 2, retryAfterSeconds: 7,
 };
 const CALM: OverloadSignals = { callsInSetup: 0, eventLoopLagMs: 0, poolWaiters: 0, dialQueueMs: 0 };
 const IDLE: OverloadState = { overloaded: false, since: 0, cause: undefined };
@@ -56,8 +56,12 @@ describe('overload control', () => {
       logs.logger, () => clock.now, (cause) => refusedFor.push(cause), 3);
     const observer = control.observer();
     const ended = (callId: string) => observer.ended!({ callId } as CdrRecord, 'caller_bye');
-    /** A window in which five calls dialled after `ms`, then its end. */
-    const windowOf = (ms: number) => { for (let i = 0; i < 5; i++) observer.dialled!('x', ms); control.windowClosed(); };
+    /** A window of a second in which five calls dialled after `ms`, then its end. */
+    const windowOf = (ms: number) => {
+      for (let i = 0; i < 5; i++) observer.dialled!('x', ms);
+      clock.now += 1000;
+      control.windowClosed();
+    };
     return { clock, lag, waiters, logs, control, observer, ended, refusedFor, windowOf };
   }
 
@@ -159,7 +163,7 @@ describe('overload control', () => {
   });
 
   it('the share never reaches every call, and a window without enough calls to tell lowers it', () => {
-    const r = rig();
+    const r = rig({ dialFloorSeconds: 100 });
     r.windowOf(1);
     for (let w = 0; w < 20; w++) r.windowOf(500);
     assert.equal(r.control.status().refusedShare, REFUSED_SHARE_MAX);
@@ -170,8 +174,9 @@ describe('overload control', () => {
   it('calls admitted and still waiting to dial count at their wait so far: a queue that lets too few calls through still reads', () => {
     const r = rig();
     r.windowOf(2);
+    r.windowOf(2);
     for (const id of ['a', 'b', 'c', 'd']) assert.equal(r.control.admit(id), undefined);
-    r.clock.now = 300;
+    r.clock.now += 300;
     r.observer.dialled!('a', 300);
     r.ended('b');
     r.control.windowClosed();
@@ -274,19 +279,22 @@ describe('share of new calls refused for the dial queue', () => {
 });
 
 describe('dial queue', () => {
-  it('is the median of the last window above the lowest median of the last ten minutes; a window with too few calls reads 0 and leaves the floor', () => {
+  it('is the median of the last window above the lowest median of the last ten minutes, read once a minute has been watched; a window with too few calls reads 0 and leaves the floor', () => {
     const clock = { now: 0 };
-    const q = new DialQueue(() => clock.now, 3);
+    const q = new DialQueue(() => clock.now, 3, 600);
     const windowOf = (...ms: number[]) => { for (const v of ms) q.record(v); q.roll(); return q.value(); };
     assert.equal(windowOf(10, 11, 12), 0, 'the first median is the floor');
+    clock.now = 30_000;
+    assert.equal(windowOf(30, 31, 32), 0, 'not read before a tenth of the floor\'s span (60 s) has been watched');
+    clock.now = 60_000;
     assert.equal(windowOf(30, 31, 32), 20);
     assert.equal(windowOf(1, 2), 0, 'too few calls');
     assert.deepEqual(q.figures(), { medianMs: 0, floorMs: 11 });
-    clock.now = 30_000;
+    clock.now = 90_000;
     assert.equal(windowOf(5, 6, 7), 0, 'a lower median lowers the floor');
     assert.equal(windowOf(10, 10, 10), 4);
     // Each minute keeps its lowest median; after ten more minutes the 6 ms one is gone.
-    for (let m = 1; m <= 10; m++) { clock.now = 30_000 + m * 60_000; windowOf(20, 20, 20); }
+    for (let m = 1; m <= 10; m++) { clock.now = 90_000 + m * 60_000; windowOf(20, 20, 20); }
     assert.equal(q.figures().floorMs, 20);
     assert.equal(windowOf(50, 50, 50), 30);
   });
