@@ -403,7 +403,7 @@ export class DialQueue {
   private median = 0;
   private queue = 0;
 
-  constructor(private readonly clock: Clock = () => performance.now(), minSamples = DIAL_DELAY_MIN_SAMPLES, floorSeconds = 600) {
+  constructor(private readonly clock: Clock, minSamples: number, floorSeconds: number) {
     this.window = new MedianOverWindow(minSamples);
     this.sliceMs = (floorSeconds * 1000) / DIAL_FLOOR_SLICES;
   }
